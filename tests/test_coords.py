@@ -78,8 +78,8 @@ def test_against_fast_geocn_on_jiaxing_points() -> None:
         assert _dist_m(*mine, *ref) < 0.5
         assert _dist_m(*mine, lon[i], lat[i]) < 0.05
         # fast-geocn 1.1.3's BD-09 uses sin(y*pi)/cos(x*pi) where the published formula (and
-        # coordtransform, eviltransform, gcoord) use x_pi = pi*3000/180: up to ~40 m apart.
-        assert _dist_m(blon[i], blat[i], *fast_geocn.wgs84_to_bd09(lon[i], lat[i])) < 50.0
+        # coordtransform, eviltransform, gcoord) use x_pi = pi*3000/180: up to ~80 m apart.
+        assert _dist_m(blon[i], blat[i], *fast_geocn.wgs84_to_bd09(lon[i], lat[i])) < 100.0
 
 
 def test_vectorised_round_trip_and_shapes() -> None:
