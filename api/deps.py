@@ -1,0 +1,63 @@
+"""FastAPI dependencies: the database session, the city, the API-token check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Header, Query
+from sqlalchemy.orm import Session
+
+from api.state import CityRuntime, get_runtime
+from geo.cities import CityPack
+from geo.config import get_settings
+from geo.db import new_session
+from geo.models import ApiToken
+from geo.tokens import check_token
+
+
+def get_db() -> Iterator[Session]:
+    """One session per request: committed if the handler succeeds, rolled back otherwise."""
+    session = new_session()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_city_runtime(
+    city: Annotated[str | None, Query(description="city pack key, e.g. jiaxing or demo", max_length=40)] = None,
+) -> CityRuntime:
+    """The runtime of the requested city (default: the configured default city)."""
+    return get_runtime(city or get_settings().default_city)
+
+
+def get_city(runtime: Annotated[CityRuntime, Depends(get_city_runtime)]) -> CityPack:
+    """The requested city's pack."""
+    return runtime.city
+
+
+def require_scope(scope: str):  # noqa: ANN201 - returns a dependency
+    """A dependency that admits only a live API token with ``scope`` (``Authorization: Bearer …``)."""
+
+    def _check(
+        db: Annotated[Session, Depends(get_db)],
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> ApiToken:
+        secret = None
+        if authorization and authorization.lower().startswith("bearer "):
+            secret = authorization[7:].strip()
+        tok = check_token(db, secret, scope=scope)
+        db.commit()
+        return tok
+
+    return _check
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+City = Annotated[CityPack, Depends(get_city)]
+Runtime = Annotated[CityRuntime, Depends(get_city_runtime)]

@@ -1,0 +1,123 @@
+"""The FastAPI application: routers, error handling, rate limiting, metrics, static files.
+
+Run it with ``skillcircle serve`` (or ``uvicorn api.main:app``). Every error a client can cause is a
+4xx JSON answer with a stable ``code`` and a message in Chinese and English (see ``geo/errors.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.ratelimit import RateLimiter
+from api.telemetry import observe_request
+from geo.config import get_settings
+from geo.errors import RateLimitedError, SkillCircleError
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+def _error(status: int, code: str, en: str, zh: str, details: dict | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message_zh": zh, "message_en": en, "details": details or {}}}
+    return JSONResponse(body, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(SkillCircleError)
+    async def _skillcircle_error(_request: Request, exc: SkillCircleError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, RateLimitedError):
+            headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        where = ", ".join(".".join(p["loc"][1:] or p["loc"]) for p in problems)
+        return _error(
+            422,
+            "invalid_parameter",
+            f"invalid request parameter(s): {where}",
+            f"请求参数无效：{where}",
+            {"errors": problems},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 404:
+            return _error(404, "not_found", "no such page or endpoint", "找不到该页面或接口")
+        if exc.status_code == 405:
+            return _error(405, "method_not_allowed", "method not allowed", "不支持该请求方法")
+        return _error(exc.status_code, "http_error", str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", exc_info=exc)
+        return _error(500, "internal_error", "internal error; it has been logged", "服务器内部错误，已记录")
+
+
+def create_app() -> FastAPI:
+    """Build the application from the current settings."""
+    settings = get_settings()
+    app = FastAPI(
+        title="SkillCircle 技能圈 API",
+        version="1.0.0",
+        description=(
+            "The 30-minute vocational skills training circle: training and evaluation places, real "
+            "travel times (walk, bicycle, e-bike, car), isochrones, coverage, skill codes. Responses "
+            "that show sample data or straight-line estimates say so (`sample`, `estimate`)."
+        ),
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    _install_error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"], allow_headers=["*"]
+        )
+    limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
+
+    @app.middleware("http")
+    async def _limit_and_measure(request: Request, call_next):  # noqa: ANN202
+        path = request.url.path
+        start = time.perf_counter()
+        if path.startswith("/api/v1/") and not path.startswith("/api/v1/admin"):
+            client = request.client.host if request.client else "unknown"
+            retry = limiter.hit(client)
+            if retry is not None:
+                exc = RateLimitedError(
+                    "too many requests; retry later",
+                    message_zh="请求过于频繁，请稍后再试",
+                    details={"retry_after": retry},
+                )
+                return JSONResponse(exc.to_dict(), status_code=429, headers={"Retry-After": str(retry)})
+        response = await call_next(request)
+        route = request.scope.get("route")
+        observe_request(
+            request.method, getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start
+        )
+        return response
+
+    from api.routers import ROUTERS
+
+    for router in ROUTERS:
+        app.include_router(router)
+    if STATIC_DIR.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app
+
+
+app = create_app()

@@ -1,0 +1,323 @@
+"""Pydantic schemas of the public API, kept apart from the SQLAlchemy models (as in FastAPI's template)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from geo.categories import CATEGORY_BY_KEY, LEVEL_BY_NUMBER, SCHEDULES
+from geo.models import Evaluation, Resource, TrainingClass
+
+Crs = Literal["wgs84", "gcj02", "bd09"]
+Mode = Literal["walk", "bicycle", "ebike", "car"]
+
+SAMPLE_NOTICE = {
+    "zh": "示例数据：本页机构为样例，不是真实机构；路网来自 OpenStreetMap。",
+    "en": "Sample data: the resources shown are a labelled sample, not real institutions; roads are OpenStreetMap.",
+}
+ESTIMATE_NOTICE = {
+    "zh": "估算：尚无路网，通行时间按直线距离乘以绕行系数估算。",
+    "en": "Estimate: no road network yet; travel times are straight-line distance times a detour factor.",
+}
+
+
+class ErrorBody(BaseModel):
+    """An error: stable code, Chinese and English message, details."""
+
+    code: str
+    message_zh: str
+    message_en: str
+    details: dict[str, Any] = {}
+
+
+class ErrorResponse(BaseModel):
+    """The body of every 4xx/5xx answer."""
+
+    error: ErrorBody
+
+
+class Skill(BaseModel):
+    """A skill (工种) with its national occupation code where known."""
+
+    name: str
+    code: str | None = None
+
+
+class Registration(BaseModel):
+    """How to sign up."""
+
+    steps: list[str] = []
+    url: str | None = None
+    phone: str | None = None
+
+
+class Subsidy(BaseModel):
+    """Subsidy / voucher eligibility."""
+
+    eligible: bool = False
+    note: str | None = None
+
+
+class ResourceOut(BaseModel):
+    """A training or evaluation place."""
+
+    id: int
+    external_id: str
+    name: str
+    category: str
+    category_label: str
+    district: str | None = None
+    town: str | None = None
+    address: str | None = None
+    lon: float
+    lat: float
+    crs: Crs = "wgs84"
+    skills: list[Skill] = []
+    phone: str | None = None
+    opening_hours: str | None = None
+    registration: Registration
+    subsidy: Subsidy
+    seats: int | None = None
+    source: str | None = None
+    is_sample: bool
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, res: Resource, *, lang: str = "zh", crs: str = "wgs84") -> ResourceOut:
+        """Build from a model row, with coordinates converted to ``crs``."""
+        from geo.coords import from_wgs84
+
+        lon, lat = from_wgs84(res.lon, res.lat, crs=crs)
+        return cls(
+            id=res.id,
+            external_id=res.external_id,
+            name=res.name,
+            category=res.category,
+            category_label=CATEGORY_BY_KEY[res.category].label(lang),
+            district=res.district,
+            town=res.town,
+            address=res.address,
+            lon=round(float(lon), 7),
+            lat=round(float(lat), 7),
+            crs=crs,
+            skills=[Skill(name=s.name, code=s.code) for s in res.skills],
+            phone=res.phone,
+            opening_hours=res.opening_hours,
+            registration=Registration(steps=res.reg_steps or [], url=res.reg_url, phone=res.reg_phone),
+            subsidy=Subsidy(eligible=res.subsidy_eligible, note=res.subsidy_note),
+            seats=res.seats,
+            source=res.source,
+            is_sample=res.is_sample,
+            updated_at=res.updated_at,
+        )
+
+
+class ClassOut(BaseModel):
+    """A training class (培训班)."""
+
+    id: int
+    external_id: str
+    resource_id: int
+    resource_name: str | None = None
+    skill: str
+    skill_code: str | None = None
+    level: int
+    level_label: str
+    start_date: date
+    end_date: date
+    schedule: str
+    schedule_label: str
+    seats_total: int
+    seats_left: int
+    fee: float | None = None
+    subsidy: float | None = None
+    signup_deadline: date | None = None
+    is_sample: bool
+
+    @classmethod
+    def of(cls, c: TrainingClass, *, lang: str = "zh") -> ClassOut:
+        """Build from a model row."""
+        lv = LEVEL_BY_NUMBER[c.level]
+        zh, en = SCHEDULES[c.schedule]
+        return cls(
+            id=c.id,
+            external_id=c.external_id,
+            resource_id=c.resource_id,
+            resource_name=c.resource.name if c.resource else None,
+            skill=c.skill,
+            skill_code=c.skill_code,
+            level=c.level,
+            level_label=lv.label_en if lang == "en" else lv.label_zh,
+            start_date=c.start_date,
+            end_date=c.end_date,
+            schedule=c.schedule,
+            schedule_label=en if lang == "en" else zh,
+            seats_total=c.seats_total,
+            seats_left=c.seats_left,
+            fee=c.fee,
+            subsidy=c.subsidy,
+            signup_deadline=c.signup_deadline,
+            is_sample=c.is_sample,
+        )
+
+
+class EvaluationOut(BaseModel):
+    """A skill-level evaluation session (技能等级认定)."""
+
+    id: int
+    external_id: str
+    resource_id: int
+    resource_name: str | None = None
+    skill: str
+    skill_code: str | None = None
+    level: int
+    level_label: str
+    date: date
+    seats_left: int
+    fee: float | None = None
+    is_sample: bool
+
+    @classmethod
+    def of(cls, e: Evaluation, *, lang: str = "zh") -> EvaluationOut:
+        """Build from a model row."""
+        lv = LEVEL_BY_NUMBER[e.level]
+        return cls(
+            id=e.id,
+            external_id=e.external_id,
+            resource_id=e.resource_id,
+            resource_name=e.resource.name if e.resource else None,
+            skill=e.skill,
+            skill_code=e.skill_code,
+            level=e.level,
+            level_label=lv.label_en if lang == "en" else lv.label_zh,
+            date=e.date,
+            seats_left=e.seats_left,
+            fee=e.fee,
+            is_sample=e.is_sample,
+        )
+
+
+class Page(BaseModel):
+    """A page of results with the sample notice when any shown record is sample data."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    city: str
+    total: int
+    page: int
+    page_size: int
+    sample: bool
+    notice: dict[str, str] | None = None
+    items: list[Any]
+
+
+class ResourcePage(Page):
+    """A page of resources."""
+
+    items: list[ResourceOut]
+
+
+class ClassPage(Page):
+    """A page of classes."""
+
+    items: list[ClassOut]
+
+
+class EvaluationPage(Page):
+    """A page of evaluations."""
+
+    items: list[EvaluationOut]
+
+
+class ResourceDetail(ResourceOut):
+    """A resource with its next classes and evaluations."""
+
+    next_classes: list[ClassOut] = []
+    next_evaluations: list[EvaluationOut] = []
+    notice: dict[str, str] | None = None
+
+
+class NearbyItem(BaseModel):
+    """A resource reachable within the time limit."""
+
+    minutes: float
+    distance_m: float
+    estimate: bool
+    resource: ResourceOut
+
+
+class NearbyResponse(BaseModel):
+    """Resources reachable from a point, nearest first."""
+
+    city: str
+    mode: Mode
+    minutes: int
+    origin: dict[str, Any]
+    estimate: bool
+    sample: bool
+    notice: dict[str, Any] = {}
+    count: int
+    items: list[NearbyItem]
+
+
+class ResourceIn(BaseModel):
+    """A resource to create or replace through the admin API (WGS84 unless ``crs`` says otherwise)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=120)
+    name: str = Field(min_length=1, max_length=300)
+    category: str
+    district: str | None = None
+    town: str | None = None
+    address: str | None = None
+    lon: float = Field(ge=-180, le=180)
+    lat: float = Field(ge=-90, le=90)
+    crs: Crs = "wgs84"
+    skills: list[Skill] = []
+    phone: str | None = None
+    opening_hours: str | None = None
+    registration: Registration = Registration()
+    subsidy: Subsidy = Subsidy()
+    seats: int | None = Field(default=None, ge=0)
+    source: str | None = None
+    is_sample: bool = False
+
+
+class ClassIn(BaseModel):
+    """A class to create or replace through the admin API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=120)
+    resource_id: int = Field(ge=1)
+    skill: str = Field(min_length=1, max_length=100)
+    skill_code: str | None = None
+    level: int = Field(ge=1, le=5)
+    start_date: date
+    end_date: date
+    schedule: Literal["weekday", "evening", "weekend"]
+    seats_total: int = Field(ge=0)
+    seats_left: int = Field(ge=0)
+    fee: float | None = Field(default=None, ge=0)
+    subsidy: float | None = Field(default=None, ge=0)
+    signup_deadline: date | None = None
+    is_sample: bool = False
+
+
+class EvaluationIn(BaseModel):
+    """An evaluation session to create or replace through the admin API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: str = Field(min_length=1, max_length=120)
+    resource_id: int = Field(ge=1)
+    skill: str = Field(min_length=1, max_length=100)
+    skill_code: str | None = None
+    level: int = Field(ge=1, le=5)
+    date: date
+    seats_left: int = Field(ge=0)
+    fee: float | None = Field(default=None, ge=0)
+    is_sample: bool = False

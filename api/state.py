@@ -1,0 +1,120 @@
+"""Per-city runtime state of the service: the city pack, its routing engine and its resource index.
+
+The engine is loaded lazily, once per process, and the resource index (ids, points, categories,
+skills) is rebuilt after any write to the city's resources, so ``/nearby`` always routes to what the
+registry holds now.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+
+from geo.cities import CityPack, load_city
+from geo.db import session_scope
+from geo.models import Resource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ResourceIndex:
+    """Arrays over a city's resources, aligned with what the engine was given."""
+
+    ids: np.ndarray
+    lons: np.ndarray
+    lats: np.ndarray
+    categories: np.ndarray
+    skills: list[frozenset[str]]
+    any_sample: bool
+    position: dict[int, int] = field(default_factory=dict)
+
+    def mask(self, *, categories: list[str] | None = None, skill: str | None = None) -> np.ndarray:
+        """Boolean mask of the resources in ``categories`` (any) offering ``skill``."""
+        m = np.ones(len(self.ids), dtype=bool)
+        if categories:
+            m &= np.isin(self.categories, categories)
+        if skill:
+            m &= np.fromiter((skill in s for s in self.skills), dtype=bool, count=len(self.ids))
+        return m
+
+
+class CityRuntime:
+    """The engine and resource index of one city, loaded on first use."""
+
+    def __init__(self, city: CityPack) -> None:
+        self.city = city
+        self._engine: Any = None
+        self._index: ResourceIndex | None = None
+        self._stale = True
+        self._lock = threading.RLock()
+
+    @property
+    def engine(self) -> Any:
+        """The city's :class:`isochrones.engine.CityEngine` with the current resources set."""
+        with self._lock:
+            if self._engine is None:
+                from isochrones.engine import CityEngine
+
+                self._engine = CityEngine.load(self.city)
+            if self._stale:
+                self._refresh()
+            return self._engine
+
+    @property
+    def index(self) -> ResourceIndex:
+        """The resource index matching the engine's resources."""
+        self.engine  # noqa: B018 - loads and refreshes
+        assert self._index is not None
+        return self._index
+
+    def invalidate(self) -> None:
+        """Mark the resource index stale after a write; the next query rebuilds it."""
+        with self._lock:
+            self._stale = True
+
+    def _refresh(self) -> None:
+        with session_scope() as session:
+            rows = session.scalars(select(Resource).where(Resource.city == self.city.key).order_by(Resource.id)).all()
+            ids = np.array([r.id for r in rows], dtype=np.int64)
+            index = ResourceIndex(
+                ids=ids,
+                lons=np.array([r.lon for r in rows], dtype=float),
+                lats=np.array([r.lat for r in rows], dtype=float),
+                categories=np.array([r.category for r in rows], dtype=object),
+                skills=[frozenset(s.name for s in r.skills) for r in rows],
+                any_sample=any(r.is_sample for r in rows),
+                position={int(i): k for k, i in enumerate(ids)},
+            )
+        self._engine.set_resources(index.ids, index.lons, index.lats)
+        self._index = index
+        self._stale = False
+        log.info("city %s: %d resources indexed for routing", self.city.key, len(index.ids))
+
+
+_RUNTIMES: dict[str, CityRuntime] = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def get_runtime(city_key: str) -> CityRuntime:
+    """The runtime of ``city_key`` (raises UnknownCityError for a city without a pack)."""
+    with _RUNTIMES_LOCK:
+        if city_key not in _RUNTIMES:
+            _RUNTIMES[city_key] = CityRuntime(load_city(city_key))
+        return _RUNTIMES[city_key]
+
+
+def loaded_runtimes() -> dict[str, CityRuntime]:
+    """The runtimes created so far (for /healthz)."""
+    return dict(_RUNTIMES)
+
+
+def reset_runtimes() -> None:
+    """Forget every runtime (tests, and after ``skillcircle build``)."""
+    with _RUNTIMES_LOCK:
+        _RUNTIMES.clear()

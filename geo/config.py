@@ -1,0 +1,52 @@
+"""The service's settings: one pydantic-settings object read from the environment or a .env file.
+
+Every variable is prefixed ``SKILLCIRCLE_`` except ``DATABASE_URL`` (the conventional name).
+It lives in ``geo`` (the bottom layer) so that storage, the engine and the API read the same object.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """SkillCircle configuration. See the README's "Configuration" table."""
+
+    model_config = SettingsConfigDict(env_prefix="SKILLCIRCLE_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "SKILLCIRCLE_DATABASE_URL"),
+        description="SQLAlchemy URL; empty = embedded SQLite at var/skillcircle.db",
+    )
+    var_dir: Path = Field(default=PROJECT_DIR / "var", description="generated data: database, networks, caches")
+    default_city: str = "jiaxing"
+    cities: list[str] = Field(default_factory=lambda: ["jiaxing", "demo"])
+    base_url: str = Field(default="http://127.0.0.1:8000", description="public URL printed in QR codes")
+    cors_origins: list[str] = Field(default_factory=list)
+    embed_origins: list[str] = Field(default_factory=list, description="portal origins allowed to frame /embed")
+    rate_limit_per_minute: int = Field(default=600, ge=0, description="public requests per client per minute; 0 = off")
+    max_upload_mb: float = 10.0
+    basemap: str = Field(default="osm", description="default basemap: osm, tianditu, amap or none")
+    tianditu_key: str = ""
+    amap_key: str = ""
+    offline: bool = Field(default=False, description="never try to download road networks")
+
+    @property
+    def effective_database_url(self) -> str:
+        """``database_url`` or the embedded SQLite file."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.var_dir / 'skillcircle.db'}"
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()`` after changing env)."""
+    return Settings()

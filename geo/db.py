@@ -1,0 +1,100 @@
+"""Database engine, sessions and schema upgrades.
+
+The embedded default is a SQLite file under ``var/``; ``DATABASE_URL`` selects PostgreSQL (or any
+SQLAlchemy URL) with no other change. The schema is created and upgraded by Alembic only.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo.config import get_settings
+
+log = logging.getLogger(__name__)
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _normalise_url(url: str) -> str:
+    """Use psycopg 3 for plain ``postgresql://`` URLs (the driver this project installs)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    if url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgres://")
+    return url
+
+
+@cache
+def get_engine(url: str | None = None) -> Engine:
+    """The SQLAlchemy engine for ``url`` (default: the settings' database), created once per URL."""
+    url = _normalise_url(url or get_settings().effective_database_url)
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+@cache
+def _session_factory(url: str | None = None) -> sessionmaker[Session]:
+    return sessionmaker(bind=get_engine(url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(url: str | None = None) -> Iterator[Session]:
+    """A session committed on success and rolled back on any error (all or nothing)."""
+    session = _session_factory(url)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def new_session(url: str | None = None) -> Session:
+    """A plain session; the caller commits and closes (used by the API's per-request dependency)."""
+    return _session_factory(url)()
+
+
+def _alembic_config(url: str):  # noqa: ANN202
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None, *, revision: str = "head") -> None:
+    """Bring the schema of the database at ``url`` up to ``revision`` with Alembic (keeps all data)."""
+    from alembic import command
+
+    url = _normalise_url(url or get_settings().effective_database_url)
+    get_engine(url)  # creates the SQLite folder
+    log.info("upgrading database schema to %s", revision)
+    command.upgrade(_alembic_config(url), revision)
+
+
+def current_revision(url: str | None = None) -> str | None:
+    """The Alembic revision the database at ``url`` is at (None for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with get_engine(_normalise_url(url or get_settings().effective_database_url)).connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()

@@ -1,0 +1,181 @@
+"""Every exception SkillCircle raises on purpose, in one place.
+
+Each error carries a stable machine-readable ``code``, a Chinese message for the people who read it
+(workers, planners, data clerks) and an English one for developers, plus the HTTP status the API
+answers with. The API layer turns any :class:`SkillCircleError` into a JSON 4xx answer::
+
+    {"error": {"code": "off_network", "message_zh": "...", "message_en": "...", "details": {...}}}
+
+so the codes below are part of the public API: never rename one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SkillCircleError(Exception):
+    """Base class: an error a user can act on, with a stable code and bilingual message."""
+
+    code: str = "error"
+    status: int = 400
+
+    def __init__(
+        self,
+        message_en: str,
+        *,
+        message_zh: str | None = None,
+        details: dict[str, Any] | None = None,
+        code: str | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message_en)
+        self.message_en = message_en
+        self.message_zh = message_zh or message_en
+        self.details = details or {}
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body the API returns for this error."""
+        return {
+            "error": {
+                "code": self.code,
+                "message_zh": self.message_zh,
+                "message_en": self.message_en,
+                "details": self.details,
+            }
+        }
+
+
+class InvalidParameterError(SkillCircleError):
+    """A query or option value is malformed or out of its allowed range."""
+
+    code = "invalid_parameter"
+    status = 422
+
+
+class UnknownCategoryError(InvalidParameterError):
+    """A resource category key or label that is not one of the six."""
+
+    code = "unknown_category"
+
+
+class UnknownModeError(InvalidParameterError):
+    """A travel mode other than walk, bicycle, ebike, car."""
+
+    code = "unknown_mode"
+
+
+class UnknownSkillError(InvalidParameterError):
+    """A skill (工种) no resource of the city offers."""
+
+    code = "unknown_skill"
+
+
+class UnknownCityError(InvalidParameterError):
+    """A city key with no pack under ``data/cities``."""
+
+    code = "unknown_city"
+    status = 404
+
+
+class CityPackError(SkillCircleError):
+    """A city pack's configuration file is missing or malformed."""
+
+    code = "city_pack_invalid"
+    status = 500
+
+
+class CoordinateError(InvalidParameterError):
+    """Latitude/longitude out of range, or an unknown coordinate system."""
+
+    code = "invalid_coordinates"
+
+
+class OutsideServiceAreaError(InvalidParameterError):
+    """A point outside the city the request is for."""
+
+    code = "outside_service_area"
+
+
+class OffNetworkError(InvalidParameterError):
+    """A point farther from the road network than the maximum snap distance."""
+
+    code = "off_network"
+
+
+class NotFoundError(SkillCircleError):
+    """A resource, class, evaluation, skill code or token that does not exist."""
+
+    code = "not_found"
+    status = 404
+
+
+class GoneError(SkillCircleError):
+    """A thing that existed but was disabled on purpose (a retired skill code)."""
+
+    code = "gone"
+    status = 410
+
+
+class ConflictError(SkillCircleError):
+    """A write that would break a uniqueness rule."""
+
+    code = "conflict"
+    status = 409
+
+
+class ImportValidationError(SkillCircleError):
+    """An import sheet with one or more bad rows; nothing was written.
+
+    ``details["errors"]`` lists every problem as ``{"row": n, "column": c, "message_zh", "message_en"}``
+    with ``row`` numbered as a spreadsheet user sees it (header = row 1).
+    """
+
+    code = "import_invalid"
+    status = 422
+
+
+class NetworkUnavailableError(SkillCircleError):
+    """The road network cannot be fetched (no internet) and no cached copy exists."""
+
+    code = "network_unavailable"
+    status = 503
+
+
+class NetworkNotBuiltError(SkillCircleError):
+    """A routing query for a city/mode whose compiled graph does not exist yet."""
+
+    code = "network_not_built"
+    status = 503
+
+
+class AuthError(SkillCircleError):
+    """A missing, unknown, revoked or out-of-scope API token."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class ForbiddenError(AuthError):
+    """A valid token without the scope the endpoint needs."""
+
+    code = "forbidden"
+    status = 403
+
+
+class PayloadTooLargeError(SkillCircleError):
+    """An upload above the configured size limit."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class RateLimitedError(SkillCircleError):
+    """Too many requests from one client; ``details["retry_after"]`` in seconds."""
+
+    code = "rate_limited"
+    status = 429

@@ -1,0 +1,381 @@
+"""Import of resource, class and evaluation sheets: all or nothing, upsert by external id.
+
+Every row is validated first; any problem (missing name, unknown category, a point outside the city
+or in the sea, an unparseable date, a duplicate external id, …) is collected with its row and column,
+and if there is one the import raises :class:`ImportValidationError` having written nothing. Only a
+sheet with no problem is written, in one transaction. Re-importing the same sheet updates the rows
+with the same external id instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geo.audit import record
+from geo.categories import parse_category, parse_level, parse_schedule
+from geo.cities import CityPack
+from geo.coords import to_wgs84
+from geo.errors import CoordinateError, ImportValidationError, SkillCircleError
+from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
+from geo.sheets import (
+    SheetRow,
+    sheet_error,
+    cell_error,
+    parse_bool,
+    parse_date,
+    parse_skills,
+    read_sheet,
+)
+
+log = logging.getLogger(__name__)
+CRS_KEYS = ("wgs84", "gcj02", "bd09")
+
+
+@dataclass
+class ImportReport:
+    """What an import did."""
+
+    kind: str
+    created: int = 0
+    updated: int = 0
+    rows: int = 0
+    external_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form for the API and the CLI."""
+        return {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated}
+
+
+class _Rows:
+    """Collects row errors while a sheet is checked cell by cell."""
+
+    def __init__(self) -> None:
+        self.errors: list[dict[str, Any]] = []
+
+    def add(self, row: int, column: str | None, en: str, zh: str) -> None:
+        self.errors.append(cell_error(row, column, en, zh))
+
+    def required(self, r: SheetRow, column: str) -> Any:
+        value = r.cells.get(column)
+        if value is None:
+            self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空")
+        return value
+
+    def number(self, r: SheetRow, column: str, *, integer: bool, required: bool, minimum: float = 0) -> Any:
+        value = r.cells.get(column)
+        if value is None:
+            if required:
+                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空")
+            return None
+        try:
+            num = float(str(value).replace(",", ""))
+            if integer:
+                if num != int(num):
+                    raise ValueError
+                num = int(num)
+        except ValueError:
+            kind_en, kind_zh = ("a whole number", "整数") if integer else ("a number", "数字")
+            self.add(r.row, column, f"'{value}' is not {kind_en}", f"“{value}”不是{kind_zh}")
+            return None
+        if num < minimum:
+            self.add(r.row, column, f"{num} is below {minimum}", f"{num} 小于 {minimum}")
+            return None
+        return num
+
+    def date(self, r: SheetRow, column: str, *, required: bool) -> Any:
+        value = r.cells.get(column)
+        if value is None:
+            if required:
+                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空")
+            return None
+        try:
+            return parse_date(value)
+        except ValueError:
+            self.add(r.row, column, f"'{value}' is not a date (YYYY-MM-DD)", f"“{value}”不是有效日期（YYYY-MM-DD）")
+            return None
+
+    def parsed(self, r: SheetRow, column: str, parser: Any) -> Any:
+        value = r.cells.get(column)
+        if value is None:
+            return None
+        try:
+            return parser(value)
+        except SkillCircleError as exc:
+            self.add(r.row, column, exc.message_en, exc.message_zh)
+        except ValueError as exc:
+            self.add(r.row, column, str(exc), f"“{value}”格式不正确")
+        return None
+
+    def unique_ids(self, rows: list[SheetRow]) -> None:
+        seen: dict[str, int] = {}
+        for r in rows:
+            ext = r.cells.get("external_id")
+            if ext is None:
+                continue
+            ext = str(ext)
+            if ext in seen:
+                self.add(
+                    r.row,
+                    "external_id",
+                    f"duplicate external_id '{ext}' (first on row {seen[ext]})",
+                    f"编号“{ext}”重复（首次出现在第 {seen[ext]} 行）",
+                )
+            else:
+                seen[ext] = r.row
+
+
+def import_sheet(
+    session: Session,
+    city: CityPack,
+    source: Path | bytes,
+    *,
+    kind: str,
+    crs: str = "wgs84",
+    filename: str | None = None,
+    actor: str = "cli",
+) -> ImportReport:
+    """Validate a sheet completely, then upsert it into ``session`` (the caller commits).
+
+    Parameters
+    ----------
+    session
+        An open session; nothing is added to it unless every row is valid.
+    city
+        The city the rows belong to; points must lie inside its districts.
+    source
+        Path or bytes of a CSV, XLSX or GeoJSON file.
+    kind
+        ``resources``, ``classes`` or ``evaluations``.
+    crs
+        Coordinate system of the sheet's points when a row has no ``crs`` cell: ``wgs84``,
+        ``gcj02`` (Amap, Tencent) or ``bd09`` (Baidu). Points are stored in WGS84.
+    actor
+        Who imports, for the audit log.
+
+    Raises
+    ------
+    ImportValidationError
+        With ``details["errors"]``: every bad cell, by row and column. The session is untouched.
+    """
+    if crs not in CRS_KEYS:
+        msg = f"unknown coordinate system {crs!r}; expected one of {', '.join(CRS_KEYS)}"
+        raise CoordinateError(msg, message_zh=f"未知的坐标系“{crs}”，应为 wgs84、gcj02 或 bd09")
+    rows = read_sheet(source, kind=kind, filename=filename)
+    if kind == "resources":
+        report = _import_resources(session, city, rows, crs=crs)
+    else:
+        report = _import_events(session, city, rows, kind=kind)
+    record(session, actor=actor, action="import", entity=kind, entity_id=city.key, changes=report.to_dict())
+    log.info("imported %s for %s: %s", kind, city.key, report.to_dict())
+    return report
+
+
+def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs: str) -> list[tuple | None]:
+    """Validate and convert every row's point to WGS84, then check it lies in a district polygon."""
+    from geo.boundaries import district_of, districts
+
+    raw: list[tuple[int, float, float, str] | None] = []
+    for r in rows:
+        lon = checks.number(r, "lon", integer=False, required=True, minimum=-180)
+        lat = checks.number(r, "lat", integer=False, required=True, minimum=-90)
+        row_crs = str(r.cells.get("crs") or crs).lower()
+        if row_crs not in CRS_KEYS:
+            checks.add(r.row, "crs", f"unknown coordinate system '{row_crs}'", f"未知的坐标系“{row_crs}”")
+            raw.append(None)
+        elif lon is None or lat is None:
+            raw.append(None)
+        elif not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            checks.add(r.row, "lon", f"coordinates out of range: {lon}, {lat}", f"坐标超出范围：{lon}, {lat}")
+            raw.append(None)
+        else:
+            wlon, wlat = to_wgs84(lon, lat, crs=row_crs)
+            raw.append((r.row, float(wlon), float(wlat), row_crs))
+    valid = [p for p in raw if p is not None]
+    if not valid:
+        return raw
+    lons = np.array([p[1] for p in valid])
+    lats = np.array([p[2] for p in valid])
+    codes = district_of(lons, lats, city)
+    names = dict(zip(districts(city)["adcode"], districts(city)["name_zh"], strict=True))
+    out: list[tuple | None] = []
+    it = iter(codes)
+    for p in raw:
+        if p is None:
+            out.append(None)
+            continue
+        code = next(it)
+        if code is None:
+            checks.add(
+                p[0],
+                "lon",
+                f"point ({p[1]:.5f}, {p[2]:.5f}) lies outside {city.name_en} (outside every district, or in the sea)",
+                f"坐标（{p[1]:.5f}, {p[2]:.5f}）不在{city.name_zh}范围内（不在任何区县内或位于海上）",
+            )
+            out.append(None)
+        else:
+            out.append((p[1], p[2], names.get(code)))
+    return out
+
+
+def _import_resources(session: Session, city: CityPack, rows: list[SheetRow], *, crs: str) -> ImportReport:
+    checks = _Rows()
+    checks.unique_ids(rows)
+    points = _resource_points(city, rows, checks, crs=crs)
+    parsed = []
+    for r, point in zip(rows, points, strict=True):
+        values = {
+            "external_id": checks.required(r, "external_id"),
+            "name": checks.required(r, "name"),
+            "category": checks.parsed(r, "category", parse_category) if checks.required(r, "category") else None,
+            "seats": checks.number(r, "seats", integer=True, required=False),
+            "subsidy_eligible": checks.parsed(r, "subsidy_eligible", parse_bool) or False,
+            "is_sample": checks.parsed(r, "is_sample", parse_bool) or False,
+            "updated_at": checks.date(r, "updated_at", required=False),
+            "skills": parse_skills(r.cells.get("skills")),
+        }
+        for col in ("town", "address", "phone", "opening_hours", "reg_url", "reg_phone", "subsidy_note", "source"):
+            values[col] = None if r.cells.get(col) is None else str(r.cells[col])
+        steps = r.cells.get("reg_steps")
+        values["reg_steps"] = [s.strip() for s in str(steps).replace("；", ";").split(";") if s.strip()] if steps else []
+        if point is not None:
+            values["lon"], values["lat"], district = point
+            values["district"] = district or r.cells.get("district")
+        parsed.append(values)
+    if checks.errors:
+        raise sheet_error(checks.errors, kind="resources")
+
+    existing = {
+        res.external_id: res
+        for res in session.scalars(
+            select(Resource).where(
+                Resource.city == city.key, Resource.external_id.in_([str(v["external_id"]) for v in parsed])
+            )
+        )
+    }
+    report = ImportReport(kind="resources", rows=len(parsed))
+    for values in parsed:
+        ext = str(values.pop("external_id"))
+        skills = values.pop("skills")
+        updated_at = values.pop("updated_at")
+        res = existing.get(ext)
+        if res is None:
+            res = Resource(city=city.key, external_id=ext)
+            session.add(res)
+            report.created += 1
+        else:
+            report.updated += 1
+        for key, value in values.items():
+            setattr(res, key, value)
+        res.name = str(res.name)
+        res.skills = [ResourceSkill(name=name, code=code) for name, code in skills]
+        res.updated_at = datetime(updated_at.year, updated_at.month, updated_at.day, tzinfo=UTC) if updated_at else None
+        if res.updated_at is None:
+            res.updated_at = datetime.now(UTC)
+        report.external_ids.append(ext)
+    session.flush()
+    return report
+
+
+_EVENT_SPECS: dict[str, tuple[type, str]] = {
+    "classes": (TrainingClass, "resource_external_id"),
+    "evaluations": (Evaluation, "agency_external_id"),
+}
+
+
+def _import_events(session: Session, city: CityPack, rows: list[SheetRow], *, kind: str) -> ImportReport:
+    model, owner_col = _EVENT_SPECS[kind]
+    checks = _Rows()
+    checks.unique_ids(rows)
+    owners = {
+        ext: rid
+        for ext, rid in session.execute(
+            select(Resource.external_id, Resource.id).where(
+                Resource.city == city.key,
+                Resource.external_id.in_({str(r.cells[owner_col]) for r in rows if r.cells.get(owner_col)}),
+            )
+        )
+    }
+    parsed = []
+    for r in rows:
+        owner = checks.required(r, owner_col)
+        values: dict[str, Any] = {
+            "external_id": checks.required(r, "external_id"),
+            "skill": checks.required(r, "skill"),
+            "skill_code": None if r.cells.get("skill_code") is None else str(r.cells["skill_code"]),
+            "level": checks.parsed(r, "level", parse_level) if checks.required(r, "level") else None,
+            "fee": checks.number(r, "fee", integer=False, required=False),
+            "is_sample": checks.parsed(r, "is_sample", parse_bool) or False,
+            "seats_left": checks.number(r, "seats_left", integer=True, required=True),
+        }
+        if owner is not None:
+            values["resource_id"] = owners.get(str(owner))
+            if values["resource_id"] is None:
+                checks.add(
+                    r.row,
+                    owner_col,
+                    f"no resource with external_id '{owner}' in {city.key}; import resources first",
+                    f"找不到编号为“{owner}”的资源，请先导入资源表",
+                )
+        if kind == "classes":
+            values["start_date"] = checks.date(r, "start_date", required=True)
+            values["end_date"] = checks.date(r, "end_date", required=True)
+            values["signup_deadline"] = checks.date(r, "signup_deadline", required=False)
+            values["schedule"] = checks.parsed(r, "schedule", parse_schedule) if checks.required(r, "schedule") else None
+            values["seats_total"] = checks.number(r, "seats_total", integer=True, required=True)
+            values["subsidy"] = checks.number(r, "subsidy", integer=False, required=False)
+            if values["start_date"] and values["end_date"] and values["end_date"] < values["start_date"]:
+                checks.add(r.row, "end_date", "end_date is before start_date", "结束日期早于开始日期")
+            if values["seats_total"] is not None and values["seats_left"] is not None:
+                if values["seats_left"] > values["seats_total"]:
+                    checks.add(r.row, "seats_left", "seats_left exceeds seats_total", "剩余名额多于总名额")
+        else:
+            values["date"] = checks.date(r, "date", required=True)
+        parsed.append(values)
+    if checks.errors:
+        raise sheet_error(checks.errors, kind=kind)
+
+    existing = {
+        obj.external_id: obj
+        for obj in session.scalars(
+            select(model).where(model.city == city.key, model.external_id.in_([str(v["external_id"]) for v in parsed]))
+        )
+    }
+    report = ImportReport(kind=kind, rows=len(parsed))
+    for values in parsed:
+        ext = str(values.pop("external_id"))
+        obj = existing.get(ext)
+        if obj is None:
+            obj = model(city=city.key, external_id=ext)
+            session.add(obj)
+            report.created += 1
+        else:
+            report.updated += 1
+        for key, value in values.items():
+            setattr(obj, key, value)
+        obj.skill = str(obj.skill)
+        report.external_ids.append(ext)
+    session.flush()
+    return report
+
+
+def import_folder(session: Session, city: CityPack, folder: Path, *, actor: str = "cli") -> list[ImportReport]:
+    """Import ``resources``, ``classes`` and ``evaluations`` sheets found in ``folder`` (CSV/XLSX/GeoJSON)."""
+    reports = []
+    for kind in ("resources", "classes", "evaluations"):
+        for suffix in (".csv", ".xlsx", ".geojson"):
+            path = folder / f"{kind}{suffix}"
+            if path.is_file():
+                reports.append(import_sheet(session, city, path, kind=kind, actor=actor))
+                break
+    if not reports:
+        msg = f"no resources/classes/evaluations sheet in {folder}"
+        raise ImportValidationError(msg, message_zh=f"目录 {folder} 中没有可导入的表格", code="no_sheets")
+    return reports

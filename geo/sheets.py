@@ -1,0 +1,287 @@
+"""Reading import sheets (CSV, XLSX, GeoJSON) into plain rows, and the documented column mapping.
+
+A sheet is a table whose header names are the column keys below (English keys; the Chinese header
+aliases in ``HEADER_ALIASES`` are accepted too, so a clerk can export straight from a 中文 sheet).
+Rows are numbered as a spreadsheet user sees them: the header is row 1, the first record row 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from geo.errors import ImportValidationError
+
+SHEET_KINDS: tuple[str, ...] = ("resources", "classes", "evaluations")
+
+COLUMNS: dict[str, dict[str, bool]] = {
+    # column -> required?
+    "resources": {
+        "external_id": True,
+        "name": True,
+        "category": True,
+        "district": False,
+        "town": False,
+        "address": False,
+        "lon": True,
+        "lat": True,
+        "crs": False,
+        "skills": False,
+        "phone": False,
+        "opening_hours": False,
+        "reg_steps": False,
+        "reg_url": False,
+        "reg_phone": False,
+        "subsidy_eligible": False,
+        "subsidy_note": False,
+        "seats": False,
+        "source": False,
+        "updated_at": False,
+        "is_sample": False,
+    },
+    "classes": {
+        "external_id": True,
+        "resource_external_id": True,
+        "skill": True,
+        "skill_code": False,
+        "level": True,
+        "start_date": True,
+        "end_date": True,
+        "schedule": True,
+        "seats_total": True,
+        "seats_left": True,
+        "fee": False,
+        "subsidy": False,
+        "signup_deadline": False,
+        "is_sample": False,
+    },
+    "evaluations": {
+        "external_id": True,
+        "agency_external_id": True,
+        "skill": True,
+        "skill_code": False,
+        "level": True,
+        "date": True,
+        "seats_left": True,
+        "fee": False,
+        "is_sample": False,
+    },
+}
+
+HEADER_ALIASES: dict[str, str] = {
+    "编号": "external_id",
+    "外部编号": "external_id",
+    "名称": "name",
+    "类别": "category",
+    "区县": "district",
+    "县市区": "district",
+    "乡镇街道": "town",
+    "乡镇": "town",
+    "地址": "address",
+    "经度": "lon",
+    "纬度": "lat",
+    "坐标系": "crs",
+    "工种": "skills",
+    "电话": "phone",
+    "开放时间": "opening_hours",
+    "报名步骤": "reg_steps",
+    "报名网址": "reg_url",
+    "报名电话": "reg_phone",
+    "可享补贴": "subsidy_eligible",
+    "补贴说明": "subsidy_note",
+    "学位数": "seats",
+    "来源": "source",
+    "更新日期": "updated_at",
+    "样例": "is_sample",
+}
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One record of a sheet: its spreadsheet row number and its cells by column key."""
+
+    row: int
+    cells: dict[str, Any]
+
+
+def sheet_error(errors: list[dict[str, Any]], *, kind: str) -> ImportValidationError:
+    """The all-or-nothing error of a sheet with bad rows (nothing was written)."""
+    msg = f"{kind} sheet has {len(errors)} error(s); nothing was imported. First: {errors[0]['message_en']}"
+    return ImportValidationError(
+        msg,
+        message_zh=f"表格有 {len(errors)} 处错误，未导入任何数据。第一处：{errors[0]['message_zh']}",
+        details={"kind": kind, "errors": errors},
+    )
+
+
+def cell_error(row: int, column: str | None, message_en: str, message_zh: str) -> dict[str, Any]:
+    """One row-numbered problem of a sheet, as reported to the user."""
+    return {"row": row, "column": column, "message_en": message_en, "message_zh": message_zh}
+
+
+def _normalise_header(name: Any) -> str:
+    text = str(name or "").strip().lstrip("\ufeff")
+    return HEADER_ALIASES.get(text, text.lower())
+
+
+def _clean(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value
+
+
+def read_sheet(source: Path | bytes, *, kind: str, filename: str | None = None) -> list[SheetRow]:
+    """Read a CSV, XLSX or GeoJSON sheet of ``kind`` into rows keyed by column.
+
+    Parameters
+    ----------
+    source
+        A path, or the file's bytes (an upload).
+    kind
+        ``resources``, ``classes`` or ``evaluations``.
+    filename
+        Name used to tell the format when ``source`` is bytes (by its extension).
+
+    Raises
+    ------
+    ImportValidationError
+        When the file cannot be read or a required column is missing (reported on row 1).
+    """
+    if kind not in COLUMNS:
+        msg = f"unknown sheet kind {kind!r}; expected one of {', '.join(SHEET_KINDS)}"
+        raise ImportValidationError(msg, message_zh=f"未知的表格类型“{kind}”", code="unknown_sheet_kind")
+    name = filename or (source.name if isinstance(source, Path) else "")
+    data = source.read_bytes() if isinstance(source, Path) else source
+    suffix = Path(name).suffix.lower()
+    try:
+        if suffix in (".xlsx", ".xlsm"):
+            header, records = _read_xlsx(data)
+        elif suffix in (".geojson", ".json"):
+            header, records = _read_geojson(data)
+        elif suffix in (".csv", ".txt", ""):
+            header, records = _read_csv(data)
+        else:
+            msg = f"unsupported file type {suffix!r}; use .csv, .xlsx or .geojson"
+            raise ImportValidationError(
+                msg, message_zh=f"不支持的文件类型“{suffix}”，请使用 .csv、.xlsx 或 .geojson", code="unsupported_format"
+            )
+    except ImportValidationError:
+        raise
+    except Exception as exc:  # a corrupt upload must be a clear 4xx, whatever the parser raised
+        msg = f"cannot read the {suffix or 'csv'} file: {exc}"
+        raise ImportValidationError(
+            msg, message_zh=f"无法读取文件：{exc}", code="unreadable_file", details={"errors": []}
+        ) from exc
+    errors = [
+        cell_error(1, col, f"missing required column '{col}'", f"缺少必填列“{col}”")
+        for col, required in COLUMNS[kind].items()
+        if required and col not in header
+    ]
+    if errors:
+        raise sheet_error(errors, kind=kind)
+    if not records:
+        errors = [cell_error(2, None, "the sheet has no data rows", "表格没有数据行")]
+        raise sheet_error(errors, kind=kind)
+    return records
+
+
+def _read_csv(data: bytes) -> tuple[set[str], list[SheetRow]]:
+    text = data.decode("utf-8-sig")
+    reader = csv.reader(io.StringIO(text))
+    rows = list(reader)
+    if not rows:
+        return set(), []
+    header = [_normalise_header(h) for h in rows[0]]
+    records = []
+    for i, values in enumerate(rows[1:], start=2):
+        if not any(v.strip() for v in values):
+            continue
+        records.append(SheetRow(i, {h: _clean(v) for h, v in zip(header, values, strict=False) if h}))
+    return set(header), records
+
+
+def _read_xlsx(data: bytes) -> tuple[set[str], list[SheetRow]]:
+    from openpyxl import load_workbook
+
+    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    sheet = book.worksheets[0]
+    rows = sheet.iter_rows(values_only=True)
+    first = next(rows, None)
+    if first is None:
+        return set(), []
+    header = [_normalise_header(h) for h in first]
+    records = []
+    for i, values in enumerate(rows, start=2):
+        if not any(v not in (None, "") for v in values):
+            continue
+        records.append(SheetRow(i, {h: _clean(v) for h, v in zip(header, values, strict=False) if h}))
+    book.close()
+    return set(header), records
+
+
+def _read_geojson(data: bytes) -> tuple[set[str], list[SheetRow]]:
+    doc = json.loads(data.decode("utf-8-sig"))
+    features = doc.get("features", []) if isinstance(doc, dict) else []
+    header: set[str] = set()
+    records = []
+    for i, feat in enumerate(features, start=2):  # feature 1 = "row 2", as in a sheet
+        props = {_normalise_header(k): _clean(v) for k, v in (feat.get("properties") or {}).items()}
+        geom = feat.get("geometry") or {}
+        if geom.get("type") == "Point" and len(geom.get("coordinates") or []) >= 2:
+            props["lon"], props["lat"] = geom["coordinates"][:2]
+        header |= set(props)
+        records.append(SheetRow(i, props))
+    return header, records
+
+
+def parse_date(value: Any) -> date:
+    """A date from an ISO string (2026-12-01, 2026/12/01, 2026年12月1日) or an Excel date cell."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip().replace("/", "-").replace(".", "-")
+    text = text.replace("年", "-").replace("月", "-").replace("日", "")
+    return date.fromisoformat("-".join(part.zfill(2) for part in text.split("-")))
+
+
+_TRUE = {"是", "yes", "y", "true", "1", "t", "有"}
+_FALSE = {"否", "no", "n", "false", "0", "f", "无"}
+
+
+def parse_bool(value: Any) -> bool:
+    """是/否, yes/no, true/false, 1/0 (empty = no)."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    msg = f"expected 是/否 (yes/no), got {value!r}"
+    raise ValueError(msg)
+
+
+def parse_skills(value: Any) -> list[tuple[str, str | None]]:
+    """``"电工|6-31-01-03;焊工"`` → ``[("电工", "6-31-01-03"), ("焊工", None)]``; ；、 also separate."""
+    if not value:
+        return []
+    text = str(value).replace("；", ";").replace("、", ";")
+    out = []
+    for part in text.split(";"):
+        name, _, code = part.partition("|")
+        if name.strip():
+            out.append((name.strip(), code.strip() or None))
+    return out
