@@ -6,7 +6,10 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
-    "skillcircle_http_requests_total", "HTTP requests by route and status", ["method", "route", "status"], registry=REGISTRY
+    "skillcircle_http_requests_total",
+    "HTTP requests by route and status",
+    ["method", "route", "status"],
+    registry=REGISTRY,
 )
 LATENCY = Histogram(
     "skillcircle_http_request_seconds",
@@ -16,7 +19,9 @@ LATENCY = Histogram(
     registry=REGISTRY,
 )
 NETWORK_LOADED = Gauge(
-    "skillcircle_network_loaded", "1 when a city's road network is loaded (0 = straight-line estimate)", ["city"],
+    "skillcircle_network_loaded",
+    "1 when a city's road network is loaded (0 = straight-line estimate)",
+    ["city"],
     registry=REGISTRY,
 )
 SKILL_CODE_SCANS = Counter("skillcircle_skill_code_scans_total", "skill code page views", registry=REGISTRY)

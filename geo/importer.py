@@ -27,12 +27,12 @@ from geo.errors import CoordinateError, ImportValidationError, SkillCircleError
 from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
 from geo.sheets import (
     SheetRow,
-    sheet_error,
     cell_error,
     parse_bool,
     parse_date,
     parse_skills,
     read_sheet,
+    sheet_error,
 )
 
 log = logging.getLogger(__name__)
@@ -244,7 +244,9 @@ def _import_resources(session: Session, city: CityPack, rows: list[SheetRow], *,
         for col in ("town", "address", "phone", "opening_hours", "reg_url", "reg_phone", "subsidy_note", "source"):
             values[col] = None if r.cells.get(col) is None else str(r.cells[col])
         steps = r.cells.get("reg_steps")
-        values["reg_steps"] = [s.strip() for s in str(steps).replace("；", ";").split(";") if s.strip()] if steps else []
+        values["reg_steps"] = (
+            [s.strip() for s in str(steps).replace("；", ";").split(";") if s.strip()] if steps else []
+        )
         if point is not None:
             values["lon"], values["lat"], district = point
             values["district"] = district or r.cells.get("district")
@@ -328,7 +330,9 @@ def _import_events(session: Session, city: CityPack, rows: list[SheetRow], *, ki
             values["start_date"] = checks.date(r, "start_date", required=True)
             values["end_date"] = checks.date(r, "end_date", required=True)
             values["signup_deadline"] = checks.date(r, "signup_deadline", required=False)
-            values["schedule"] = checks.parsed(r, "schedule", parse_schedule) if checks.required(r, "schedule") else None
+            values["schedule"] = (
+                checks.parsed(r, "schedule", parse_schedule) if checks.required(r, "schedule") else None
+            )
             values["seats_total"] = checks.number(r, "seats_total", integer=True, required=True)
             values["subsidy"] = checks.number(r, "subsidy", integer=False, required=False)
             if values["start_date"] and values["end_date"] and values["end_date"] < values["start_date"]:

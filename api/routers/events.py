@@ -23,7 +23,9 @@ Level = Annotated[int | None, Query(ge=1, le=5, description="1 = 一级/高级�
 def _check_range(date_from: date | None, date_to: date | None) -> None:
     if date_from and date_to and date_to < date_from:
         msg = f"date_to {date_to} is before date_from {date_from}"
-        raise InvalidParameterError(msg, message_zh=f"结束日期 {date_to} 早于开始日期 {date_from}", code="bad_date_range")
+        raise InvalidParameterError(
+            msg, message_zh=f"结束日期 {date_to} 早于开始日期 {date_from}", code="bad_date_range"
+        )
 
 
 def _paged(db: DbSession, stmt, order, page: int, page_size: int):  # noqa: ANN001, ANN202

@@ -115,9 +115,7 @@ def list_resources(
         "sample": sample,
         "notice": SAMPLE_NOTICE if sample else None,
     }
-    wants_geo = format == "geojson" or (
-        format is None and "application/geo+json" in request.headers.get("accept", "")
-    )
+    wants_geo = format == "geojson" or (format is None and "application/geo+json" in request.headers.get("accept", ""))
     if wants_geo:
         return JSONResponse(resources_geojson(items, extra=meta), media_type="application/geo+json")
     return ResourcePage(items=items, **meta)

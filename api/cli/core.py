@@ -1,0 +1,199 @@
+"""Core commands: database, import, sample data, prepare, serve, API tokens."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from geo.cities import available_cities, load_city
+from geo.config import get_settings
+from geo.errors import SkillCircleError
+
+app = typer.Typer(
+    help="SkillCircle 技能圈: the 30-minute vocational skills training circle — registry, routing, API, maps.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema (Alembic migrations; never loses data).", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens for the admin (write) API: create, list, revoke.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+CityArg = Annotated[str, typer.Argument(help="city pack key: " + ", ".join(available_cities()))]
+
+
+def _fail(exc: SkillCircleError) -> None:
+    typer.secho(f"错误 / error [{exc.code}]: {exc.message_zh}\n  {exc.message_en}", fg="red", err=True)
+    for err in exc.details.get("errors", [])[:50]:
+        typer.secho(f"  row {err['row']}, column {err['column']}: {err['message_zh']} / {err['message_en']}", err=True)
+    raise typer.Exit(2)
+
+
+@app.callback()
+def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log at DEBUG level")] = False) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = "head") -> None:
+    """Create or upgrade the schema of DATABASE_URL (default: var/skillcircle.db)."""
+    from geo.db import current_revision, upgrade
+
+    upgrade(revision=revision)
+    typer.echo(f"database at revision {current_revision()}")
+
+
+@app.command("import")
+def import_command(
+    city: CityArg,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, XLSX or GeoJSON sheet")],
+    kind: Annotated[str, typer.Option(help="resources, classes or evaluations")] = "resources",
+    crs: Annotated[str, typer.Option(help="coordinates of the sheet: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu)")] = (
+        "wgs84"
+    ),
+) -> None:
+    """Import a sheet: every row or none; bad rows are listed by row and column."""
+    from geo.db import session_scope, upgrade
+    from geo.importer import import_sheet
+
+    try:
+        upgrade()
+        with session_scope() as session:
+            report = import_sheet(session, load_city(city), file, kind=kind, crs=crs)
+    except SkillCircleError as exc:
+        _fail(exc)
+    typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+
+
+@app.command("sample")
+def sample_command(
+    city: CityArg,
+    out: Annotated[Path | None, typer.Option(help="folder for the sheets (default var/cities/CITY/sample)")] = None,
+    start_date: Annotated[str | None, typer.Option(help="first day of classes, YYYY-MM-DD (default today)")] = None,
+    seed: Annotated[int, typer.Option(help="random seed")] = 20260101,
+    load: Annotated[bool, typer.Option(help="also import the sheets into the database")] = True,
+) -> None:
+    """Generate the city's labelled sample sheets (deterministic for a seed and start date) and import them."""
+    from geo.sample import generate_sample
+
+    pack = load_city(city)
+    folder = out or pack.var_dir / "sample"
+    folder.mkdir(parents=True, exist_ok=True)
+    start = date.fromisoformat(start_date) if start_date else date.today()
+    counts = generate_sample(pack, seed=seed, start_date=start, out_dir=folder)
+    typer.echo(f"wrote sample sheets to {folder}: {counts}")
+    if load:
+        _load_folder(city, folder)
+
+
+def _load_folder(city: str, folder: Path) -> None:
+    from geo.db import session_scope, upgrade
+    from geo.importer import import_folder
+
+    try:
+        upgrade()
+        with session_scope() as session:
+            reports = import_folder(session, load_city(city), folder)
+    except SkillCircleError as exc:
+        _fail(exc)
+    for rep in reports:
+        typer.echo(json.dumps({"city": city, **rep.to_dict()}, ensure_ascii=False))
+
+
+@app.command("prepare")
+def prepare_command(
+    cities: Annotated[
+        list[str] | None, typer.Option("--city", help="cities to prepare (default: all configured)")
+    ] = None,
+) -> None:
+    """Everything `make serve` needs: schema, sample data (once per day), road networks where obtainable."""
+    from geo.db import upgrade
+
+    upgrade()
+    for key in cities or get_settings().cities:
+        pack = load_city(key)
+        folder = pack.var_dir / "sample"
+        stamp = folder / ".generated"
+        today = date.today().isoformat()
+        if not stamp.is_file() or stamp.read_text().strip() != today:
+            sample_command(key, out=folder, start_date=today, seed=20260101, load=True)
+            stamp.write_text(today)
+        _prepare_network(key)
+
+
+def _prepare_network(key: str) -> None:
+    try:
+        from isochrones.build import ensure_built
+    except ImportError:  # the engine is optional for the registry alone
+        typer.echo(f"{key}: routing engine not installed; travel times are straight-line estimates")
+        return
+    try:
+        summary = ensure_built(load_city(key))
+        typer.echo(f"{key}: road network ready {summary}")
+    except SkillCircleError as exc:
+        typer.secho(
+            f"{key}: {exc.message_zh} / {exc.message_en} — using straight-line estimates (flagged)", fg="yellow"
+        )
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Start the web service (pages and API) with uvicorn."""
+    import uvicorn
+
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="who or what uses the token, e.g. jx-hrss-clerk")],
+    scope: Annotated[list[str], typer.Option(help="resources:write, codes:write or admin (repeatable)")] = (
+        ["resources:write"]  # noqa: B006
+    ),
+) -> None:
+    """Create a token; its secret is printed once and only its hash is stored."""
+    from geo.db import session_scope, upgrade
+    from geo.tokens import create_token
+
+    upgrade()
+    try:
+        with session_scope() as session:
+            secret = create_token(session, name=name, scopes=list(scope))
+    except SkillCircleError as exc:
+        _fail(exc)
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (names, scopes, state; never secrets)."""
+    from geo.db import session_scope
+    from geo.tokens import list_tokens
+
+    with session_scope() as session:
+        for tok in list_tokens(session):
+            state = f"revoked {tok.revoked_at:%Y-%m-%d}" if tok.revoked_at else "active"
+            typer.echo(f"{tok.name}\t{','.join(tok.scopes)}\t{state}")
+
+
+@token_app.command("revoke")
+def token_revoke(name: Annotated[str, typer.Argument(help="token name")]) -> None:
+    """Revoke a token at once."""
+    from geo.db import session_scope
+    from geo.tokens import revoke_token
+
+    try:
+        with session_scope() as session:
+            revoke_token(session, name=name)
+    except SkillCircleError as exc:
+        _fail(exc)
+    typer.echo(f"revoked {name}")

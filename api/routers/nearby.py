@@ -1,0 +1,196 @@
+"""``/api/v1/nearby`` and ``/api/v1/isochrones``: what a worker can reach, by real travel time."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from sqlalchemy import select
+
+from api.deps import City, DbSession, Runtime
+from api.routers.resources import get_resource, parse_categories
+from api.schemas import (
+    ESTIMATE_NOTICE,
+    SAMPLE_NOTICE,
+    Crs,
+    ErrorResponse,
+    Mode,
+    NearbyItem,
+    NearbyResponse,
+    ResourceOut,
+)
+from api.state import CityRuntime
+from geo.coords import from_wgs84, to_wgs84
+from geo.errors import InvalidParameterError, UnknownSkillError
+from geo.models import Resource, ResourceSkill
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["travel time"],
+    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
+
+Lat = Annotated[float, Query(ge=-90, le=90, description="latitude, in the `crs` given")]
+Lon = Annotated[float, Query(ge=-180, le=180, description="longitude, in the `crs` given")]
+Minutes = Annotated[int, Query(ge=1, le=60, description="time limit in minutes (1–60)")]
+Direction = Literal["to", "from"]
+
+
+def wgs84_point(city_runtime: CityRuntime, lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """Convert a request point to WGS84 and check it lies in the city's service area."""
+    wlon, wlat = to_wgs84(lon, lat, crs=crs)
+    wlon, wlat = float(wlon), float(wlat)
+    city_runtime.city.check_point(wlon, wlat)
+    return wlon, wlat
+
+
+def parse_minutes_list(minutes: str) -> list[int]:
+    """``"10,20,30"`` → ``[10, 20, 30]``; each 1–60, at most 6 bands."""
+    try:
+        values = sorted({int(m) for m in minutes.replace("，", ",").split(",") if m.strip()})
+    except ValueError:
+        values = []
+    if not values or len(values) > 6 or values[0] < 1 or values[-1] > 60:
+        msg = f"minutes must be 1–6 comma-separated whole numbers from 1 to 60, got {minutes!r}"
+        raise InvalidParameterError(
+            msg, message_zh=f"minutes 应为 1–6 个以逗号分隔的 1–60 的整数，收到“{minutes}”", code="invalid_minutes"
+        )
+    return values
+
+
+def geojson_to_crs(fc: dict, crs: str) -> dict:
+    """Convert every coordinate of a GeoJSON FeatureCollection from WGS84 to ``crs`` (in place)."""
+    if crs == "wgs84":
+        return fc
+    import numpy as np
+
+    def conv(coords):  # noqa: ANN001, ANN202
+        arr = np.asarray(coords, dtype=float)
+        if arr.ndim == 1:
+            lon, lat = from_wgs84(arr[0], arr[1], crs=crs)
+            return [float(lon), float(lat)]
+        if arr.ndim == 2:
+            lon, lat = from_wgs84(arr[:, 0], arr[:, 1], crs=crs)
+            return np.column_stack([lon, lat]).tolist()
+        return [conv(c) for c in coords]
+
+    for feat in fc.get("features", []):
+        geom = feat.get("geometry")
+        if geom and "coordinates" in geom:
+            geom["coordinates"] = conv(geom["coordinates"])
+    fc["crs_name"] = crs
+    return fc
+
+
+def _check_skill(db: DbSession, city_key: str, skill: str | None) -> None:
+    if skill is None:
+        return
+    found = db.scalar(
+        select(ResourceSkill.id).join(Resource).where(Resource.city == city_key, ResourceSkill.name == skill).limit(1)
+    )
+    if found is None:
+        msg = f"no resource in {city_key} offers the skill {skill!r}"
+        raise UnknownSkillError(msg, message_zh=f"本市没有提供“{skill}”工种的机构", details={"skill": skill})
+
+
+@router.get("/nearby", response_model=NearbyResponse, summary="Resources reachable within a time, nearest first")
+def nearby(
+    db: DbSession,
+    runtime: Runtime,
+    lat: Lat,
+    lon: Lon,
+    mode: Mode = "ebike",
+    minutes: Minutes = 30,
+    category: Annotated[str | None, Query(description="category key(s), comma-separated", max_length=200)] = None,
+    skill: Annotated[str | None, Query(description="skill (工种)", max_length=100)] = None,
+    crs: Annotated[Crs, Query(description="crs of lat/lon and of returned coordinates")] = "wgs84",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    lang: Literal["zh", "en"] = "zh",
+) -> NearbyResponse:
+    """From the worker's point to each resource, by the mode's real travel time on the road network
+    (one-way streets respected); ``estimate: true`` when only a straight-line estimate is available."""
+    wlon, wlat = wgs84_point(runtime, lon, lat, crs)
+    cats = parse_categories(category)
+    _check_skill(db, runtime.city.key, skill)
+    engine = runtime.engine
+    index = runtime.index
+    hits = engine.nearby(wlon, wlat, mode=mode, minutes=minutes, mask=index.mask(categories=cats, skill=skill))
+    hits = hits[:limit]
+    rows = {r.id: r for r in db.scalars(select(Resource).where(Resource.id.in_([h.resource_id for h in hits])))}
+    items = [
+        NearbyItem(
+            minutes=round(h.seconds / 60.0, 1),
+            distance_m=round(h.distance_m),
+            estimate=h.estimate,
+            resource=ResourceOut.of(rows[h.resource_id], lang=lang, crs=crs),
+        )
+        for h in hits
+        if h.resource_id in rows
+    ]
+    sample = any(i.resource.is_sample for i in items) or index.any_sample
+    notice = {}
+    if sample:
+        notice["sample"] = SAMPLE_NOTICE
+    if engine.estimate:
+        notice["estimate"] = ESTIMATE_NOTICE
+    return NearbyResponse(
+        city=runtime.city.key,
+        mode=mode,
+        minutes=minutes,
+        origin={"lat": lat, "lon": lon, "crs": crs, "wgs84": {"lat": wlat, "lon": wlon}},
+        estimate=bool(engine.estimate),
+        sample=sample,
+        notice=notice,
+        count=len(items),
+        items=items,
+    )
+
+
+def _isochrone_answer(
+    runtime: CityRuntime, wlon: float, wlat: float, *, mode: str, bands: list[int], direction: str, crs: str
+) -> dict:
+    engine = runtime.engine
+    fc = engine.isochrone(wlon, wlat, mode=mode, minutes=tuple(bands), direction=direction)
+    fc = geojson_to_crs(fc, crs)
+    fc["estimate"] = bool(engine.estimate)
+    if engine.estimate:
+        fc["notice"] = ESTIMATE_NOTICE
+    fc["direction"] = direction
+    fc["mode"] = mode
+    return fc
+
+
+@router.get("/isochrones", summary="Nested travel-time polygons around a point (GeoJSON)")
+def isochrones(
+    runtime: Runtime,
+    lat: Lat,
+    lon: Lon,
+    mode: Mode = "ebike",
+    minutes: Annotated[str, Query(description="bands, e.g. 10,20,30", max_length=40)] = "10,20,30",
+    direction: Annotated[Direction, Query(description="from = outward from the point; to = who reaches it")] = "from",
+    crs: Crs = "wgs84",
+) -> dict:
+    """Areas reachable within each band (holes kept); a FeatureCollection, one Feature per band."""
+    bands = parse_minutes_list(minutes)
+    wlon, wlat = wgs84_point(runtime, lon, lat, crs)
+    return _isochrone_answer(runtime, wlon, wlat, mode=mode, bands=bands, direction=direction, crs=crs)
+
+
+@router.get("/resources/{resource_id}/isochrones", summary="A resource's 30-minute circle: who can reach it, by band")
+def resource_isochrones(
+    db: DbSession,
+    city: City,
+    runtime: Runtime,
+    resource_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    mode: Mode = "ebike",
+    minutes: Annotated[str, Query(max_length=40)] = "10,20,30",
+    crs: Crs = "wgs84",
+) -> dict:
+    """The area from which the resource is reachable within each band (travel TO the resource)."""
+    res = get_resource(db, city, resource_id)
+    bands = parse_minutes_list(minutes)
+    fc = _isochrone_answer(runtime, res.lon, res.lat, mode=mode, bands=bands, direction="to", crs=crs)
+    fc["resource"] = {"id": res.id, "name": res.name, "is_sample": res.is_sample}
+    if res.is_sample:
+        fc["sample_notice"] = SAMPLE_NOTICE
+    return fc
