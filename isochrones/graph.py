@@ -1,0 +1,331 @@
+"""A compiled per-mode graph: node coordinates plus CSR travel-time adjacency, saved to disk with a hash.
+
+Compiling turns a :class:`geo.network.RoadNetwork` into flat numpy arrays that scipy's
+``csgraph.dijkstra`` searches directly (no networkx on any hot path):
+
+* ``node_id`` (OSM ids), ``lon``/``lat`` (WGS84) and ``x``/``y`` (metres in the city's UTM zone);
+* a CSR matrix of travel seconds (forward: row = from-node) and its transpose (row = to-node) for
+  searches towards a point; each with the metre length of every edge alongside.
+
+Only the largest weakly connected component of each mode is kept (clipped extracts leave fragments a
+point could snap to and then reach nothing). Parallel edges are collapsed to the fastest before the CSR
+is built, because ``scipy.sparse.csr_matrix`` would SUM duplicate entries.
+
+Saved as an uncompressed ``.npz`` (loads in milliseconds) holding a BLAKE2b ``content_hash`` of the
+arrays; :func:`load_graph` recomputes and checks it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
+from pathlib import Path
+
+import numpy as np
+from scipy.sparse import csr_matrix
+
+from geo.errors import NetworkNotBuiltError
+from geo.network import RoadNetwork, largest_component, mode_edges
+
+log = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+_MIN_SECONDS = 1e-3  # csgraph would treat a zero-weight edge as missing
+_ARRAYS = (
+    "node_id",
+    "lon",
+    "lat",
+    "x",
+    "y",
+    "indptr",
+    "indices",
+    "seconds",
+    "length_m",
+    "t_indptr",
+    "t_indices",
+    "t_seconds",
+    "t_length_m",
+)
+
+
+def utm_crs(lon: float, lat: float) -> str:
+    """The EPSG code (``"EPSG:326zz"`` / ``"EPSG:327zz"``) of the UTM zone containing (lon, lat)."""
+    zone = int((lon + 180.0) // 6.0) % 60 + 1
+    return f"EPSG:{32600 + zone if lat >= 0 else 32700 + zone}"
+
+
+@lru_cache(maxsize=32)
+def transformer(src: str, dst: str):  # noqa: ANN201 - pyproj.Transformer
+    """A cached pyproj transformer (building one costs about a millisecond; queries must not pay it)."""
+    from pyproj import Transformer
+
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def project(lon: np.ndarray, lat: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 → ``crs`` metres (vectorised)."""
+    x, y = transformer("EPSG:4326", crs).transform(np.asarray(lon, np.float64), np.asarray(lat, np.float64))
+    return np.asarray(x, np.float64), np.asarray(y, np.float64)
+
+
+def unproject(x: np.ndarray, y: np.ndarray, crs: str) -> tuple[np.ndarray, np.ndarray]:
+    """``crs`` metres → WGS84 (vectorised)."""
+    lon, lat = transformer(crs, "EPSG:4326").transform(np.asarray(x, np.float64), np.asarray(y, np.float64))
+    return np.asarray(lon, np.float64), np.asarray(lat, np.float64)
+
+
+@dataclass(eq=False)
+class CompiledGraph:
+    """One mode's routable graph as flat arrays (see the module docstring).
+
+    Node *indices* (0..n-1) are what every query uses; ``node_id`` maps them back to OSM ids.
+    """
+
+    mode: str
+    crs: str
+    source: str
+    node_id: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+    seconds: np.ndarray
+    length_m: np.ndarray
+    t_indptr: np.ndarray
+    t_indices: np.ndarray
+    t_seconds: np.ndarray
+    t_length_m: np.ndarray
+    content_hash: str = ""
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return int(self.node_id.size)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of directed edges (after collapsing parallels)."""
+        return int(self.indices.size)
+
+    @cached_property
+    def csr(self) -> csr_matrix:
+        """Forward travel-seconds matrix (row = from-node), shared memory with the arrays."""
+        return _csr(self.seconds, self.indices, self.indptr, self.n_nodes)
+
+    @cached_property
+    def csr_t(self) -> csr_matrix:
+        """Reverse travel-seconds matrix (row = to-node): searches give times *towards* a source."""
+        return _csr(self.t_seconds, self.t_indices, self.t_indptr, self.n_nodes)
+
+    def search_arrays(self, *, reverse: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(indptr, indices, seconds, length_m) of the forward or reverse CSR."""
+        if reverse:
+            return self.t_indptr, self.t_indices, self.t_seconds, self.t_length_m
+        return self.indptr, self.indices, self.seconds, self.length_m
+
+    def edge_sources(self, *, reverse: bool) -> np.ndarray:
+        """Row (source) index of every CSR entry, in CSR order."""
+        indptr = self.t_indptr if reverse else self.indptr
+        return np.repeat(np.arange(self.n_nodes, dtype=np.int32), np.diff(indptr))
+
+    def edge_lengths(self, src: np.ndarray, dst: np.ndarray, *, reverse: bool) -> np.ndarray:
+        """Metre length of the edges ``src[i] → dst[i]`` of the forward (or reverse) CSR (vectorised).
+
+        Every pair must be an edge (as in a shortest-path predecessor tree).
+        """
+        indptr, indices, _, length = self.search_arrays(reverse=reverse)
+        key = self._edge_keys(reverse=reverse)
+        pos = np.searchsorted(key, src.astype(np.int64) * self.n_nodes + dst)
+        return length[np.minimum(pos, length.size - 1)]
+
+    def _edge_keys(self, *, reverse: bool) -> np.ndarray:
+        name = "_t_keys" if reverse else "_keys"
+        keys = self.__dict__.get(name)
+        if keys is None:
+            indices = self.t_indices if reverse else self.indices
+            keys = self.edge_sources(reverse=reverse).astype(np.int64) * self.n_nodes + indices
+            self.__dict__[name] = keys
+        return keys
+
+    def to_networkx(self):  # noqa: ANN201 - networkx.MultiDiGraph
+        """A networkx MultiDiGraph with ``travel_time``/``length`` edges and x/y (metres) nodes (baselines)."""
+        import networkx as nx
+
+        graph = nx.MultiDiGraph(crs=self.crs)
+        graph.add_nodes_from((i, {"x": float(self.x[i]), "y": float(self.y[i])}) for i in range(self.n_nodes))
+        src = self.edge_sources(reverse=False)
+        graph.add_edges_from(
+            (int(a), int(b), {"travel_time": float(s), "length": float(m)})
+            for a, b, s, m in zip(src, self.indices, self.seconds, self.length_m, strict=True)
+        )
+        return graph
+
+
+def _csr(data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n: int) -> csr_matrix:
+    mat = csr_matrix((n, n), dtype=np.float64)
+    mat.data, mat.indices, mat.indptr = data, indices, indptr  # no copy, no duplicate summing
+    mat.has_sorted_indices = True
+    return mat
+
+
+def _build_csr(
+    u: np.ndarray, v: np.ndarray, sec: np.ndarray, length: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """CSR arrays of the edges (u → v), parallel edges collapsed to the fastest one."""
+    key = u.astype(np.int64) * n + v
+    order = np.lexsort((sec, key))
+    key, u, v, sec, length = key[order], u[order], v[order], sec[order], length[order]
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    u, v, sec, length = u[first], v[first], sec[first], length[first]
+    indptr = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(np.bincount(u, minlength=n), out=indptr[1:])
+    return indptr, v.astype(np.int32), np.maximum(sec, _MIN_SECONDS).astype(np.float64), length.astype(np.float32)
+
+
+def compile_arrays(
+    *,
+    mode: str,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    length_m: np.ndarray,
+    speed_mps: np.ndarray,
+    node_id: np.ndarray | None = None,
+    crs: str | None = None,
+    source: str = "",
+    keep_largest: bool = True,
+) -> CompiledGraph:
+    """Compile directed edges over nodes (lon, lat) into a :class:`CompiledGraph`.
+
+    Parameters
+    ----------
+    mode
+        Travel mode name (recorded).
+    lon, lat
+        WGS84 coordinates of all candidate nodes.
+    u, v, length_m, speed_mps
+        Directed edges as node positions, with metres and metres/second.
+    node_id
+        External ids of the nodes (default: positions).
+    crs
+        Projected CRS for x/y (default: UTM zone of the nodes' centre).
+    keep_largest
+        Keep only the largest weakly connected component.
+    """
+    n_all = int(np.asarray(lon).size)
+    node_id = np.arange(n_all, dtype=np.int64) if node_id is None else np.asarray(node_id, np.int64)
+    u = np.asarray(u, np.int64)
+    v = np.asarray(v, np.int64)
+    if keep_largest:
+        keep = largest_component(n_all, u, v)
+    else:
+        keep = np.zeros(n_all, dtype=bool)
+        keep[u] = True
+        keep[v] = True
+    new_index = np.full(n_all, -1, dtype=np.int64)
+    new_index[keep] = np.arange(int(keep.sum()))
+    ok = keep[u] & keep[v]
+    nu, nv = new_index[u[ok]], new_index[v[ok]]
+    length = np.asarray(length_m, np.float64)[ok]
+    sec = length / np.asarray(speed_mps, np.float64)[ok]
+    n = int(keep.sum())
+    lon_k = np.asarray(lon, np.float64)[keep]
+    lat_k = np.asarray(lat, np.float64)[keep]
+    if crs is None:
+        crs = utm_crs(float(np.median(lon_k)) if n else 0.0, float(np.median(lat_k)) if n else 0.0)
+    x, y = project(lon_k, lat_k, crs)
+    fwd = _build_csr(nu, nv, sec, length, n)
+    rev = _build_csr(nv, nu, sec, length, n)
+    graph = CompiledGraph(mode, crs, source, node_id[keep], lon_k, lat_k, x, y, *fwd, *rev)
+    speeds = np.asarray(speed_mps, np.float64)[ok]
+    if speeds.size and np.ptp(speeds) < 1e-9:
+        graph.meta["speed_mps"] = float(speeds[0])  # constant speed: network metres = seconds x speed
+    graph.content_hash = content_hash(graph)
+    log.info("compiled %s graph: %d nodes, %d edges", mode, graph.n_nodes, graph.n_edges)
+    return graph
+
+
+def compile_graph(net: RoadNetwork, mode: str, *, speed_kmh: float) -> CompiledGraph:
+    """Compile one mode of a road network (edge rules in :func:`geo.network.mode_edges`)."""
+    edges = mode_edges(net, mode, speed_kmh=speed_kmh)
+    return compile_arrays(
+        mode=mode,
+        lon=net.lon,
+        lat=net.lat,
+        u=edges.u,
+        v=edges.v,
+        length_m=edges.length_m,
+        speed_mps=edges.speed_mps,
+        node_id=net.node_id,
+        source=net.source,
+    )
+
+
+def content_hash(graph: CompiledGraph) -> str:
+    """BLAKE2b-160 hex digest of the graph's arrays and CRS/mode (what makes two graphs route alike)."""
+    h = hashlib.blake2b(digest_size=20)
+    h.update(f"v{FORMAT_VERSION}|{graph.mode}|{graph.crs}".encode())
+    for name in _ARRAYS:
+        arr = np.ascontiguousarray(getattr(graph, name))
+        h.update(f"|{name}:{arr.dtype.str}:{arr.shape}".encode())
+        h.update(memoryview(arr).cast("B"))
+    return h.hexdigest()
+
+
+def save_graph(graph: CompiledGraph, path: Path) -> Path:
+    """Write ``graph`` to ``path`` (``.npz``, uncompressed) with its content hash; returns the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    graph.content_hash = content_hash(graph)
+    meta = {
+        "format": FORMAT_VERSION,
+        "mode": graph.mode,
+        "crs": graph.crs,
+        "source": graph.source,
+        "content_hash": graph.content_hash,
+        **graph.meta,
+    }
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, meta=np.array(json.dumps(meta)), **{name: getattr(graph, name) for name in _ARRAYS})
+    tmp.replace(path)
+    return path
+
+
+def load_graph(path: Path, *, verify: bool = True) -> CompiledGraph:
+    """Load a graph written by :func:`save_graph`.
+
+    Parameters
+    ----------
+    path
+        The ``.npz`` file.
+    verify
+        Recompute the content hash and refuse a file whose arrays do not match it.
+
+    Raises
+    ------
+    NetworkNotBuiltError
+        If the file is missing, of another format version, or fails the hash check.
+    """
+    if not path.is_file():
+        msg = f"compiled graph not found: {path}; run `skillcircle build`"
+        raise NetworkNotBuiltError(msg, message_zh=f"找不到已编译的路网：{path}；请先运行 skillcircle build")
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        arrays = {name: data[name] for name in _ARRAYS}
+    if meta.get("format") != FORMAT_VERSION:
+        msg = f"compiled graph {path} has format {meta.get('format')}, expected {FORMAT_VERSION}; rebuild it"
+        raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 版本过旧，请重新编译")
+    extra = {k: v for k, v in meta.items() if k not in ("format", "mode", "crs", "source", "content_hash")}
+    graph = CompiledGraph(meta["mode"], meta["crs"], meta.get("source", ""), **arrays, meta=extra)
+    graph.content_hash = meta["content_hash"]
+    if verify and content_hash(graph) != graph.content_hash:
+        msg = f"compiled graph {path} is corrupt (content hash mismatch); rebuild it"
+        raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 已损坏（校验值不符），请重新编译")
+    return graph

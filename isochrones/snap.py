@@ -1,0 +1,82 @@
+"""Snap points to a compiled graph with a KD-tree on projected coordinates.
+
+A point is joined to its nearest network node by a straight walk; that walk (at walking speed) is part
+of every travel time the engine reports. A point farther than the city's ``max_snap_m`` is "off the
+road network" (:class:`geo.errors.OffNetworkError`) for queries, and "unreachable" for resources.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from geo.errors import OffNetworkError
+from isochrones.graph import CompiledGraph, project
+
+
+@dataclass(frozen=True)
+class Snap:
+    """Where points meet the network: ``node`` index (-1 if too far), straight distance and walking time."""
+
+    node: np.ndarray
+    distance_m: np.ndarray
+    walk_s: np.ndarray
+
+    @property
+    def ok(self) -> np.ndarray:
+        """True where the point is within the maximum snap distance."""
+        return self.node >= 0
+
+
+class Snapper:
+    """Nearest-node lookups for one compiled graph.
+
+    Parameters
+    ----------
+    graph
+        The compiled graph (its projected ``x``/``y`` are indexed).
+    max_snap_m
+        Maximum straight distance from a point to its node.
+    walk_mps
+        Walking speed that prices the straight walk to the node.
+    """
+
+    def __init__(self, graph: CompiledGraph, *, max_snap_m: float, walk_mps: float) -> None:
+        self.graph = graph
+        self.max_snap_m = float(max_snap_m)
+        self.walk_mps = float(walk_mps)
+        self.tree = cKDTree(np.column_stack([graph.x, graph.y]), balanced_tree=False, compact_nodes=False)
+
+    def snap_many(self, lons: np.ndarray, lats: np.ndarray) -> Snap:
+        """Snap many WGS84 points at once; points beyond ``max_snap_m`` get node -1 (no error)."""
+        x, y = project(np.atleast_1d(lons), np.atleast_1d(lats), self.graph.crs)
+        dist, node = self.tree.query(np.column_stack([x, y]), k=1)
+        node = np.where(dist <= self.max_snap_m, node, -1).astype(np.int64)
+        return Snap(node=node, distance_m=dist, walk_s=dist / self.walk_mps)
+
+    def snap(self, lon: float, lat: float) -> tuple[int, float, float]:
+        """Snap one point; returns (node index, distance m, walk seconds).
+
+        Raises
+        ------
+        OffNetworkError
+            If the nearest node is farther than ``max_snap_m``.
+        """
+        x, y = project(np.array([lon]), np.array([lat]), self.graph.crs)
+        dist, node = self.tree.query((float(x[0]), float(y[0])), k=1)
+        if dist > self.max_snap_m:
+            msg = (
+                f"point lat={lat}, lon={lon} is {dist:.0f} m from the nearest {self.graph.mode} road "
+                f"(maximum {self.max_snap_m:.0f} m): it is off the road network"
+            )
+            raise OffNetworkError(
+                msg,
+                message_zh=(
+                    f"该位置（纬度 {lat}，经度 {lon}）距最近道路 {dist:.0f} 米，"
+                    f"超过 {self.max_snap_m:.0f} 米，不在路网上"
+                ),
+                details={"lat": lat, "lon": lon, "distance_m": round(float(dist), 1), "max_snap_m": self.max_snap_m},
+            )
+        return int(node), float(dist), float(dist) / self.walk_mps

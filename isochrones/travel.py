@@ -1,0 +1,250 @@
+"""Shortest-path queries on compiled graphs with ``scipy.sparse.csgraph.dijkstra`` (no networkx).
+
+* :func:`search` — one bounded Dijkstra, forward (times *from* a node) or on the reversed graph
+  (times from every node *to* it).
+* :func:`nearest_times` — for every node the time to the nearest of a set of targets in ONE pass:
+  a virtual super-source joined to every target by its snap-walk time, searched on the reverse graph.
+* :class:`ResourceTable` — the precomputed node × resource travel-time table behind ``nearby``:
+  one bounded reverse Dijkstra per resource, stored node-major (CSR) so a worker's query is a single
+  row read. Seconds are kept as ``uint16`` deciseconds rounded *up* (so ``t ≤ limit`` tests agree with a
+  fresh search), resource columns as ``uint16`` and — for modes whose speed varies by edge (car) —
+  the network length of each fastest path in 10 m units.
+* :func:`tree_lengths` — metre lengths along shortest-path trees by pointer doubling (vectorised).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import dijkstra
+from tqdm.auto import tqdm
+
+from isochrones.graph import CompiledGraph
+
+log = logging.getLogger(__name__)
+
+TABLE_MAX_S = 6500.0  # uint16 deciseconds hold up to 6553.5 s
+_CHUNK_CELLS = 8_000_000  # sources per Dijkstra batch x nodes (a 64 MB float64 block)
+
+
+def search(
+    graph: CompiledGraph,
+    node: int,
+    *,
+    limit_s: float,
+    reverse: bool = False,
+    predecessors: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Bounded single-source Dijkstra.
+
+    Parameters
+    ----------
+    graph
+        Compiled graph.
+    node
+        Source node index.
+    limit_s
+        Stop at this many seconds (nodes beyond are ``inf``).
+    reverse
+        Search the reversed graph: the result is the time from every node *to* ``node``.
+    predecessors
+        Also return the predecessor tree (``-9999`` for none).
+
+    Returns
+    -------
+    numpy.ndarray or (numpy.ndarray, numpy.ndarray)
+        Seconds per node (``inf`` where unreached), and optionally predecessors.
+    """
+    mat = graph.csr_t if reverse else graph.csr
+    if limit_s < 0:
+        dist = np.full(graph.n_nodes, np.inf)
+        return (dist, np.full(graph.n_nodes, -9999, np.int32)) if predecessors else dist
+    return dijkstra(mat, directed=True, indices=int(node), limit=float(limit_s), return_predecessors=predecessors)
+
+
+def tree_lengths(graph: CompiledGraph, pred: np.ndarray, *, reverse: bool) -> np.ndarray:
+    """Network metres from the root(s) of shortest-path trees to every node (vectorised pointer doubling).
+
+    Parameters
+    ----------
+    graph
+        The graph the trees were computed on.
+    pred
+        Predecessor array(s) from :func:`search` / ``dijkstra`` (1-D or ``(k, n)``), ``-9999`` = none.
+    reverse
+        The trees were grown on the reversed graph.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 metres, same shape as ``pred`` (0 at roots and unreached nodes).
+    """
+    shape = pred.shape
+    n = graph.n_nodes
+    flat = pred.reshape(-1).astype(np.int64)
+    pos = np.arange(flat.size, dtype=np.int64)
+    has = flat >= 0
+    row_base = (pos // n) * n
+    jump = np.where(has, row_base + flat, pos)
+    length = np.zeros(flat.size, dtype=np.float64)
+    length[has] = graph.edge_lengths(flat[has], pos[has] % n, reverse=reverse)
+    while True:
+        nxt = jump[jump]
+        if np.array_equal(nxt, jump):
+            break
+        length += length[jump]
+        jump = nxt
+    return length.reshape(shape)
+
+
+def nearest_times(graph: CompiledGraph, nodes: np.ndarray, offsets_s: np.ndarray | None = None) -> np.ndarray:
+    """Seconds from every node to the nearest of ``nodes`` (plus its offset), in ONE Dijkstra pass.
+
+    A virtual node is appended to the reversed graph with an edge to each target weighted by the
+    target's offset (its snap walk); one search from it gives, for every node, the minimum over targets
+    of (time to the target's node + offset) — the same answer as ``dijkstra(indices=nodes,
+    min_only=True)`` when all offsets are zero, which is what is used then.
+
+    Parameters
+    ----------
+    graph
+        Compiled graph.
+    nodes
+        Target node indices (duplicates allowed).
+    offsets_s
+        Extra seconds per target (default 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 seconds per node, ``inf`` where no target is reachable.
+    """
+    nodes = np.asarray(nodes, dtype=np.int64)
+    n = graph.n_nodes
+    if nodes.size == 0:
+        return np.full(n, np.inf)
+    if offsets_s is None or not np.any(np.asarray(offsets_s) > 0):
+        return dijkstra(graph.csr_t, directed=True, indices=np.unique(nodes), min_only=True)
+    off = np.asarray(offsets_s, dtype=np.float64)
+    best = np.full(n, np.inf)
+    np.minimum.at(best, nodes, off)
+    targets = np.flatnonzero(np.isfinite(best))
+    ip, ix, sec, _ = graph.search_arrays(reverse=True)
+    indptr = np.concatenate([ip, [ip[-1] + targets.size]]).astype(np.int32)
+    indices = np.concatenate([ix, targets.astype(np.int32)])
+    data = np.concatenate([sec, np.maximum(best[targets], 1e-3)])
+    mat = csr_matrix((n + 1, n + 1), dtype=np.float64)
+    mat.data, mat.indices, mat.indptr = data, indices, indptr
+    return dijkstra(mat, directed=True, indices=n)[:n]
+
+
+@dataclass
+class ResourceTable:
+    """Node-major table of travel times from nodes to resources (see the module docstring).
+
+    Row ``i`` lists the resources reachable from node ``i`` within ``limit_s`` (times include each
+    resource's snap walk but not the querying point's).
+    """
+
+    limit_s: float
+    indptr: np.ndarray  # int64 (n + 1)
+    cols: np.ndarray  # uint16/uint32 resource positions
+    deci: np.ndarray  # uint16 deciseconds, rounded up
+    dist10: np.ndarray | None  # uint16 network length in 10 m units (variable-speed modes only)
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the table's arrays."""
+        return sum(a.nbytes for a in (self.indptr, self.cols, self.deci, self.dist10) if a is not None)
+
+    def row(self, node: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(resource positions, seconds, network metres or None) reachable from ``node``."""
+        a, b = int(self.indptr[node]), int(self.indptr[node + 1])
+        dist = None if self.dist10 is None else self.dist10[a:b].astype(np.float64) * 10.0
+        return self.cols[a:b], self.deci[a:b].astype(np.float64) / 10.0, dist
+
+    @classmethod
+    def build(
+        cls,
+        graph: CompiledGraph,
+        nodes: np.ndarray,
+        offsets_s: np.ndarray,
+        *,
+        limit_s: float,
+        with_lengths: bool,
+        progress: bool = False,
+    ) -> ResourceTable:
+        """One bounded reverse Dijkstra per resource, collected into a node-major CSR.
+
+        Parameters
+        ----------
+        graph
+            Compiled graph.
+        nodes
+            Node of each resource (``-1`` = off the network: never reachable).
+        offsets_s
+            Snap-walk seconds of each resource (added to its column).
+        limit_s
+            Search bound (≤ :data:`TABLE_MAX_S`); ``nearby`` beyond it falls back to a fresh search.
+        with_lengths
+            Also store fastest-path lengths (needed when speed varies by edge).
+        progress
+            Show a tqdm bar.
+        """
+        limit_s = float(min(limit_s, TABLE_MAX_S))
+        n = graph.n_nodes
+        nodes = np.asarray(nodes, dtype=np.int64)
+        offsets_s = np.asarray(offsets_s, dtype=np.float64)
+        valid = np.flatnonzero(nodes >= 0)
+        col_dtype = np.uint16 if nodes.size < 65_535 else np.uint32
+        chunk = max(1, min(64, _CHUNK_CELLS // max(n, 1)))
+        rows_l, cols_l, deci_l, dist_l = [], [], [], []
+        bar = tqdm(total=valid.size, desc=f"{graph.mode} table", unit="res", disable=not progress, leave=False)
+        for start in range(0, valid.size, chunk):
+            res = valid[start : start + chunk]
+            out = dijkstra(
+                graph.csr_t, directed=True, indices=nodes[res], limit=limit_s, return_predecessors=with_lengths
+            )
+            dist, pred = out if with_lengths else (out, None)
+            dist = np.atleast_2d(dist) + offsets_s[res][:, None]
+            r_idx, node_idx = np.nonzero(dist <= limit_s)
+            rows_l.append(node_idx.astype(np.int32))
+            cols_l.append(res[r_idx].astype(col_dtype))
+            deci_l.append(np.ceil(dist[r_idx, node_idx] * 10.0 - 1e-6).astype(np.uint16))
+            if with_lengths:
+                lengths = tree_lengths(graph, np.atleast_2d(pred), reverse=True)
+                dist_l.append(np.clip(np.rint(lengths[r_idx, node_idx] / 10.0), 0, 65_535).astype(np.uint16))
+            bar.update(res.size)
+        bar.close()
+        rows = np.concatenate(rows_l) if rows_l else np.zeros(0, np.int32)
+        order = np.argsort(rows, kind="stable")
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+        cols = np.concatenate(cols_l)[order] if cols_l else np.zeros(0, col_dtype)
+        deci = np.concatenate(deci_l)[order] if deci_l else np.zeros(0, np.uint16)
+        dist10 = (np.concatenate(dist_l)[order] if dist_l else np.zeros(0, np.uint16)) if with_lengths else None
+        table = cls(limit_s=limit_s, indptr=indptr, cols=cols, deci=deci, dist10=dist10)
+        log.info("%s resource table: %d entries, %.1f MB", graph.mode, cols.size, table.nbytes / 2**20)
+        return table
+
+    def save(self, path) -> None:  # noqa: ANN001 - pathlib.Path
+        """Write the table as an uncompressed ``.npz``."""
+        extra = {} if self.dist10 is None else {"dist10": self.dist10}
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez(tmp, limit_s=np.array(self.limit_s), indptr=self.indptr, cols=self.cols, deci=self.deci, **extra)
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path) -> ResourceTable:  # noqa: ANN001 - pathlib.Path
+        """Read a table written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as data:
+            return cls(
+                limit_s=float(data["limit_s"]),
+                indptr=data["indptr"],
+                cols=data["cols"],
+                deci=data["deci"],
+                dist10=data["dist10"] if "dist10" in data else None,
+            )
