@@ -101,8 +101,8 @@ def demo_network(var_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def client(jiaxing_sample: Path, demo_sample: Path, demo_network: Path):
-    """An HTTP client on the app with both cities' samples and the demo network."""
+def client(jiaxing_sample: Path, demo_sample: Path):
+    """An HTTP client on the app with both cities' samples (request ``demo_network`` too for routing)."""
     from fastapi.testclient import TestClient
 
     from api.main import create_app

@@ -251,6 +251,9 @@ def _event_routes(kind: str) -> None:
         db.delete(obj)
         db.commit()
 
+    # the route functions are built per kind: give FastAPI the real classes, not postponed strings
+    for fn in (create, update):
+        fn.__annotations__.update({"body": schema_in, "return": schema_out})
     single = kind[:-1]
     router.add_api_route(
         f"/{kind}", create, methods=["POST"], status_code=201, response_model=schema_out, summary=f"Create a {single}"
