@@ -8,4 +8,5 @@ dest=api/static/vendor
 rm -rf "$dest"; mkdir -p "$dest"
 cp -r node_modules/leaflet/dist "$dest/leaflet"
 cp -r node_modules/leaflet.markercluster/dist "$dest/leaflet.markercluster"
+cp -r node_modules/leaflet.featuregroup.subgroup/dist "$dest/leaflet.featuregroup.subgroup"
 echo "vendored: $(ls "$dest" | tr '\n' ' ')"
