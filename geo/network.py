@@ -666,26 +666,36 @@ def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float) -> ModeEdges:
 
 
 def _car_speeds_kmh(seg: pd.DataFrame, *, fallback_kmh: float) -> np.ndarray:
-    """Car speed of each segment with ``osmnx.add_edge_speeds`` (maxspeed where tagged)."""
-    import networkx as nx
-    import osmnx as ox
+    """Car speed (km/h) of each segment by the rule of ``osmnx.add_edge_speeds``, vectorised.
 
+    ``maxspeed`` strings are parsed with osmnx's own cleaner (mph converted); a segment
+    without one gets :data:`CAR_HWY_SPEEDS_KMH` of its class, else the mean tagged speed of its class,
+    else ``fallback_kmh`` — exactly what ``add_edge_speeds(G, hwy_speeds=CAR_HWY_SPEEDS_KMH,
+    fallback=fallback_kmh)`` assigns (tested), without building a networkx graph (30 s at city scale).
+    """
     if len(seg) == 0:
         return np.zeros(0)
-    graph = nx.MultiDiGraph(crs="epsg:4326")
-    nodes = np.unique(np.concatenate([seg["u"].to_numpy(), seg["v"].to_numpy()]))
-    graph.add_nodes_from((int(n), {"x": 0.0, "y": 0.0}) for n in nodes)
-    hw = seg["highway"].to_numpy()
-    ms = seg["maxspeed"].to_numpy()
-    graph.add_edges_from(
-        (int(a), int(b), int(k), {"highway": h, **({"maxspeed": m} if m is not None else {})})
-        for k, (a, b, h, m) in enumerate(zip(seg["u"].to_numpy(), seg["v"].to_numpy(), hw, ms, strict=True))
-    )
-    ox.add_edge_speeds(graph, hwy_speeds=CAR_HWY_SPEEDS_KMH, fallback=fallback_kmh)
-    speed = np.empty(len(seg))
-    for _a, _b, k, kph in graph.edges(keys=True, data="speed_kph"):
-        speed[k] = kph
-    return np.clip(np.nan_to_num(speed, nan=fallback_kmh), 5.0, 130.0)
+    raw = seg["maxspeed"].astype(object)
+    uniq = pd.unique(raw.dropna())
+    parsed = {m: _parse_maxspeed(str(m)) for m in uniq}
+    kph = raw.map(lambda m: parsed.get(m, np.nan) if m is not None else np.nan).astype(float)
+    hw = seg["highway"].astype(str)
+    table = pd.Series(CAR_HWY_SPEEDS_KMH, dtype=float)
+    observed = kph.groupby(hw).mean()
+    per_class = pd.concat([table, observed[~observed.index.isin(table.index)]]).fillna(fallback_kmh)
+    imputed = hw.map(per_class).astype(float).fillna(fallback_kmh)
+    speed = kph.fillna(imputed).to_numpy(np.float64)
+    return np.clip(speed, 5.0, 130.0)
+
+
+def _parse_maxspeed(value: str) -> float:
+    """One OSM ``maxspeed`` value in km/h with osmnx's own cleaner (``"50"``, ``"30 mph"``; else NaN)."""
+    from osmnx import routing
+
+    try:
+        return float(routing._clean_maxspeed(value))
+    except (TypeError, ValueError, AttributeError):
+        return np.nan
 
 
 def _haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:

@@ -100,3 +100,27 @@ def test_corrupt_or_missing_graph_is_refused(tmp_path) -> None:
         load_graph(path)
     with pytest.raises(NetworkNotBuiltError):
         load_graph(tmp_path / "nope.npz")
+
+
+def test_car_speeds_follow_osmnx_add_edge_speeds() -> None:
+    import osmnx as ox
+
+    from geo.network import CAR_HWY_SPEEDS_KMH, _car_speeds_kmh
+
+    seg = helsinki_network().segments
+    seg = seg[seg["highway"].isin(list(CAR_HWY_SPEEDS_KMH))].reset_index(drop=True).copy()
+    seg.loc[0, "maxspeed"] = "20 mph"
+    seg.loc[1, "maxspeed"] = "40;60"
+    seg.loc[2, "highway"] = "raceway"  # a class with no default and no tagged speed -> fallback
+    seg.loc[2, "maxspeed"] = None
+    graph = nx.MultiDiGraph(crs="epsg:4326")
+    graph.add_nodes_from((int(n), {"x": 0.0, "y": 0.0}) for n in np.unique(np.r_[seg["u"], seg["v"]]))
+    for k, (a, b, h, m) in enumerate(zip(seg["u"], seg["v"], seg["highway"], seg["maxspeed"], strict=True)):
+        graph.add_edge(int(a), int(b), k, highway=h, **({"maxspeed": m} if m is not None else {}))
+    ox.add_edge_speeds(graph, hwy_speeds=CAR_HWY_SPEEDS_KMH, fallback=33.0)
+    ref = np.empty(len(seg))
+    for _a, _b, k, kph in graph.edges(keys=True, data="speed_kph"):
+        ref[k] = kph
+    ours = _car_speeds_kmh(seg, fallback_kmh=33.0)
+    assert np.allclose(ours, np.clip(ref, 5.0, 130.0))
+    assert ours[0] == pytest.approx(20 * 1.609344, rel=1e-3) and ours[2] == 33.0
