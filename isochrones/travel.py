@@ -27,6 +27,8 @@ from isochrones.graph import CompiledGraph
 log = logging.getLogger(__name__)
 
 TABLE_MAX_S = 6500.0  # uint16 deciseconds hold up to 6553.5 s
+TABLE_BUDGET_BYTES = 128 * 2**20  # per mode: keeps a city-scale engine with four modes under 1 GiB
+_LIMIT_STEPS_MIN = (60, 50, 45, 40, 35, 30, 25, 20, 15, 12, 10, 8, 6, 5)
 _CHUNK_CELLS = 8_000_000  # sources per Dijkstra batch x nodes (a 64 MB float64 block)
 
 
@@ -141,6 +143,18 @@ def nearest_times(graph: CompiledGraph, nodes: np.ndarray, offsets_s: np.ndarray
     return dijkstra(mat, directed=True, indices=n)[:n]
 
 
+def _fit_limit(dist: np.ndarray, limit_s: float, bytes_per_entry_all: float, budget_bytes: int) -> float:
+    """Largest step limit ≤ ``limit_s`` whose predicted table size (from a sample of searches) fits."""
+    steps = [limit_s] + [m * 60.0 for m in _LIMIT_STEPS_MIN if m * 60.0 < limit_s]
+    for cand in steps:
+        per_source = float(np.count_nonzero(dist <= cand)) / dist.shape[0]
+        if per_source * bytes_per_entry_all <= budget_bytes:
+            if cand < limit_s:
+                log.info("nearby table limit lowered to %.0f min to stay within %d MiB", cand / 60, budget_bytes >> 20)
+            return cand
+    return steps[-1]
+
+
 @dataclass
 class ResourceTable:
     """Node-major table of travel times from nodes to resources (see the module docstring).
@@ -176,6 +190,7 @@ class ResourceTable:
         limit_s: float,
         with_lengths: bool,
         progress: bool = False,
+        budget_bytes: int = TABLE_BUDGET_BYTES,
     ) -> ResourceTable:
         """One bounded reverse Dijkstra per resource, collected into a node-major CSR.
 
@@ -193,6 +208,9 @@ class ResourceTable:
             Also store fastest-path lengths (needed when speed varies by edge).
         progress
             Show a tqdm bar.
+        budget_bytes
+            Memory cap: if the first batch of searches predicts a bigger table, ``limit_s`` is lowered
+            to the largest of 60, 50, 45, ... 5 minutes that fits (longer queries use a fresh search).
         """
         limit_s = float(min(limit_s, TABLE_MAX_S))
         n = graph.n_nodes
@@ -203,6 +221,7 @@ class ResourceTable:
         chunk = max(1, min(64, _CHUNK_CELLS // max(n, 1)))
         rows_l, cols_l, deci_l, dist_l = [], [], [], []
         bar = tqdm(total=valid.size, desc=f"{graph.mode} table", unit="res", disable=not progress, leave=False)
+        entry_bytes = np.dtype(col_dtype).itemsize + 2 + (2 if with_lengths else 0)
         for start in range(0, valid.size, chunk):
             res = valid[start : start + chunk]
             out = dijkstra(
@@ -210,6 +229,8 @@ class ResourceTable:
             )
             dist, pred = out if with_lengths else (out, None)
             dist = np.atleast_2d(dist) + offsets_s[res][:, None]
+            if start == 0:
+                limit_s = _fit_limit(dist, limit_s, valid.size * entry_bytes, budget_bytes)
             r_idx, node_idx = np.nonzero(dist <= limit_s)
             rows_l.append(node_idx.astype(np.int32))
             cols_l.append(res[r_idx].astype(col_dtype))
