@@ -197,3 +197,33 @@ def token_revoke(name: Annotated[str, typer.Argument(help="token name")]) -> Non
     except SkillCircleError as exc:
         _fail(exc)
     typer.echo(f"revoked {name}")
+
+
+@app.command("build")
+def build_command(
+    city: CityArg,
+    download: Annotated[bool, typer.Option(help="allow an Overpass download when no network is cached")] = True,
+) -> None:
+    """Compile every mode's graph, snap every resource of the database, precompute nearby tables and the
+    nearest-resource times per category × mode, with progress bars and per-step timings."""
+    from sqlalchemy import select
+
+    from geo.db import session_scope, upgrade
+    from geo.models import Resource
+    from isochrones.build import ResourcePoints, build_city
+
+    upgrade()
+    with session_scope() as session:
+        rows = session.execute(
+            select(Resource.id, Resource.lon, Resource.lat, Resource.category).where(Resource.city == city)
+        ).all()
+    points = ResourcePoints(
+        ids=[r[0] for r in rows], lons=[r[1] for r in rows], lats=[r[2] for r in rows], categories=[r[3] for r in rows]
+    )
+    try:
+        timings = build_city(load_city(city), resources=points if rows else None, download=download)
+    except SkillCircleError as exc:
+        _fail(exc)
+    typer.echo(f"{city}: built with {len(rows)} resources")
+    for step, seconds in timings.items():
+        typer.echo(f"  {step:<24} {seconds:8.2f} s")
