@@ -1,0 +1,318 @@
+"""``skillcircle codes …``: create, list, disable and re-target 技能码, and print their QR codes and posters.
+
+Every write is recorded in the audit log as ``cli:<user>``. Examples::
+
+    skillcircle codes create jiaxing --type place --district 南湖区 --town 建设街道
+    skillcircle codes create demo --type resource --resource-id 12
+    skillcircle codes list --city jiaxing --broken
+    skillcircle codes poster K7M2Q9XA --out poster.pdf
+    skillcircle codes export jiaxing --district 南湖区 --out nanhu.zip
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from api.cli.core import _fail
+from geo.cities import available_cities, load_city
+from geo.errors import SkillCircleError
+
+app = typer.Typer(
+    help="技能码 skill codes: create, list, disable, re-target; QR images, A4 posters, zip export.",
+    no_args_is_help=True,
+)
+
+CityArg = Annotated[str, typer.Argument(help="city pack key: " + ", ".join(available_cities()))]
+CodeArg = Annotated[str, typer.Argument(help="the code, e.g. K7M2Q9XA (case-insensitive, hyphens ignored)")]
+TypeOpt = Annotated[str, typer.Option("--type", help="target: city, place, resource or skill")]
+TitleOpt = Annotated[str | None, typer.Option(help="printed title (default: derived from the target)")]
+ResourceOpt = Annotated[int | None, typer.Option(help="resource id (target type resource)")]
+SkillOpt = Annotated[str | None, typer.Option(help="skill / 工种 name (target type skill)")]
+PlaceOpt = Annotated[str | None, typer.Option(help="where the poster hangs, e.g. a community or factory gate")]
+DistrictOpt = Annotated[str | None, typer.Option(help="district name or adcode")]
+TownOpt = Annotated[str | None, typer.Option(help="town / sub-district (乡镇/街道) name or code")]
+LonOpt = Annotated[float | None, typer.Option(help="longitude of the posting point")]
+LatOpt = Annotated[float | None, typer.Option(help="latitude of the posting point")]
+CrsOpt = Annotated[str, typer.Option(help="crs of --lon/--lat: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _session():  # noqa: ANN202
+    from geo.db import session_scope, upgrade
+
+    upgrade()
+    return session_scope()
+
+
+def _describe(row) -> dict:  # noqa: ANN001
+    from api.qrcodes import code_url
+    from geo.skillcodes import format_code
+
+    return {
+        "code": row.code,
+        "printed": format_code(row.code),
+        "url": code_url(row.code),
+        "city": row.city,
+        "title": row.title,
+        "target_type": row.target_type,
+        "resource_id": row.resource_id,
+        "skill": row.skill,
+        "place_name": row.place_name,
+        "district": row.district,
+        "town": row.town,
+        "lon": row.lon,
+        "lat": row.lat,
+        "enabled": row.enabled,
+    }
+
+
+def _echo(data: object) -> None:
+    typer.echo(json.dumps(data, ensure_ascii=False, default=str))
+
+
+@app.command("create")
+def create(
+    city: CityArg,
+    target_type: TypeOpt = "place",
+    title: TitleOpt = None,
+    resource_id: ResourceOpt = None,
+    skill: SkillOpt = None,
+    place_name: PlaceOpt = None,
+    district: DistrictOpt = None,
+    town: TownOpt = None,
+    lon: LonOpt = None,
+    lat: LatOpt = None,
+    crs: CrsOpt = "wgs84",
+) -> None:
+    """Create a code bound to one target and print it (JSON: code, printed form, URL, target)."""
+    from geo.skillcodes import create_code
+
+    try:
+        with _session() as session:
+            row = create_code(
+                session,
+                load_city(city),
+                target_type=target_type,
+                actor=_actor(),
+                title=title,
+                resource_id=resource_id,
+                skill=skill,
+                place_name=place_name,
+                district=district,
+                town=town,
+                lon=lon,
+                lat=lat,
+                crs=crs,
+            )
+            out = _describe(row)
+    except SkillCircleError as exc:
+        _fail(exc)
+    _echo(out)
+
+
+@app.command("list")
+def list_command(
+    city: Annotated[str | None, typer.Option(help="only this city")] = None,
+    district: DistrictOpt = None,
+    broken: Annotated[bool, typer.Option("--broken", help="only codes whose target was deleted")] = False,
+    include_disabled: Annotated[bool, typer.Option("--all", help="include disabled codes")] = False,
+) -> None:
+    """List codes, one JSON object per line, with ``broken`` (target deleted) and ``scans``."""
+    from geo.skillcodes import code_health, list_codes, offered_skills, scan_totals
+
+    try:
+        with _session() as session:
+            rows = list_codes(session, city=city, district=district, enabled=None if include_disabled else True)
+            skills: dict[str, set[str]] = {}
+            totals: dict[str, dict[str, int]] = {}
+            lines = []
+            for row in rows:
+                if row.city not in skills:
+                    skills[row.city] = offered_skills(session, row.city)
+                    totals[row.city] = scan_totals(session, city=row.city)
+                health = code_health(session, row, offered_skills=skills[row.city])
+                if broken and not health.broken:
+                    continue
+                lines.append(
+                    _describe(row)
+                    | {
+                        "broken": health.broken,
+                        "broken_reason": health.reason,
+                        "scans": totals[row.city].get(row.code, 0),
+                    }
+                )
+    except SkillCircleError as exc:
+        _fail(exc)
+    for line in lines:
+        _echo(line)
+    typer.echo(f"{len(lines)} code(s)", err=True)
+
+
+@app.command("disable")
+def disable(code: CodeArg) -> None:
+    """Retire a code: its page then answers "no longer in use" (HTTP 410)."""
+    from geo.skillcodes import disable_code
+
+    try:
+        with _session() as session:
+            out = _describe(disable_code(session, code, actor=_actor()))
+    except SkillCircleError as exc:
+        _fail(exc)
+    _echo(out)
+
+
+@app.command("enable")
+def enable(code: CodeArg) -> None:
+    """Put a disabled code back into service."""
+    from geo.skillcodes import update_code
+
+    try:
+        with _session() as session:
+            out = _describe(update_code(session, code, actor=_actor(), enabled=True))
+    except SkillCircleError as exc:
+        _fail(exc)
+    _echo(out)
+
+
+@app.command("retarget")
+def retarget(
+    code: CodeArg,
+    target_type: TypeOpt = "place",
+    title: TitleOpt = None,
+    resource_id: ResourceOpt = None,
+    skill: SkillOpt = None,
+    place_name: PlaceOpt = None,
+    district: DistrictOpt = None,
+    town: TownOpt = None,
+    lon: LonOpt = None,
+    lat: LatOpt = None,
+    crs: CrsOpt = "wgs84",
+) -> None:
+    """Bind a printed code to a new target (the code and its posters stay valid); repairs broken codes."""
+    from geo.skillcodes import get_code, retarget_code
+
+    try:
+        with _session() as session:
+            row = get_code(session, code)
+            row = retarget_code(
+                session,
+                load_city(row.city),
+                row.code,
+                target_type=target_type,
+                actor=_actor(),
+                title=title,
+                resource_id=resource_id,
+                skill=skill,
+                place_name=place_name,
+                district=district,
+                town=town,
+                lon=lon,
+                lat=lat,
+                crs=crs,
+            )
+            out = _describe(row)
+    except SkillCircleError as exc:
+        _fail(exc)
+    _echo(out)
+
+
+@app.command("qr")
+def qr(
+    code: CodeArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output file: .svg or .png")],
+    scale: Annotated[int, typer.Option(min=1, max=40, help="pixels per module (PNG)")] = 10,
+) -> None:
+    """Write the code's QR image (error correction Q, URL BASE_URL/s/CODE) as SVG or PNG."""
+    from api.qrcodes import qr_png, qr_svg
+    from geo.skillcodes import resolve_code
+
+    if out.suffix.lower() not in (".svg", ".png"):
+        raise typer.BadParameter("--out must end in .svg or .png")
+    try:
+        with _session() as session:
+            row = resolve_code(session, code)
+            data = qr_svg(row.code, scale=scale) if out.suffix.lower() == ".svg" else qr_png(row.code, scale=scale)
+    except SkillCircleError as exc:
+        _fail(exc)
+    out.write_bytes(data)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("poster")
+def poster(
+    code: CodeArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output file: .pdf or .png (A4, 300 dpi)")],
+) -> None:
+    """Write the code's print-ready A4 poster (title, QR code, Chinese instruction, the code) as PDF or PNG."""
+    from api.qrcodes import poster_pdf, poster_png, poster_text
+    from geo.skillcodes import resolve_code
+
+    if out.suffix.lower() not in (".pdf", ".png"):
+        raise typer.BadParameter("--out must end in .pdf or .png")
+    try:
+        with _session() as session:
+            text = poster_text(session, resolve_code(session, code))
+            data = poster_pdf(text) if out.suffix.lower() == ".pdf" else poster_png(text)
+    except SkillCircleError as exc:
+        _fail(exc)
+    out.write_bytes(data)
+    typer.echo(f"wrote {out}")
+
+
+@app.command("export")
+def export(
+    city: CityArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="output .zip")],
+    district: DistrictOpt = None,
+    include_disabled: Annotated[bool, typer.Option("--all", help="include disabled codes")] = False,
+    posters: Annotated[bool, typer.Option(help="include a PDF poster per code")] = True,
+) -> None:
+    """Zip every code of a district (or the city): QR SVG + PNG + A4 PDF poster per code, and codes.csv."""
+    from api.qrcodes import export_zip
+    from geo.errors import NotFoundError
+    from geo.skillcodes import list_codes, resolve_district
+
+    try:
+        pack = load_city(city)
+        name = resolve_district(pack, district)[0] if district else None
+        with _session() as session:
+            rows = list_codes(session, city=city, district=name, enabled=None if include_disabled else True)
+            if not rows:
+                msg = f"no skill codes in {name or city}"
+                raise NotFoundError(msg, message_zh=f"{name or pack.name_zh}没有技能码")
+            data = export_zip(session, rows, posters=posters)
+    except SkillCircleError as exc:
+        _fail(exc)
+    out.write_bytes(data)
+    typer.echo(f"wrote {len(rows)} code(s) to {out}")
+
+
+@app.command("scans")
+def scans(
+    city: Annotated[str | None, typer.Option(help="only this city")] = None,
+    code: Annotated[str | None, typer.Option(help="only this code")] = None,
+) -> None:
+    """Scan counts per code, day and coarse H3 cell (no personal data is ever stored), as JSON lines."""
+    from geo.skillcodes import scan_counts
+
+    try:
+        with _session() as session:
+            rows = [
+                {"code": r.code, "day": r.day.isoformat(), "cell": r.cell, "count": r.count}
+                for r in scan_counts(session, city=city, code=code)
+            ]
+    except SkillCircleError as exc:
+        _fail(exc)
+    for r in rows:
+        _echo(r)

@@ -1,0 +1,414 @@
+"""What a worker sees after scanning a 技能码: one answer, rendered as the HTML page ``/s/{code}`` and
+returned as JSON by ``/api/v1/skill-codes/{code}``.
+
+The answer ranks the city's resources by travel time (the routing engine; straight-line estimates where a
+city has no road network, flagged so) from the phone's location when the worker shares it, else from the
+code's own place (where the poster hangs; the resource for a resource code; the city centre for a city
+or skill code without a point). It lists upcoming classes and evaluations with seats left at the
+reachable places, how to sign up, and "navigate" links for Amap, Baidu and Tencent maps with the
+coordinates each expects (Amap and Tencent GCJ-02, Baidu BD-09; stored points are WGS84).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date
+from typing import Any, Literal
+from urllib.parse import quote
+
+from pydantic import BaseModel
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from api.qrcodes import code_url
+from api.schemas import ESTIMATE_NOTICE, SAMPLE_NOTICE, ClassOut, EvaluationOut, ResourceOut
+from api.state import CityRuntime
+from geo.coords import from_wgs84
+from geo.errors import SkillCircleError
+from geo.models import Evaluation, Resource, SkillCode, TrainingClass
+from geo.skillcodes import TARGET_LABELS_ZH, code_health, format_code
+
+log = logging.getLogger(__name__)
+
+#: Mode switch order on the page: e-bike first (the commonest way workers get around in Jiaxing).
+MODES: tuple[tuple[str, str], ...] = (("ebike", "电动车"), ("walk", "步行"), ("bicycle", "自行车"), ("car", "驾车"))
+MODE_LABELS: dict[str, str] = dict(MODES)
+CIRCLE_MINUTES = 30
+SEARCH_MINUTES = 60
+NEAREST_LIMIT = 6
+CLASS_LIMIT = 8
+EVALUATION_LIMIT = 6
+APP_NAME = "skillcircle"
+_TEL_RE = re.compile(r"\+?\d[\d\- ]{4,}\d")
+_TENCENT_UNSAFE = re.compile(r"[;:,&=?#]")
+
+
+class NavLinks(BaseModel):
+    """Map-app links to a place, each with the coordinates that app expects."""
+
+    amap: str
+    baidu: str
+    tencent: str
+
+
+class NearbyPlace(BaseModel):
+    """A resource with the travel time to it."""
+
+    minutes: float | None
+    distance_m: float | None
+    estimate: bool
+    within_circle: bool
+    resource: ResourceOut
+    tel: str | None = None
+    navigate: NavLinks
+
+
+class ClassItem(ClassOut):
+    """An upcoming class with the travel time to its place and its evening/weekend marks."""
+
+    minutes: float | None = None
+    marks: list[str] = []
+    net_fee: float | None = None
+
+
+class EvaluationItem(EvaluationOut):
+    """An upcoming evaluation session with the travel time to its place."""
+
+    minutes: float | None = None
+    weekend: bool = False
+    weekday_label: str = ""
+
+
+class Signup(BaseModel):
+    """How to sign up at one place."""
+
+    resource_id: int
+    resource_name: str
+    steps: list[str] = []
+    phone: str | None = None
+    tel: str | None = None
+    url: str | None = None
+    address: str | None = None
+    is_sample: bool = False
+
+
+class Origin(BaseModel):
+    """Where travel times are counted from (WGS84)."""
+
+    source: Literal["phone", "code", "city_centre"]
+    label: str
+    lat: float
+    lon: float
+
+
+class TargetOut(BaseModel):
+    """What the code points to, and whether that still exists."""
+
+    type: str
+    type_label: str
+    name: str
+    district: str | None = None
+    town: str | None = None
+    skill: str | None = None
+    resource_id: int | None = None
+    broken: bool = False
+    broken_reason: str | None = None
+    message_zh: str | None = None
+    message_en: str | None = None
+
+
+class ModeOption(BaseModel):
+    """One button of the mode switch."""
+
+    key: str
+    label: str
+    selected: bool
+
+
+class SkillCodeAnswer(BaseModel):
+    """The answer to a scan (see the module docstring)."""
+
+    code: str
+    printed: str
+    url: str
+    city: str
+    city_name: str
+    title: str
+    target: TargetOut
+    origin: Origin
+    mode: str
+    mode_label: str
+    modes: list[ModeOption]
+    circle_minutes: int = CIRCLE_MINUTES
+    search_minutes: int = SEARCH_MINUTES
+    estimate: bool
+    sample: bool
+    notice: dict[str, dict[str, str]] = {}
+    target_resource: NearbyPlace | None = None
+    nearest: list[NearbyPlace] = []
+    nearest_error: dict[str, str] | None = None
+    classes: list[ClassItem] = []
+    evaluations: list[EvaluationItem] = []
+    signup: Signup | None = None
+
+
+def navigate_links(lon: float, lat: float, name: str) -> NavLinks:
+    """Amap, Baidu and Tencent map links that drop a named marker at the WGS84 point (lon, lat).
+
+    Uses each vendor's documented web URI API: Amap ``uri.amap.com/marker?position=lon,lat`` (GCJ-02),
+    Baidu ``api.map.baidu.com/marker?location=lat,lng&coord_type=bd09ll`` (BD-09) and Tencent
+    ``apis.map.qq.com/uri/v1/marker?marker=coord:lat,lng;title:…`` (GCJ-02). Outside mainland China
+    GCJ-02 equals WGS84 (see :mod:`geo.coords`).
+    """
+    glon, glat = from_wgs84(lon, lat, crs="gcj02")
+    blon, blat = from_wgs84(lon, lat, crs="bd09")
+    title = quote(name, safe="")
+    tencent_title = quote(_TENCENT_UNSAFE.sub(" ", name), safe="")
+    return NavLinks(
+        amap=(
+            f"https://uri.amap.com/marker?position={glon:.6f},{glat:.6f}&name={title}"
+            f"&src={APP_NAME}&coordinate=gaode&callnative=1"
+        ),
+        baidu=(
+            f"https://api.map.baidu.com/marker?location={blat:.6f},{blon:.6f}&title={title}&content={title}"
+            f"&output=html&coord_type=bd09ll&src=webapp.{APP_NAME}.skillcode"
+        ),
+        tencent=(
+            f"https://apis.map.qq.com/uri/v1/marker?marker=coord:{glat:.6f},{glon:.6f};title:{tencent_title}"
+            f"&referer={APP_NAME}"
+        ),
+    )
+
+
+def tel_number(text: str | None) -> str | None:
+    """The diallable part of a phone field (``0573-0000 1234（示例号码）`` → ``0573-00001234``), or None."""
+    if not text:
+        return None
+    m = _TEL_RE.search(text)
+    return m.group(0).replace(" ", "") if m else None
+
+
+def _place(hit_minutes: float | None, hit_m: float | None, estimate: bool, res: Resource) -> NearbyPlace:
+    return NearbyPlace(
+        minutes=None if hit_minutes is None else round(hit_minutes, 1),
+        distance_m=None if hit_m is None else round(hit_m),
+        estimate=estimate,
+        within_circle=hit_minutes is not None and hit_minutes <= CIRCLE_MINUTES,
+        resource=ResourceOut.of(res),
+        tel=tel_number(res.reg_phone or res.phone),
+        navigate=navigate_links(res.lon, res.lat, res.name),
+    )
+
+
+def _origin(row: SkillCode, runtime: CityRuntime, phone: tuple[float, float] | None) -> Origin:
+    city = runtime.city
+    if phone is not None:
+        return Origin(source="phone", label="您当前的位置", lon=phone[0], lat=phone[1])
+    if row.lon is not None and row.lat is not None:
+        return Origin(source="code", label=row.place_name or row.title, lon=row.lon, lat=row.lat)
+    return Origin(source="city_centre", label=f"{city.name_zh}市中心", lon=city.center[1], lat=city.center[0])
+
+
+def _target(session: Session, row: SkillCode, city_name: str) -> TargetOut:
+    health = code_health(session, row)
+    if row.target_type == "skill":
+        name = row.skill or ""
+    elif row.target_type == "city":
+        name = city_name
+    elif row.target_type == "resource" and row.resource is not None:
+        name = row.resource.name
+    else:
+        name = row.place_name or row.title
+    return TargetOut(
+        type=row.target_type,
+        type_label=TARGET_LABELS_ZH.get(row.target_type, row.target_type),
+        name=name,
+        district=row.district,
+        town=row.town,
+        skill=row.skill,
+        resource_id=row.resource_id,
+        broken=health.broken,
+        broken_reason=health.reason,
+        message_zh=health.message_zh,
+        message_en=health.message_en,
+    )
+
+
+def _class_item(c: TrainingClass, minutes: float | None) -> ClassItem:
+    base = ClassOut.of(c).model_dump()
+    marks = []
+    if c.schedule == "evening":
+        marks.append("晚间班")
+    if c.schedule == "weekend":
+        marks.append("周末班")
+    net = None if c.fee is None else max(0.0, c.fee - (c.subsidy or 0.0))
+    return ClassItem(**base, minutes=None if minutes is None else round(minutes, 1), marks=marks, net_fee=net)
+
+
+_WEEKDAYS = "一二三四五六日"
+
+
+def _evaluation_item(e: Evaluation, minutes: float | None) -> EvaluationItem:
+    base = EvaluationOut.of(e).model_dump()
+    return EvaluationItem(
+        **base,
+        minutes=None if minutes is None else round(minutes, 1),
+        weekend=e.date.weekday() >= 5,
+        weekday_label=f"周{_WEEKDAYS[e.date.weekday()]}",
+    )
+
+
+def _signup(res: Resource) -> Signup:
+    return Signup(
+        resource_id=res.id,
+        resource_name=res.name,
+        steps=list(res.reg_steps or []),
+        phone=res.reg_phone or res.phone,
+        tel=tel_number(res.reg_phone or res.phone),
+        url=res.reg_url,
+        address=res.address,
+        is_sample=res.is_sample,
+    )
+
+
+def build_answer(
+    session: Session,
+    runtime: CityRuntime,
+    row: SkillCode,
+    *,
+    mode: str = "ebike",
+    phone: tuple[float, float] | None = None,
+    today: date | None = None,
+) -> SkillCodeAnswer:
+    """Build the answer to a scan of ``row``.
+
+    Parameters
+    ----------
+    session
+        Open database session.
+    runtime
+        The runtime (engine and resource index) of the code's city.
+    row
+        An enabled code.
+    mode
+        ``ebike``, ``walk``, ``bicycle`` or ``car``.
+    phone
+        The worker's WGS84 (lon, lat) when shared, already checked to lie in the city; else the code's place.
+    today
+        "Now" for upcoming classes (default: today).
+
+    Returns
+    -------
+    SkillCodeAnswer
+        Travel times are real network times where the city has a road network, else straight-line
+        estimates (``estimate`` true and the estimate notice set).
+    """
+    today = today or date.today()
+    city = runtime.city
+    origin = _origin(row, runtime, phone)
+    target = _target(session, row, city.name_zh)
+    engine = runtime.engine
+    index = runtime.index
+    mask = index.mask(skill=row.skill) if row.target_type == "skill" and row.skill else None
+    nearest_error = None
+    try:
+        hits = engine.nearby(origin.lon, origin.lat, mode=mode, minutes=SEARCH_MINUTES, mask=mask)
+    except SkillCircleError as exc:  # e.g. the poster's point is off the road network
+        log.warning("skill code %s: no travel times from %s: %s", row.code, origin, exc)
+        hits = []
+        nearest_error = {"code": exc.code, "message_zh": exc.message_zh, "message_en": exc.message_en}
+    times = {h.resource_id: h for h in hits}
+    target_id = row.resource_id if row.target_type == "resource" else None
+    listed = [h for h in hits if h.resource_id != target_id][:NEAREST_LIMIT]
+    wanted = {h.resource_id for h in listed} | ({target_id} if target_id else set())
+    rows = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(wanted)))} if wanted else {}
+
+    def place(rid: int) -> NearbyPlace:
+        h = times.get(rid)
+        est = engine.estimate if h is None else h.estimate
+        return _place(None if h is None else h.seconds / 60.0, None if h is None else h.distance_m, est, rows[rid])
+
+    nearest = [place(h.resource_id) for h in listed if h.resource_id in rows]
+    target_resource = place(target_id) if target_id in rows else None
+
+    # classes and evaluations: the target resource's own, else those at places reachable in the search time
+    places = [target_id] if target_id is not None else [h.resource_id for h in hits]
+    cls_stmt = (
+        select(TrainingClass)
+        .options(selectinload(TrainingClass.resource))
+        .where(
+            TrainingClass.resource_id.in_(places),
+            TrainingClass.start_date >= today,
+            TrainingClass.seats_left > 0,
+            (TrainingClass.signup_deadline.is_(None)) | (TrainingClass.signup_deadline >= today),
+        )
+    )
+    ev_stmt = (
+        select(Evaluation)
+        .options(selectinload(Evaluation.resource))
+        .where(Evaluation.resource_id.in_(places), Evaluation.date >= today, Evaluation.seats_left > 0)
+    )
+    if row.target_type == "skill" and row.skill:
+        cls_stmt = cls_stmt.where(TrainingClass.skill == row.skill)
+        ev_stmt = ev_stmt.where(Evaluation.skill == row.skill)
+
+    def minutes_to(rid: int) -> float | None:
+        h = times.get(rid)
+        return None if h is None else h.seconds / 60.0
+
+    def rank(when: date, rid: int) -> tuple:
+        m = minutes_to(rid)
+        return (m is None or m > CIRCLE_MINUTES, when, m if m is not None else 1e9)
+
+    classes = sorted(session.scalars(cls_stmt), key=lambda c: rank(c.start_date, c.resource_id))[:CLASS_LIMIT]
+    evaluations = sorted(session.scalars(ev_stmt), key=lambda e: rank(e.date, e.resource_id))[:EVALUATION_LIMIT]
+
+    signup = None
+    if target_id is not None and target_id in rows:
+        signup = _signup(rows[target_id])
+    elif classes:
+        signup = _signup(classes[0].resource)
+    elif nearest:
+        signup = _signup(rows[nearest[0].resource.id])
+
+    shown_sample = (
+        any(p.resource.is_sample for p in nearest)
+        or (target_resource is not None and target_resource.resource.is_sample)
+        or any(c.is_sample for c in classes)
+        or any(e.is_sample for e in evaluations)
+    )
+    sample = bool(shown_sample or index.any_sample)
+    estimate = bool(engine.estimate or any(h.estimate for h in hits))
+    notice: dict[str, dict[str, str]] = {}
+    if sample:
+        notice["sample"] = SAMPLE_NOTICE
+    if estimate:
+        notice["estimate"] = ESTIMATE_NOTICE
+    return SkillCodeAnswer(
+        code=row.code,
+        printed=format_code(row.code),
+        url=code_url(row.code),
+        city=city.key,
+        city_name=city.name_zh,
+        title=row.title,
+        target=target,
+        origin=origin,
+        mode=mode,
+        mode_label=MODE_LABELS[mode],
+        modes=[ModeOption(key=k, label=v, selected=k == mode) for k, v in MODES],
+        estimate=estimate,
+        sample=sample,
+        notice=notice,
+        target_resource=target_resource,
+        nearest=nearest,
+        nearest_error=nearest_error,
+        classes=[_class_item(c, minutes_to(c.resource_id)) for c in classes],
+        evaluations=[_evaluation_item(e, minutes_to(e.resource_id)) for e in evaluations],
+        signup=signup,
+    )
+
+
+def answer_json(answer: SkillCodeAnswer) -> dict[str, Any]:
+    """The JSON body of an answer (dates as ISO strings)."""
+    return answer.model_dump(mode="json")

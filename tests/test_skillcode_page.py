@@ -1,0 +1,225 @@
+"""The 技能码 landing page in a real browser: Debian's headless chromium driven by Playwright, against a
+live uvicorn server on 127.0.0.1, at phone size (390 × 844) with a mocked geolocation.
+
+The demo city routes on its real (Helsinki OSM) network; Jiaxing has no network offline, so its page must
+show the straight-line estimate notice. Screenshots go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-quic",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PHONE = {"width": 390, "height": 844}
+DEMO_PHONE = {"latitude": 60.1685, "longitude": 24.9405}  # a worker in central Helsinki (the demo network)
+JIAXING_PHONE = {"latitude": 30.7530, "longitude": 120.7580}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def live_server(client, demo_network) -> Iterator[str]:
+    """uvicorn serving the app (both samples, the demo network) in a thread on a free local port."""
+    import uvicorn
+
+    from api.main import create_app
+    from api.state import get_runtime, reset_runtimes
+
+    if get_runtime("demo").engine.estimate:  # loaded before the network was built: reload
+        reset_runtimes()
+    assert not get_runtime("demo").engine.estimate
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium (never a Playwright-downloaded browser)."""
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "Debian's chromium is missing: run `bash scripts/system-deps.sh`"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def codes(database, demo_sample, jiaxing_sample) -> dict[str, str]:
+    """A place code posted in the demo city (示例街区B, town code DEMO-B-01) and one in Jiaxing (建设街道)."""
+    from geo.cities import load_city
+    from geo.db import session_scope
+    from geo.skillcodes import create_code
+
+    with session_scope() as s:
+        demo = create_code(s, load_city("demo"), target_type="place", town="DEMO-B-01", actor="test-browser")
+        jx = create_code(s, load_city("jiaxing"), target_type="place", town="建设街道", actor="test-browser")
+        return {"demo": demo.code, "jiaxing": jx.code}
+
+
+def _context(browser, geolocation: dict | None, *, allow: bool):
+    return browser.new_context(
+        viewport=PHONE,
+        device_scale_factor=2,
+        is_mobile=True,
+        has_touch=True,
+        locale="zh-CN",
+        geolocation=geolocation,
+        permissions=["geolocation"] if allow else [],
+    )
+
+
+def _shown(page) -> list[tuple[int, str]]:
+    """(resource id, shown travel time text) of every item of the nearest list."""
+    items = page.locator("#nearest li[data-resource-id]")
+    return [
+        (int(items.nth(i).get_attribute("data-resource-id")), items.nth(i).locator(".t").inner_text())
+        for i in range(items.count())
+    ]
+
+
+def _api(base: str, code: str, **params) -> dict:
+    r = httpx.get(f"{base}/api/v1/skill-codes/{code}", params=params, timeout=30)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_phone_location_nearest_mode_switch_and_signup(browser, live_server, codes, artifacts) -> None:
+    from sqlalchemy import select
+
+    from geo.db import session_scope
+    from geo.models import ScanCount
+    from geo.skillcodes import scan_cell
+
+    code = codes["demo"]
+    ctx = _context(browser, DEMO_PHONE, allow=True)
+    page = ctx.new_page()
+    page.goto(f"{live_server}/s/{code}")
+    page.wait_for_selector('#live .live[data-origin="phone"][data-mode="ebike"]', timeout=20_000)
+    assert "您当前的位置" in page.locator("#locstatus").inner_text()
+
+    lat, lon = DEMO_PHONE["latitude"], DEMO_PHONE["longitude"]
+    ebike = _api(live_server, code, lat=lat, lon=lon, mode="ebike")
+    assert ebike["estimate"] is False and ebike["origin"]["source"] == "phone"
+    shown = _shown(page)
+    assert shown, "no nearest resources shown"
+    assert shown[0][0] == ebike["nearest"][0]["resource"]["id"]
+    assert [i for i, _ in shown] == [p["resource"]["id"] for p in ebike["nearest"]]
+    first = page.locator("#nearest li[data-resource-id]").first
+    assert first.locator(".name").inner_text() == ebike["nearest"][0]["resource"]["name"]
+    assert first.locator("a", has_text="高德").get_attribute("href") == ebike["nearest"][0]["navigate"]["amap"]
+    assert page.locator("#sample-notice").is_visible()
+    assert page.locator("#estimate-notice").count() == 0  # the demo city routes on real roads
+    page.screenshot(path=str(artifacts / "skillcode-demo-phone-ebike.png"), full_page=True)
+
+    # the worker's location went into today's scan count as a coarse cell, never as a point
+    with session_scope() as s:
+        cells = set(s.scalars(select(ScanCount.cell).where(ScanCount.code == code, ScanCount.count > 0)))
+    assert scan_cell(lon, lat) in cells
+
+    # mode switch: 步行 re-ranks by walking time, exactly as the API answers
+    assert page.locator(".modes a").all_inner_texts() == ["电动车", "步行", "自行车", "驾车"]
+    page.locator('.modes a[data-mode="walk"]').click()
+    page.wait_for_selector('#live .live[data-origin="phone"][data-mode="walk"]', timeout=20_000)
+    walk = _api(live_server, code, lat=lat, lon=lon, mode="walk")
+    walked = _shown(page)
+    assert [i for i, _ in walked] == [p["resource"]["id"] for p in walk["nearest"]]
+    assert walked != shown
+    assert f"{walk['nearest'][0]['minutes']:.0f}分钟" in walked[0][1] or walked[0][1] == "不到1分钟"
+    assert page.locator(".modes a.on").inner_text() == "步行"
+    page.screenshot(path=str(artifacts / "skillcode-demo-phone-walk.png"), full_page=True)
+
+    # how to sign up: steps, phone and the place it is for
+    signup = page.locator("#signup")
+    assert signup.is_visible() and "怎么报名" in signup.inner_text()
+    assert signup.locator(".steps li").count() == len(walk["signup"]["steps"]) > 0
+    assert signup.locator('a[href^="tel:"]').count() == 1
+    assert walk["signup"]["resource_name"] in signup.inner_text()
+    assert page.locator("#classes li").count() == len(walk["classes"])
+
+    # 适老化: the large-text mode enlarges the text and is remembered
+    size = page.evaluate("getComputedStyle(document.querySelector('#nearest .name')).fontSize")
+    page.locator("#bigtext").click()
+    bigger = page.evaluate("getComputedStyle(document.querySelector('#nearest .name')).fontSize")
+    assert float(bigger.removesuffix("px")) >= 1.25 * float(size.removesuffix("px"))
+    page.reload()
+    page.wait_for_selector('#live .live[data-origin="phone"]', timeout=20_000)
+    assert page.evaluate("document.documentElement.classList.contains('big')")
+    page.screenshot(path=str(artifacts / "skillcode-demo-phone-bigtext.png"), full_page=False)
+    ctx.close()
+
+
+def test_refused_location_falls_back_to_the_codes_place(browser, live_server, codes, artifacts) -> None:
+    code = codes["demo"]
+    ctx = _context(browser, DEMO_PHONE, allow=False)
+    page = ctx.new_page()
+    page.goto(f"{live_server}/s/{code}")
+    page.wait_for_selector('body[data-geo="refused"]', timeout=20_000)
+    assert "未获得定位权限" in page.locator("#locstatus").inner_text()
+    assert page.locator("#live .live").get_attribute("data-origin") == "code"
+    here = _api(live_server, code, mode="ebike")
+    assert here["origin"]["source"] == "code"
+    shown = _shown(page)
+    assert shown and shown[0][0] == here["nearest"][0]["resource"]["id"]
+    assert [i for i, _ in shown] == [p["resource"]["id"] for p in here["nearest"]]
+    page.screenshot(path=str(artifacts / "skillcode-demo-refused.png"), full_page=True)
+    ctx.close()
+
+
+def test_jiaxing_page_says_times_are_estimates(browser, live_server, codes, artifacts) -> None:
+    code = codes["jiaxing"]
+    ctx = _context(browser, JIAXING_PHONE, allow=True)
+    page = ctx.new_page()
+    page.goto(f"{live_server}/s/{code}")
+    page.wait_for_selector('#live .live[data-origin="phone"]', timeout=20_000)
+    assert page.locator("#estimate-notice").is_visible() and "估算" in page.locator("#estimate-notice").inner_text()
+    assert page.locator("#sample-notice").is_visible()
+    a = _api(live_server, code, lat=JIAXING_PHONE["latitude"], lon=JIAXING_PHONE["longitude"])
+    assert a["estimate"] is True
+    shown = _shown(page)
+    assert shown[0][0] == a["nearest"][0]["resource"]["id"] and shown[0][1].startswith("约")
+    page.screenshot(path=str(artifacts / "skillcode-jiaxing-estimate.png"), full_page=True)
+    ctx.close()
+
+
+def test_unknown_code_page_in_the_browser(browser, live_server, artifacts) -> None:
+    ctx = _context(browser, None, allow=False)
+    page = ctx.new_page()
+    resp = page.goto(f"{live_server}/s/ZZZZ9999")
+    assert resp.status == 404
+    assert page.locator("h1").inner_text() == "没有找到这个技能码"
+    assert page.locator('a[href^="/map"]').is_visible()
+    page.screenshot(path=str(artifacts / "skillcode-not-found.png"), full_page=True)
+    ctx.close()
