@@ -295,6 +295,8 @@ def build_answer(
         ``ebike``, ``walk``, ``bicycle`` or ``car``.
     phone
         The worker's WGS84 (lon, lat) when shared, already checked to lie in the city; else the code's place.
+        An engine error for the phone's point (e.g. ``off_network``) is raised, so the page falls back to
+        the code's place; for the code's own place it is reported in ``nearest_error`` instead.
     today
         "Now" for upcoming classes (default: today).
 
@@ -315,6 +317,8 @@ def build_answer(
     try:
         hits = engine.nearby(origin.lon, origin.lat, mode=mode, minutes=SEARCH_MINUTES, mask=mask)
     except SkillCircleError as exc:  # e.g. the poster's point is off the road network
+        if phone is not None:  # the caller falls back to the code's own place
+            raise
         log.warning("skill code %s: no travel times from %s: %s", row.code, origin, exc)
         hits = []
         nearest_error = {"code": exc.code, "message_zh": exc.message_zh, "message_en": exc.message_en}

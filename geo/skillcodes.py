@@ -311,6 +311,7 @@ def _target_fields(
             raise _invalid(msg, "仅给出坐标的地点类技能码须填写地点名称（如社区、厂门口）")
         fields["default_title"] = f"{fields['place_name']} 附近的培训和评价"
     if point is not None:
+        city.check_point(*point)
         fields["lon"], fields["lat"] = point
         if fields["district"] is None:
             fields["district"] = _district_at(city, *point)

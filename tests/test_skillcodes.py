@@ -341,6 +341,7 @@ def test_scans_are_counted_per_day_and_coarse_cell_without_personal_data(client,
     code = city_codes["other_district"]["code"]
     for _ in range(3):
         assert client.get(f"/s/{code}").status_code == 200
+    assert client.get(f"/s/{code}", params={"mode": "walk"}).status_code == 200  # no-JS mode switch: not a scan
     lat, lon = 30.5101, 120.6812
     r = client.get(f"/s/{code}/live", params={"lat": lat, "lon": lon, "located": "true", "mode": "walk"})
     assert r.status_code == 200 and 'data-origin="phone"' in r.text

@@ -245,11 +245,12 @@ def _poster_text(db: Session, code: str) -> qrcodes.PosterText:
 # ---------------------------------------------------------------------------------------------- public
 @router.get("/s/{code}", response_class=HTMLResponse, include_in_schema=False)
 def landing_page(request: Request, db: DbSession, code: CodeText, mode: str = "ebike") -> HTMLResponse:
-    """The page a worker sees after scanning (counts one scan; no personal data stored)."""
+    """The page a worker sees after scanning (counts one scan of the bare URL; no personal data stored)."""
     try:
         row = registry.get_code(db, code)
-        registry.count_scan(db, row.code)
-        db.commit()
+        if "mode" not in request.query_params:  # a scan opens the bare URL; ?mode= is the no-JS mode switch
+            registry.count_scan(db, row.code)
+            db.commit()
         registry.resolve_code(db, row.code)
         check_mode(mode)
         answer = build_answer(db, _runtime(row), row, mode=mode)
