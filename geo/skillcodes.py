@@ -318,6 +318,15 @@ def _target_fields(
     return fields
 
 
+def _title(title: str | None, default: str) -> str:
+    """The given title (stripped, at most 200 characters) or the derived default (cut to 200)."""
+    title = (title or "").strip()
+    if len(title) > 200:
+        msg = "title is longer than 200 characters"
+        raise _invalid(msg, "标题不能超过 200 个字符", code="invalid_parameter")
+    return title or default[:200]
+
+
 def _snapshot(row: SkillCode) -> dict[str, Any]:
     keys = ("city", "title", "target_type", "resource_id", "skill", "place_name", "district", "town", "lon", "lat")
     return {k: getattr(row, k) for k in keys} | {"enabled": row.enabled}
@@ -382,11 +391,7 @@ def create_code(
         lat=lat,
         crs=crs,
     )
-    default_title = fields.pop("default_title")
-    title = (title or "").strip() or default_title
-    if len(title) > 200:
-        msg = "title is longer than 200 characters"
-        raise _invalid(msg, "标题不能超过 200 个字符", code="invalid_parameter")
+    title = _title(title, fields.pop("default_title"))
     for _ in range(_MAX_TRIES):
         code = new_code()
         if session.get(SkillCode, code) is None:
@@ -448,10 +453,10 @@ def retarget_code(
         lat=lat,
         crs=crs,
     )
-    default_title = fields.pop("default_title")
+    title = _title(title, fields.pop("default_title"))
     for key, value in fields.items():
         setattr(row, key, value)
-    row.title = (title or "").strip() or default_title
+    row.title = title
     session.flush()
     record(
         session,
