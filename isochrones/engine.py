@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 import shapely
@@ -57,9 +57,11 @@ def graphs_dir(city: CityPack) -> Path:
     return city.var_dir / "graphs"
 
 
-@dataclass(frozen=True)
-class NearbyHit:
-    """A resource reachable within the limit: seconds and network metres from the worker to it."""
+class NearbyHit(NamedTuple):
+    """A resource reachable within the limit: seconds and network metres from the worker to it.
+
+    A named tuple (cheap to create: a query can return hundreds).
+    """
 
     resource_id: int
     seconds: float
@@ -306,7 +308,14 @@ class CityEngine:
         return Reach(idx, dist[idx] + snap_s, node, snap_m, False)
 
     def nearby(
-        self, lon: float, lat: float, *, mode: str, minutes: float, mask: np.ndarray | None = None
+        self,
+        lon: float,
+        lat: float,
+        *,
+        mode: str,
+        minutes: float,
+        mask: np.ndarray | None = None,
+        limit: int | None = None,
     ) -> list[NearbyHit]:
         """Resources the worker at (lon, lat) reaches within ``minutes``, fastest first.
 
@@ -320,8 +329,11 @@ class CityEngine:
             Time budget.
         mask
             Boolean array over the resources (as passed to :meth:`set_resources`): only ``True`` ones.
+        limit
+            Return only the ``limit`` fastest hits (saves building hundreds of result objects).
         """
         self._check(lon, lat, mode, minutes)
+        max_hits = limit
         res = self._need_resources()
         mask = self._mask(mask, res.ids.size)
         limit = float(minutes) * 60.0
@@ -330,7 +342,7 @@ class CityEngine:
             d = np.hypot(res.xy[0] - x[0], res.xy[1] - y[0]) * self.detour_factor
             secs = d / self._speed(mode)
             pos = np.flatnonzero(mask & (secs <= limit))
-            return _hits(res.ids, pos, secs[pos], d[pos], estimate=True)
+            return _hits(res.ids, pos, secs[pos], d[pos], estimate=True, limit=max_hits)
         graph = self.graphs[mode]
         node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
         snap = res.snaps[mode]
@@ -345,7 +357,7 @@ class CityEngine:
             pos, secs, net_m = self._fresh_nearby(graph, node, snap_s, limit, mask, snap)
         if net_m is None:
             net_m = (secs - snap_s - snap.walk_s[pos]) * graph.meta["speed_mps"]
-        return _hits(res.ids, pos, secs, net_m + snap.distance_m[pos] + snap_m, estimate=False)
+        return _hits(res.ids, pos, secs, net_m + snap.distance_m[pos] + snap_m, estimate=False, limit=max_hits)
 
     def _fresh_nearby(
         self, graph: CompiledGraph, node: int, snap_s: float, limit: float, mask: np.ndarray, snap: Snap
@@ -476,12 +488,14 @@ def _check_direction(direction: str) -> None:
         raise InvalidParameterError(msg, message_zh=f"方向须为 from 或 to，收到 {direction}")
 
 
-def _hits(ids: np.ndarray, pos: np.ndarray, secs: np.ndarray, dist_m: np.ndarray, *, estimate: bool) -> list[NearbyHit]:
-    order = np.lexsort((ids[pos], secs))
-    return [
-        NearbyHit(int(i), float(s), float(d), estimate)
-        for i, s, d in zip(ids[pos][order], secs[order], np.asarray(dist_m)[order], strict=True)
-    ]
+def _hits(
+    ids: np.ndarray, pos: np.ndarray, secs: np.ndarray, dist_m: np.ndarray, *, estimate: bool, limit: int | None = None
+) -> list[NearbyHit]:
+    order = np.lexsort((ids[pos], secs))[:limit]
+    rid = ids[pos][order].tolist()
+    sec = np.asarray(secs, dtype=np.float64)[order].tolist()
+    dist = np.asarray(dist_m, dtype=np.float64)[order].tolist()
+    return [NearbyHit(i, s, d, estimate) for i, s, d in zip(rid, sec, dist, strict=True)]
 
 
 __all__ = ["CityEngine", "NearbyHit", "Reach", "graphs_dir"]

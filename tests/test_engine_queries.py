@@ -109,6 +109,8 @@ def test_nearby_beyond_the_table_falls_back_to_a_fresh_search(resources) -> None
 
 def test_walk_distance_is_network_metres(engine) -> None:
     lon, lat = _origins(1, seed=2)[0]
+    hits = engine.nearby(lon, lat, mode="walk", minutes=10)
+    assert len(hits) > 3 and engine.nearby(lon, lat, mode="walk", minutes=10, limit=3) == hits[:3]
     for h in engine.nearby(lon, lat, mode="walk", minutes=10):
         # constant speed: seconds x speed = network + snap metres
         assert h.distance_m == pytest.approx(h.seconds * SPEEDS_MPS["walk"], rel=1e-3, abs=0.2)
