@@ -56,8 +56,14 @@ def test_nearby_gcj02_in_and_out(routed) -> None:
     glon, glat = (float(v) for v in from_wgs84(lon, lat, crs="gcj02"))
     wgs = routed.get("/api/v1/nearby", params={"lat": lat, "lon": lon, "minutes": 30}).json()
     gcj = routed.get("/api/v1/nearby", params={"lat": glat, "lon": glon, "minutes": 30, "crs": "gcj02"}).json()
-    assert [i["resource"]["id"] for i in wgs["items"]] == [i["resource"]["id"] for i in gcj["items"]]
-    first_w, first_g = wgs["items"][0]["resource"], gcj["items"][0]["resource"]
+
+    def ranked(body: dict) -> list[tuple[float, int]]:
+        return sorted((i["minutes"], i["resource"]["id"]) for i in body["items"])
+
+    assert ranked(wgs) == ranked(gcj) and wgs["count"] > 0
+    by_id = {i["resource"]["id"]: i["resource"] for i in gcj["items"]}
+    first_w = wgs["items"][0]["resource"]
+    first_g = by_id[first_w["id"]]
     exp = from_wgs84(first_w["lon"], first_w["lat"], crs="gcj02")
     assert abs(first_g["lon"] - float(exp[0])) < 1e-6
 
