@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need when they are missing: headless chromium (browser
-# tests of the pages) and a CJK font (Chinese text on posters and figures). Needs root (CI is root).
+# tests of the pages), libcairo2 (SVG rendering in the QR tests) and a CJK font (Chinese text on posters and figures). Needs root (CI is root).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+ldconfig -p 2>/dev/null | grep -q "libcairo.so.2" || need+=(libcairo2)  # cairosvg renders QR SVGs in tests
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK\|WenQuanYi" || need+=(fonts-noto-cjk fontconfig)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
