@@ -168,7 +168,17 @@ def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]: 
         eng.nearby(*origins[0], mode=mode, minutes=30)
         t_near, hits = _timeit(lambda lo, la, m=mode: eng.nearby(lo, la, mode=m, minutes=30), origins)
         t_fresh, fresh = _timeit(lambda lo, la, m=mode: eng.nearby_fresh(lo, la, mode=m, minutes=30), origins)
-        same = sum([h.resource_id for h in a] == [h.resource_id for h in b] for a, b in zip(hits, fresh, strict=True))
+        same = sum({h.resource_id for h in a} == {h.resource_id for h in b} for a, b in zip(hits, fresh, strict=True))
+        worst = max(
+            (
+                abs(x.seconds - y.seconds)
+                for a, b in zip(hits, fresh, strict=True)
+                for x, y in zip(
+                    sorted(a, key=lambda h: h.resource_id), sorted(b, key=lambda h: h.resource_id), strict=False
+                )
+            ),
+            default=0.0,
+        )
         rows.append(
             dict(
                 net=name,
@@ -177,7 +187,7 @@ def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]: 
                 baseline="fresh scipy Dijkstra",
                 base_ms=t_fresh * 1e3,
                 n=f"{n_eng}",
-                note=f"identical answers {same}/{len(hits)}",
+                note=f"same resource sets {same}/{len(hits)}, max time diff {worst:.2f} s",
             )
         )
 
