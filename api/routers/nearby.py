@@ -114,8 +114,9 @@ def nearby(
     _check_skill(db, runtime.city.key, skill)
     engine = runtime.engine
     index = runtime.index
-    hits = engine.nearby(wlon, wlat, mode=mode, minutes=minutes, mask=index.mask(categories=cats, skill=skill))
-    hits = hits[:limit]
+    hits = engine.nearby(
+        wlon, wlat, mode=mode, minutes=minutes, mask=index.mask(categories=cats, skill=skill), limit=limit
+    )
     rows = {r.id: r for r in db.scalars(select(Resource).where(Resource.id.in_([h.resource_id for h in hits])))}
     items = [
         NearbyItem(
