@@ -1,0 +1,231 @@
+"""``/api/v1/coverage``: how many residents live within N minutes of a category, per district, town and cell.
+
+The answer (the map's ``/map/coverage`` page is built on exactly this shape)::
+
+    {city, category, mode, minutes, estimate, sample, notice,
+     total: {population, covered, share},
+     districts: [{adcode, name, population, covered, uncovered, share}],
+     towns: [{district, name, population, covered, uncovered, share, approximate}],
+     grid: null | GeoJSON FeatureCollection of H3 cells,
+           properties {h3, population, minutes (null when unreachable), covered, district, town}}
+
+``minutes`` of a cell is rounded *up* to 0.1 min, so ``minutes <= threshold`` exactly when ``covered``.
+
+Times come from one nearest-resource pass of the engine per category and mode
+(:mod:`isochrones.coverage`); answers are cached per (city, category, mode, minutes, grid resolution,
+resources version), where the version is a hash of the resources' ids, positions, categories and
+seats plus the loaded road graphs, so any write to the registry invalidates them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Query
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.deps import DbSession, Runtime
+from api.routers.nearby import geojson_to_crs
+from api.schemas import Crs, ErrorResponse, Mode
+from api.state import CityRuntime
+from geo.models import Resource
+from isochrones.coverage import (
+    CoverageModel,
+    ResourceSet,
+    city_grid,
+    class_seats_by_resource,
+    coverage_notice,
+    parse_category_or_all,
+)
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(
+    prefix="/api/v1",
+    tags=["planning"],
+    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
+
+CategoryParam = Annotated[str, Query(description="category key or label, or 'all' (every category)", max_length=40)]
+MinutesParam = Annotated[int, Query(ge=1, le=120, description="threshold in minutes (planners use 10, 15, 20, 30)")]
+ResolutionParam = Annotated[
+    int | None, Query(ge=6, le=10, description="H3 resolution of the population grid (default: by city size)")
+]
+
+_MODEL_SLOTS = 6
+_ANSWER_SLOTS = 128
+_MODELS: OrderedDict[tuple, CoverageModel] = OrderedDict()
+_ANSWERS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+_LOCK = threading.RLock()
+
+
+def _engine_signature(engine: Any) -> str:
+    graphs = getattr(engine, "graphs", {}) or {}
+    return ",".join(f"{m}:{getattr(g, 'content_hash', '')[:12]}" for m, g in sorted(graphs.items())) or "estimate"
+
+
+def current_resources(runtime: CityRuntime, db: Session) -> ResourceSet:
+    """The resources the city's engine routes to (same order), with seats and class seats from the database."""
+    runtime.engine  # noqa: B018 - loads the engine and refreshes the index after writes
+    index = runtime.index
+    ids = [int(i) for i in index.ids]
+    seats = dict(db.execute(select(Resource.id, Resource.seats).where(Resource.city == runtime.city.key)).all())
+    class_seats = class_seats_by_resource(db, ids)
+    return ResourceSet.of(
+        ids,
+        index.lons,
+        index.lats,
+        index.categories,
+        seats=[seats.get(i) for i in ids],
+        class_seats=[class_seats.get(i, 0.0) for i in ids],
+        any_sample=index.any_sample,
+    )
+
+
+def coverage_model(runtime: CityRuntime, db: Session, *, resolution: int | None = None) -> CoverageModel:
+    """The cached coverage model of the runtime's city for the current resources and road graphs."""
+    resources = current_resources(runtime, db)
+    engine = runtime.engine
+    grid = city_grid(runtime.city, resolution=resolution)
+    key = (runtime.city.key, int(grid.attrs.get("resolution", 0)), resources.version, _engine_signature(engine))
+    with _LOCK:
+        model = _MODELS.get(key)
+        if model is None or model.engine is not engine:
+            model = CoverageModel(engine=engine, grid=grid, resources=resources, city=runtime.city)
+            _MODELS[key] = model
+            while len(_MODELS) > _MODEL_SLOTS:
+                _MODELS.popitem(last=False)
+        _MODELS.move_to_end(key)
+        return model
+
+
+def model_key(model: CoverageModel) -> tuple:
+    """The cache identity of a model's inputs (city, resolution, resources version, graphs)."""
+    city = model.city.key if model.city is not None else ""
+    return (city, model.resolution, model.resources.version, _engine_signature(model.engine))
+
+
+def grid_geojson(model: CoverageModel, seconds: np.ndarray, minutes: float) -> dict[str, Any]:
+    """The coverage grid as a FeatureCollection of H3 hexagons (WGS84)."""
+    import h3
+
+    frame = model.grid
+    mins = seconds / 60.0
+    finite = np.isfinite(mins)
+    # rounded UP to 0.1 min so that "minutes <= threshold" agrees with "covered"
+    up = np.round(np.ceil(np.where(finite, mins, 0.0) * 10.0 - 1e-9) / 10.0, 1)
+    covered = seconds <= minutes * 60.0
+    feats = []
+    for k, (cell, pop, dist, town, geom) in enumerate(
+        zip(frame["h3"], frame["population"], frame["district"], frame["town"], frame.geometry, strict=True)
+    ):
+        if h3.is_valid_cell(str(cell)):
+            ring = [[round(lng, 6), round(lat, 6)] for lat, lng in h3.cell_to_boundary(str(cell))]
+            ring.append(ring[0])
+            geometry = {"type": "Polygon", "coordinates": [ring]}
+        else:
+            geometry = geom.__geo_interface__
+        feats.append(
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "h3": str(cell),
+                    "population": int(pop),
+                    "minutes": float(up[k]) if finite[k] else None,
+                    "covered": bool(covered[k]),
+                    "district": str(dist),
+                    "town": str(town),
+                },
+            }
+        )
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: int, grid: bool) -> dict[str, Any]:
+    """The ``/coverage`` JSON for one category × mode × threshold (cached per inputs)."""
+    cat = parse_category_or_all(category)
+    key = (*model_key(model), cat, mode, int(minutes), bool(grid))
+    with _LOCK:
+        hit = _ANSWERS.get(key)
+        if hit is not None:
+            _ANSWERS.move_to_end(key)
+            return hit
+    cov = model.coverage(cat, mode=mode, minutes=minutes)
+    answer = {
+        "city": model.city.key if model.city is not None else None,
+        "category": cat,
+        "mode": mode,
+        "minutes": int(minutes),
+        "estimate": bool(cov.estimate),
+        "sample": bool(model.resources.any_sample),
+        "notice": coverage_notice(model, mode=mode),
+        "total": cov.total,
+        "districts": _records(cov.districts, ["adcode", "name", "population", "covered", "uncovered", "share"]),
+        "towns": _records(
+            cov.towns, ["district", "name", "population", "covered", "uncovered", "share", "approximate"]
+        ),
+        "grid": grid_geojson(model, cov.seconds, float(minutes)) if grid else None,
+    }
+    with _LOCK:
+        _ANSWERS[key] = answer
+        while len(_ANSWERS) > _ANSWER_SLOTS:
+            _ANSWERS.popitem(last=False)
+    return answer
+
+
+def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
+    out = []
+    for row in frame[columns].itertuples(index=False):
+        rec = {}
+        for col, val in zip(columns, row, strict=True):
+            if isinstance(val, np.bool_ | bool):
+                rec[col] = bool(val)
+            elif isinstance(val, np.integer | int):
+                rec[col] = int(val)
+            elif isinstance(val, np.floating | float):
+                rec[col] = float(val)
+            else:
+                rec[col] = str(val)
+        out.append(rec)
+    return out
+
+
+def clear_cache() -> None:
+    """Forget cached models and answers (tests)."""
+    with _LOCK:
+        _MODELS.clear()
+        _ANSWERS.clear()
+
+
+@router.get("/coverage", summary="Population within N minutes of a category, per district, town and H3 cell")
+def coverage(
+    db: DbSession,
+    runtime: Runtime,
+    category: CategoryParam = "all",
+    mode: Mode = "ebike",
+    minutes: MinutesParam = 30,
+    grid: Annotated[bool, Query(description="include the H3 cell grid as GeoJSON")] = False,
+    resolution: ResolutionParam = None,
+    crs: Annotated[Crs, Query(description="crs of the grid's coordinates")] = "wgs84",
+) -> dict[str, Any]:
+    """Covered population (residents whose time to the nearest resource of the category is ≤ ``minutes``)
+    in total, per district and per town (towns are approximate Voronoi areas), and optionally per H3 cell.
+
+    ``estimate: true`` when the mode has no road network (straight-line × detour factor); ``sample: true``
+    when the resources are a labelled sample. Population is the 2020 census per district spread over the
+    grid by a documented proxy (see ``notice.population``)."""
+    cat = parse_category_or_all(category)
+    model = coverage_model(runtime, db, resolution=resolution)
+    answer = coverage_answer(model, cat, mode=mode, minutes=minutes, grid=grid)
+    if grid and crs != "wgs84":
+        import copy
+
+        answer = dict(answer)
+        answer["grid"] = geojson_to_crs(copy.deepcopy(answer["grid"]), crs)
+    return answer
