@@ -119,13 +119,20 @@ def default_resolution(city: CityPack) -> int:
 def city_grid(city: CityPack, *, resolution: int | None = None) -> gpd.GeoDataFrame:
     """The city's population grid (:func:`geo.population.population_grid`), cached per city and resolution.
 
-    The returned frame is shared: treat it as read-only.
+    ``resolution`` may be one coarser to one finer than :func:`default_resolution`, within 6–10 (finer
+    grids multiply the cells by 7 per step for no planning gain; much coarser ones can lose a district
+    smaller than a cell). The returned frame is shared: treat it as read-only.
     """
-    res = default_resolution(city) if resolution is None else int(resolution)
-    if not 6 <= res <= 10:
-        msg = f"grid resolution must be 6-10 for coverage, got {resolution}"
+    default = default_resolution(city)
+    res = default if resolution is None else int(resolution)
+    coarsest, finest = max(6, default - 1), min(10, default + 1)
+    if not coarsest <= res <= finest:
+        msg = f"grid resolution for {city.name_en} must be {coarsest}-{finest}, got {resolution}"
         raise InvalidParameterError(
-            msg, message_zh=f"覆盖分析的网格分辨率须为 6–10，收到 {resolution}", details={"resolution": resolution}
+            msg,
+            message_zh=f"{city.name_zh}覆盖分析的网格分辨率须为 {coarsest}–{finest}，收到 {resolution}",
+            code="invalid_resolution",
+            details={"resolution": resolution, "min": coarsest, "max": finest},
         )
     key = (city.key, str(city.folder), res)
     with _GRID_LOCK:

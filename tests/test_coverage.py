@@ -283,4 +283,8 @@ def test_api_coverage_bad_input_is_4xx(http) -> None:
     _error(http.get("/api/v1/coverage", params={**base, "minutes": 0}), 422, "invalid_parameter")
     _error(http.get("/api/v1/coverage", params={**base, "minutes": "abc"}), 422, "invalid_parameter")
     _error(http.get("/api/v1/coverage", params={**base, "resolution": 12}), 422, "invalid_parameter")
+    _error(http.get("/api/v1/coverage", params={**base, "resolution": 10}), 422, "invalid_resolution")  # 370k cells
+    _error(http.get("/api/v1/coverage", params={**base, "city": "demo", "resolution": 8}), 422, "invalid_resolution")
+    coarse = http.get("/api/v1/coverage", params={**base, "resolution": 7}).json()
+    assert coarse["total"]["population"] == 5_400_868 and len(coarse["districts"]) == 7
     _error(http.get("/api/v1/coverage", params={**base, "city": "atlantis"}), 404, "unknown_city")

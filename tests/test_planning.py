@@ -309,3 +309,67 @@ def test_api_plan_exports(http, tmp_path) -> None:
     jx = http.get("/api/v1/plan/export", params={"city": "jiaxing", "format": "districts.csv", "category": "base"})
     assert jx.headers["x-skillcircle-estimate"] == "true"
     _error(http.get("/api/v1/plan/export", params={**params, "format": "docx"}), 422, "invalid_format")
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli_plan_commands(jiaxing_sample, demo_sample, demo_network, tmp_path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from api.cli import app
+
+    runner = CliRunner()
+    help_text = runner.invoke(app, ["plan", "--help"]).output
+    assert all(cmd in help_text for cmd in ("coverage", "suggest", "whatif", "access", "export"))
+    for cmd in ("coverage", "suggest", "whatif", "access", "export"):
+        assert runner.invoke(app, ["plan", cmd, "--help"]).exit_code == 0
+    out = runner.invoke(
+        app, ["plan", "coverage", "demo", "-c", "training", "-m", "walk", "-t", "10", "-t", "30", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    rows = json.loads(out.stdout.strip().splitlines()[-1])
+    assert [(r["minutes"], r["estimate"]) for r in rows] == [(10, False), (30, False)]
+    cands = tmp_path / "candidates.csv"
+    cands.write_text("lon,lat,label\n120.93,30.52,site A\n120.70,30.80,site B\n", encoding="utf-8")
+    out = runner.invoke(
+        app,
+        ["plan", "suggest", "jiaxing", "-c", "base", "-m", "car", "-t", "15", "-k", "1", "--candidates", str(cands)],
+    )
+    assert out.exit_code == 0, out.output
+    assert "site " in out.stdout and "greedy:" in out.stdout
+    assert "[estimate]" in out.output and "[sample]" in out.output  # the caveats are printed (stderr)
+    out = runner.invoke(
+        app, ["plan", "whatif", "jiaxing", "-c", "base", "-m", "car", "--add", "30.52,120.93", "--json"]
+    )
+    assert out.exit_code == 0, out.output
+    change = json.loads(out.stdout.strip().splitlines()[-1])
+    assert change["after"]["covered"] - change["before"]["covered"] == change["change"] >= 0
+    out = runner.invoke(app, ["plan", "access", "demo", "-c", "all", "-m", "walk", "-t", "10"])
+    assert out.exit_code == 0 and "seats per 1,000 residents" in out.stdout
+    out = runner.invoke(
+        app,
+        [
+            "plan",
+            "export",
+            "demo",
+            "-o",
+            str(tmp_path / "out"),
+            "-c",
+            "studio",
+            "-m",
+            "walk",
+            "-f",
+            "xlsx",
+            "-f",
+            "png",
+        ],
+    )
+    assert out.exit_code == 0, out.output
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".png", ".xlsx"]
+    bad = runner.invoke(app, ["plan", "suggest", "jiaxing", "-c", "bakery"])
+    assert bad.exit_code == 2 and "unknown_category" in bad.output
+    bad = runner.invoke(app, ["plan", "whatif", "jiaxing", "-c", "base", "--add", "nonsense"])
+    assert bad.exit_code != 0
