@@ -1,0 +1,406 @@
+"""The map pages: ``/`` (home), ``/map``, ``/map/coverage``, ``/embed`` and ``/embed/snippet``.
+
+Pages are HTML generated with folium (see :mod:`api.maps.builder`) and completed by
+``/static/map.js``, which calls the public API. Bad parameters get a 4xx with a stable code
+(:mod:`api.maps.params`): an HTML error page for browsers (``Accept: text/html``), the usual JSON
+error body for every other client. Every page sends a Content-Security-Policy that allows scripts,
+styles and requests only from this service (tile images also from the basemap's host); ``/embed``
+may be framed by this site and the portal origins in ``settings.embed_origins``, the other pages
+only by this site.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.deps import DbSession
+from api.maps.basemaps import Basemap, basemap_keys, basemap_names
+from api.maps.builder import build_map
+from api.maps.overlays import data_notes, district_features, resource_points
+from api.maps.params import MapParams, parse_lang, parse_map_params, parse_resolution
+from api.maps.text import LANGS, texts
+from api.state import get_runtime
+from geo.categories import CATEGORIES
+from geo.cities import MODE_KEYS, CityPack, load_city
+from geo.config import get_settings
+from geo.coords import from_wgs84
+from geo.errors import SkillCircleError
+
+log = logging.getLogger(__name__)
+
+API_DIR = Path(__file__).resolve().parent.parent
+templates = Jinja2Templates(directory=API_DIR / "templates")
+router = APIRouter(tags=["maps"], include_in_schema=False)
+
+ISOCHRONE_BANDS = (10, 20, 30)
+_ORIGIN_RE = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$")
+
+
+def frame_ancestors(origins: list[str]) -> str:
+    """The CSP ``frame-ancestors`` source list: ``'self'`` plus every well-formed allowed origin.
+
+    Malformed entries (anything but ``scheme://host[:port]``, optionally ``*.`` wildcard host) are
+    skipped with a warning, so a typo in the settings cannot inject other CSP directives.
+    """
+    valid = []
+    for origin in origins:
+        value = str(origin).strip().rstrip("/")
+        if _ORIGIN_RE.match(value):
+            valid.append(value)
+        else:
+            log.warning("ignoring malformed embed origin %r in settings.embed_origins", origin)
+    return " ".join(["'self'", *dict.fromkeys(valid)])
+
+
+def _csp(basemap: Basemap | None, *, ancestors: str = "'self'") -> str:
+    images = " ".join(["'self'", "data:", *(basemap.tile_origins if basemap else [])])
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self' 'unsafe-inline'",
+            "style-src 'self' 'unsafe-inline'",
+            f"img-src {images}",
+            "connect-src 'self'",
+            "frame-src 'self'",
+            "base-uri 'self'",
+            "form-action 'self'",
+            f"frame-ancestors {ancestors}",
+        ]
+    )
+
+
+def _static_url(name: str) -> str:
+    """``/static/<name>?v=<mtime>`` so browsers pick up a new map.js/map.css after a deploy."""
+    path = API_DIR / "static" / name
+    version = int(path.stat().st_mtime) if path.is_file() else 0
+    return f"/static/{name}?v={version}"
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "")
+
+
+def _error_response(request: Request, exc: SkillCircleError) -> Response:
+    """A 4xx answer for a bad page parameter: HTML for browsers, the API's JSON body otherwise."""
+    if not _wants_html(request):
+        return JSONResponse(exc.to_dict(), status_code=exc.status)
+    try:
+        lang = parse_lang(request.query_params.get("lang"))
+    except SkillCircleError:
+        lang = "zh"
+    return templates.TemplateResponse(
+        request,
+        "map_error.html",
+        {"t": texts(lang), "lang": lang, "error": exc, "css": _static_url("map.css")},
+        status_code=exc.status,
+        headers={"Content-Security-Policy": _csp(None)},
+    )
+
+
+def _page(request: Request, render: Callable[[], Response]) -> Response:
+    try:
+        return render()
+    except SkillCircleError as exc:
+        log.info("map page %s refused: %s", request.url.path, exc.code)
+        return _error_response(request, exc)
+
+
+def _city_choices(lang: str) -> list[dict[str, str]]:
+    out = []
+    for key in get_settings().cities:
+        try:
+            city = load_city(key)
+        except SkillCircleError:
+            log.warning("settings.cities lists %r, which has no valid pack", key)
+            continue
+        out.append({"key": key, "name": city.name(lang)})
+    return out
+
+
+def _view(params: MapParams) -> tuple[tuple[float, float], int, bool]:
+    """Initial centre (in the basemap's datum), zoom, and whether the page chose them itself."""
+    lat, lon = params.center or params.city.center
+    mlon, mlat = from_wgs84(lon, lat, crs=params.basemap.crs)
+    zoom = params.zoom if params.zoom is not None else params.city.zoom
+    return (round(float(mlat), 7), round(float(mlon), 7)), zoom, params.center is None and params.zoom is None
+
+
+def _routed_modes(city: CityPack) -> list[str]:
+    engine = get_runtime(city.key).engine
+    return [m for m in MODE_KEYS if m in engine.modes_loaded]
+
+
+def _links(params: MapParams) -> dict[str, str]:
+    other = "en" if params.lang == "zh" else "zh"
+    base = params.query()
+    return {
+        "home": "/?" + urlencode({"lang": params.lang}),
+        "map": "/map?" + urlencode(base),
+        "coverage": "/map/coverage?" + urlencode(params.query(skill=None, category=None)),
+        "snippet": "/embed/snippet?" + urlencode({"city": params.city.key, "lang": params.lang}),
+        "other_lang": "?" + urlencode({**base, "lang": other, **_extra(params)}),
+        "api": "/docs",
+    }
+
+
+def _extra(params: MapParams) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if params.center is not None:
+        out["center"] = f"{params.center[0]},{params.center[1]}"
+    if params.zoom is not None:
+        out["zoom"] = str(params.zoom)
+    return out
+
+
+def _map_context(request: Request, db: DbSession, *, page: str) -> tuple[dict[str, Any], MapParams]:
+    """Everything the /map and /embed templates need."""
+    settings = get_settings()
+    params = parse_map_params(request.query_params, settings=settings, session=db)
+    t = texts(params.lang)
+    points = resource_points(db, params.city, crs=params.basemap.crs)
+    shown = params.categories or tuple(c.key for c in CATEGORIES)
+    items = [p for p in points.items if p["category"] in shown]
+    routed = _routed_modes(params.city)
+    districts = district_features(params.city, crs=params.basemap.crs, lang=params.lang)
+    center, zoom, auto_view = _view(params)
+    parts = build_map(
+        city=params.city,
+        basemap=params.basemap,
+        lang=params.lang,
+        districts=districts,
+        district_label=t["districts_layer"],
+        categories=params.categories,
+        counts=points.counts,
+        center=center,
+        zoom=zoom,
+    )
+    legend = [
+        {"key": c.key, "label": c.label(params.lang), "color": c.color, "count": points.counts.get(c.key, 0)}
+        for c in CATEGORIES
+        if c.key in shown
+    ]
+    notes = data_notes(params.city, routed_modes=routed, any_sample=points.any_sample, lang=params.lang)
+    title = t["map_title"].format(city=params.city.name(params.lang))
+    config = {
+        "page": page,
+        "city": {"key": params.city.key, "name": params.city.name(params.lang)},
+        "lang": params.lang,
+        "crs": params.basemap.crs,
+        "api": "/api/v1",
+        "mode": params.mode,
+        "bands": list(ISOCHRONE_BANDS),
+        "skill": params.skill,
+        "categories": {c["key"]: {"label": c["label"], "color": c["color"]} for c in legend},
+        "resources": items,
+        "routed_modes": routed,
+        "fit": auto_view,
+        "text": t,
+    }
+    context = {
+        "request": request,
+        "t": t,
+        "lang": params.lang,
+        "title": title,
+        "params": params,
+        "parts": parts,
+        "config": config,
+        "legend": legend,
+        "notes": notes,
+        "sample": points.any_sample,
+        "estimate": not routed,
+        "basemap": params.basemap,
+        "basemaps": basemap_names(params.lang),
+        "basemap_keys": basemap_keys(),
+        "cities": _city_choices(params.lang),
+        "modes": MODE_KEYS,
+        "links": _links(params),
+        "full_map_url": "/map?" + urlencode({**params.query(), **_extra(params)}),
+        "css": _static_url("map.css"),
+        "js": _static_url("map.js"),
+    }
+    return context, params
+
+
+@router.get("/", response_class=HTMLResponse)
+def home(request: Request) -> Response:
+    """A home page linking each city's circle map, coverage map and the embed-code generator."""
+
+    def render() -> Response:
+        lang = parse_lang(request.query_params.get("lang"))
+        t = texts(lang)
+        cities = [
+            {
+                **c,
+                "map": "/map?" + urlencode({"city": c["key"], "lang": lang}),
+                "coverage": "/map/coverage?" + urlencode({"city": c["key"], "lang": lang}),
+                "snippet": "/embed/snippet?" + urlencode({"city": c["key"], "lang": lang}),
+            }
+            for c in _city_choices(lang)
+        ]
+        other = "en" if lang == "zh" else "zh"
+        return templates.TemplateResponse(
+            request,
+            "map_home.html",
+            {
+                "t": t,
+                "lang": lang,
+                "cities": cities,
+                "other_lang": "/?" + urlencode({"lang": other}),
+                "css": _static_url("map.css"),
+            },
+            headers={"Content-Security-Policy": _csp(None)},
+        )
+
+    return _page(request, render)
+
+
+@router.get("/map", response_class=HTMLResponse)
+def public_map(request: Request, db: DbSession) -> Response:
+    """The public 30-minute circle map (``city, lang, basemap, mode, category, skill, center, zoom``)."""
+
+    def render() -> Response:
+        context, params = _map_context(request, db, page="map")
+        return templates.TemplateResponse(
+            request, "map.html", context, headers={"Content-Security-Policy": _csp(params.basemap)}
+        )
+
+    return _page(request, render)
+
+
+@router.get("/embed", response_class=HTMLResponse)
+def embed_map(request: Request, db: DbSession) -> Response:
+    """The circle map without page chrome, for portals' iframes (same parameters as ``/map``)."""
+
+    def render() -> Response:
+        context, params = _map_context(request, db, page="embed")
+        ancestors = frame_ancestors(get_settings().embed_origins)
+        return templates.TemplateResponse(
+            request,
+            "embed.html",
+            context,
+            headers={"Content-Security-Policy": _csp(params.basemap, ancestors=ancestors)},
+        )
+
+    return _page(request, render)
+
+
+@router.get("/map/coverage", response_class=HTMLResponse)
+def coverage_map(request: Request, db: DbSession) -> Response:
+    """The planners' gap map (``city, category, mode, minutes, resolution, lang, basemap``).
+
+    The cells, totals and tables come from ``/api/v1/coverage`` (fetched by the page).
+    """
+
+    def render() -> Response:
+        settings = get_settings()
+        params = parse_map_params(request.query_params, settings=settings, session=db)
+        resolution = parse_resolution(request.query_params.get("resolution"))
+        t = texts(params.lang)
+        districts = district_features(params.city, crs=params.basemap.crs, lang=params.lang)
+        center, zoom, auto_view = _view(params)
+        parts = build_map(
+            city=params.city,
+            basemap=params.basemap,
+            lang=params.lang,
+            districts=districts,
+            district_label=t["districts_layer"],
+            categories=None,
+            center=center,
+            zoom=zoom,
+        )
+        routed = _routed_modes(params.city)
+        points = resource_points(db, params.city)
+        notes = data_notes(params.city, routed_modes=routed, any_sample=points.any_sample, lang=params.lang)
+        category = ",".join(params.categories)
+        config = {
+            "page": "coverage",
+            "city": {"key": params.city.key, "name": params.city.name(params.lang)},
+            "lang": params.lang,
+            "crs": params.basemap.crs,
+            "api": "/api/v1",
+            "mode": params.mode,
+            "minutes": params.minutes,
+            "category": category,
+            "resolution": resolution,
+            "routed_modes": routed,
+            "fit": auto_view,
+            "text": t,
+        }
+        context = {
+            "request": request,
+            "t": t,
+            "lang": params.lang,
+            "title": t["coverage_title"].format(city=params.city.name(params.lang)),
+            "params": params,
+            "parts": parts,
+            "config": config,
+            "notes": notes,
+            "sample": points.any_sample,
+            "estimate": not routed,
+            "basemap": params.basemap,
+            "basemaps": basemap_names(params.lang),
+            "basemap_keys": basemap_keys(),
+            "cities": _city_choices(params.lang),
+            "modes": MODE_KEYS,
+            "categories": [{"key": c.key, "label": c.label(params.lang), "color": c.color} for c in CATEGORIES],
+            "category": category,
+            "links": _links(params),
+            "css": _static_url("map.css"),
+            "js": _static_url("map.js"),
+        }
+        return templates.TemplateResponse(
+            request, "map_coverage.html", context, headers={"Content-Security-Policy": _csp(params.basemap)}
+        )
+
+    return _page(request, render)
+
+
+@router.get("/embed/snippet", response_class=HTMLResponse)
+def embed_snippet(request: Request, db: DbSession) -> Response:
+    """A form that writes the ``<iframe>`` code for a portal editor, with a live preview."""
+
+    def render() -> Response:
+        settings = get_settings()
+        params = parse_map_params(request.query_params, settings=settings, session=db)
+        t = texts(params.lang)
+        allowed = frame_ancestors(settings.embed_origins).split()[1:]
+        config = {
+            "page": "snippet",
+            "lang": params.lang,
+            "api": "/api/v1",
+            "base_url": settings.base_url.rstrip("/"),
+            "city": params.city.key,
+            "text": t,
+            "iframe_titles": {lang: texts(lang)["iframe_title"] for lang in LANGS},
+            "default_basemap": settings.basemap,
+        }
+        context = {
+            "request": request,
+            "t": t,
+            "lang": params.lang,
+            "title": t["snippet_title"],
+            "params": params,
+            "config": config,
+            "allowed": allowed,
+            "cities": _city_choices(params.lang),
+            "modes": MODE_KEYS,
+            "categories": [{"key": c.key, "label": c.label(params.lang)} for c in CATEGORIES],
+            "basemaps": basemap_names(params.lang),
+            "links": _links(params),
+            "css": _static_url("map.css"),
+            "js": _static_url("map.js"),
+        }
+        return templates.TemplateResponse(
+            request, "embed_snippet.html", context, headers={"Content-Security-Policy": _csp(None)}
+        )
+
+    return _page(request, render)
