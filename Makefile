@@ -45,6 +45,8 @@ test: install system-deps lint
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_engine
+	$(BIN)/python -m benchmarks.bench_coverage
+	$(BIN)/python -m benchmarks.bench_api
 
 clean:
 	rm -rf $(VENV) var api/static/vendor node_modules

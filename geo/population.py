@@ -112,10 +112,18 @@ def _grid_cells(city: CityPack, resolution: int) -> pd.DataFrame:
         if not cells:  # district smaller than a cell: use the cell of a point inside it
             p = d.geometry.representative_point()
             cells = [h3.latlng_to_cell(p.y, p.x, resolution)]
-        for cell in cells:
-            if cell not in seen:
-                seen.add(cell)
-                rows.append((cell, d["adcode"], d["name_zh"], int(d["population"])))
+        fresh = [cell for cell in cells if cell not in seen]
+        if not fresh and int(d["population"]) > 0:
+            # every cell of this district already belongs to a neighbour: its population would be lost
+            msg = f"H3 resolution {resolution} is too coarse for district {d['name_zh']}; use a finer one"
+            raise InvalidParameterError(
+                msg,
+                message_zh=f"H3 分辨率 {resolution} 对 {d['name_zh']} 过粗，请使用更细的分辨率",
+                code="resolution_too_coarse",
+                details={"resolution": resolution, "district": d["name_zh"]},
+            )
+        seen.update(fresh)
+        rows.extend((cell, d["adcode"], d["name_zh"], int(d["population"])) for cell in fresh)
     frame = pd.DataFrame(rows, columns=["h3", "district_adcode", "district", "district_population"])
     centres = np.array([h3.cell_to_latlng(c) for c in frame["h3"]])
     frame["lat"], frame["lon"] = centres[:, 0], centres[:, 1]

@@ -75,3 +75,17 @@ def test_population_from_points(tmp_path: Path) -> None:
     grid = population_from_points(csv, load_city("jiaxing"))
     assert grid["population"].sum() == 150
     assert set(grid["district_adcode"]) == {"330402"}
+
+
+def test_too_coarse_resolution_is_an_error_not_a_lost_district() -> None:
+    demo = load_city("demo")
+    with pytest.raises(InvalidParameterError) as exc:
+        population_grid(demo, resolution=8)  # demo zones are smaller than a resolution-8 cell
+    assert exc.value.code == "resolution_too_coarse"
+    fine = population_grid(demo, resolution=9)
+    assert fine.groupby("district")["population"].sum().to_dict() == {
+        "演示区A": 12000,
+        "演示区B": 15000,
+        "演示区C": 9000,
+        "演示区D": 8000,
+    }
