@@ -35,18 +35,31 @@ from scipy.spatial import cKDTree
 from geo.cities import MODE_KEYS
 from geo.errors import InvalidParameterError, NetworkNotBuiltError
 from isochrones import polygons as _poly
+from isochrones.celltable import CellTable
 from isochrones.graph import CompiledGraph, load_graph, project, unproject, utm_crs
 from isochrones.modes import WALK_MODE, check_mode
 from isochrones.snap import Snap, Snapper
-from isochrones.travel import ResourceTable, nearest_times, search, tree_lengths
+from isochrones.travel import (
+    TABLE_BUDGET_BYTES,
+    ResourceTable,
+    estimate_table_bytes,
+    nearest_times,
+    search,
+    search_reached,
+    tree_lengths,
+)
 
 if TYPE_CHECKING:
     from geo.cities import CityPack
 
 log = logging.getLogger(__name__)
 
-#: Minutes each mode's nearby() table covers; longer queries run a fresh Dijkstra (same answer).
-TABLE_MINUTES: dict[str, float] = {"walk": 60.0, "bicycle": 60.0, "ebike": 45.0, "car": 30.0}
+#: Minutes each mode's exact nearby() table covers; longer queries run a fresh Dijkstra (same answer).
+#: A mode whose exact table would not fit the memory budget at these minutes gets a cell table instead.
+TABLE_MINUTES: dict[str, float] = {"walk": 60.0, "bicycle": 60.0, "ebike": 45.0, "car": 60.0}
+#: Cell size of the dense cell × resource tables (:mod:`isochrones.celltable`).
+CELL_TABLE_M = 250.0
+TableKind = Literal["auto", "nodes", "cells"]
 MAX_MINUTES = 180.0
 ESTIMATE_SPACING_M = 500.0
 Direction = Literal["from", "to"]
@@ -86,7 +99,7 @@ class _Resources:
     lons: np.ndarray
     lats: np.ndarray
     snaps: dict[str, Snap] = field(default_factory=dict)
-    tables: dict[str, ResourceTable] = field(default_factory=dict)
+    tables: dict[str, ResourceTable | CellTable] = field(default_factory=dict)
     xy: tuple[np.ndarray, np.ndarray] | None = None  # projected (estimate mode)
 
 
@@ -111,6 +124,16 @@ class CityEngine:
         Where nearby() tables are cached (``None``: not cached).
     table_minutes
         Override :data:`TABLE_MINUTES`.
+    table_kinds
+        Per mode, which nearby() table to build: ``"auto"`` (default: the exact node table when it fits
+        ``table_budget_bytes`` at the mode's table minutes, else the cell table), ``"nodes"`` or
+        ``"cells"`` (see :mod:`isochrones.celltable`).
+    cell_m
+        Cell size of cell tables (metres).
+    table_budget_bytes
+        Memory budget of each mode's nearby() table.
+    isochrone_dir
+        Where :meth:`resource_isochrones` finds precomputed polygons (``None``: always computed).
     """
 
     def __init__(
@@ -124,6 +147,10 @@ class CityEngine:
         city: CityPack | None = None,
         cache_dir: Path | None = None,
         table_minutes: dict[str, float] | None = None,
+        table_kinds: dict[str, TableKind] | None = None,
+        cell_m: float = CELL_TABLE_M,
+        table_budget_bytes: int = TABLE_BUDGET_BYTES,
+        isochrone_dir: Path | None = None,
     ) -> None:
         self.graphs = dict(graphs)
         self.speeds_mps = dict(speeds_mps)
@@ -132,6 +159,14 @@ class CityEngine:
         self.city = city
         self.cache_dir = cache_dir
         self.table_minutes = {**TABLE_MINUTES, **(table_minutes or {})}
+        self.table_kinds: dict[str, TableKind] = dict(table_kinds or {})
+        for kind in self.table_kinds.values():
+            if kind not in ("auto", "nodes", "cells"):
+                msg = f"table kind must be auto, nodes or cells, got {kind!r}"
+                raise InvalidParameterError(msg, message_zh=f"表类型须为 auto、nodes 或 cells，收到 {kind}")
+        self.cell_m = float(cell_m)
+        self.table_budget_bytes = int(table_budget_bytes)
+        self.isochrone_dir = isochrone_dir
         walk = self.speeds_mps.get(WALK_MODE, 4.5 / 3.6)
         self.snappers = {m: Snapper(g, max_snap_m=self.max_snap_m, walk_mps=walk) for m, g in self.graphs.items()}
         self._res: _Resources | None = None
@@ -233,22 +268,52 @@ class CityEngine:
             log.info("%s: %d resources ready in %.2fs", mode, ids_a.size, time.perf_counter() - t0)
         self._res = res
 
-    def _table(self, mode: str, graph: CompiledGraph, snap: Snap, *, progress: bool) -> ResourceTable:
+    def _table(self, mode: str, graph: CompiledGraph, snap: Snap, *, progress: bool) -> ResourceTable | CellTable:
+        """The mode's nearby() table: from the cache when its key matches, else built (and cached).
+
+        The key covers the graph's content hash, the resources' snapped nodes and walks, the table
+        minutes, kind, cell size and budget; the cached file records which kind it is.
+        """
         limit_s = self.table_minutes.get(mode, 60.0) * 60.0
+        kind = self.table_kinds.get(mode, "auto")
         with_len = "speed_mps" not in graph.meta
         key = hashlib.blake2b(digest_size=12)
-        key.update(f"{graph.content_hash}|{limit_s}|{with_len}".encode())
+        key.update(
+            f"v2|{graph.content_hash}|{limit_s}|{with_len}|{kind}|{self.cell_m}|{self.table_budget_bytes}".encode()
+        )
         key.update(snap.node.tobytes())
         key.update(np.round(snap.walk_s, 3).tobytes())
         path = self.cache_dir / f"{mode}-{key.hexdigest()}.npz" if self.cache_dir else None
         if path is not None and path.is_file():
             try:
-                return ResourceTable.load(path)
+                return _load_table(path)
             except (OSError, ValueError, KeyError):
                 log.warning("rebuilding unreadable table cache %s", path)
-        table = ResourceTable.build(
-            graph, snap.node, snap.walk_s, limit_s=limit_s, with_lengths=with_len, progress=progress
-        )
+        if kind == "auto":
+            size = estimate_table_bytes(graph, snap.node, snap.walk_s, limit_s=limit_s, with_lengths=with_len)
+            kind = "nodes" if size <= self.table_budget_bytes else "cells"
+            log.info("%s: exact nearby table ≈ %.0f MiB at %.0f min → %s table", mode, size / 2**20, limit_s / 60, kind)
+        table: ResourceTable | CellTable
+        if kind == "cells":
+            table = CellTable.build(
+                graph,
+                snap.node,
+                snap.walk_s,
+                cell_m=self.cell_m,
+                with_lengths=with_len,
+                budget_bytes=self.table_budget_bytes,
+                progress=progress,
+            )
+        else:
+            table = ResourceTable.build(
+                graph,
+                snap.node,
+                snap.walk_s,
+                limit_s=limit_s,
+                with_lengths=with_len,
+                progress=progress,
+                budget_bytes=self.table_budget_bytes,
+            )
         if path is not None:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
@@ -303,9 +368,8 @@ class CityEngine:
             idx = np.flatnonzero(secs <= limit)
             return Reach(idx, secs[idx], -1, 0.0, True)
         node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
-        dist = search(self.graphs[mode], node, limit_s=limit - snap_s, reverse=direction == "to")
-        idx = np.flatnonzero(np.isfinite(dist))
-        return Reach(idx, dist[idx] + snap_s, node, snap_m, False)
+        idx, secs = search_reached(self.graphs[mode], node, limit_s=limit - snap_s, reverse=direction == "to")
+        return Reach(idx, secs + snap_s, node, snap_m, False)
 
     def nearby(
         self,
@@ -347,7 +411,14 @@ class CityEngine:
         node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
         snap = res.snaps[mode]
         table = res.tables[mode]
-        if limit - snap_s <= table.limit_s:
+        if isinstance(table, CellTable):
+            # the row of the worker's cell: within max(t(n→c), t(c→n)) + 1 s of a fresh search
+            all_secs, all_dist = table.row(node)
+            all_secs = all_secs + snap_s
+            pos = np.flatnonzero(mask & (all_secs <= limit))
+            secs = all_secs[pos]
+            net_m = None if all_dist is None else all_dist[pos]
+        elif limit - snap_s <= table.limit_s:
             cols, secs, dist = table.row(node)
             secs = secs + snap_s
             sel = mask[cols] & (secs <= limit)
@@ -455,10 +526,15 @@ class CityEngine:
         graph = self.graphs[mode]
         node, _, snap_s = self.snappers[mode].snap(lon, lat)
         reverse = direction == "to"
-        dist = search(graph, node, limit_s=bands[-1] * 60.0 - snap_s, reverse=reverse) + snap_s
-        xs, ys, ts = _poly.reached_samples(graph, dist, reverse=reverse, max_s=bands[-1] * 60.0, step_m=cell_m / 2)
-        geoms = _poly.band_polygons(xs, ys, ts, [b * 60.0 for b in bands], cell_m=cell_m, simplify_m=simplify_m)
-        return _poly.feature_collection(geoms, bands, crs=graph.crs, properties={**props, "estimate": False})
+        max_s = bands[-1] * 60.0
+        nodes, secs = search_reached(graph, node, limit_s=max_s - snap_s, reverse=reverse)
+        secs += snap_s
+        span = max(float(np.ptp(graph.x[nodes])), float(np.ptp(graph.y[nodes]))) if nodes.size else 0.0
+        cell = _poly.cell_size(span, cell_m)
+        xs, ys, ts = _poly.reached_samples(graph, secs, nodes=nodes, reverse=reverse, max_s=max_s, step_m=cell)
+        geoms = _poly.band_polygons(xs, ys, ts, [b * 60.0 for b in bands], cell_m=cell, simplify_m=simplify_m)
+        props = {**props, "estimate": False, "tolerance_m": round(_poly.tolerance_m(cell, simplify_m), 1)}
+        return _poly.feature_collection(geoms, bands, crs=graph.crs, properties=props)
 
     # ------------------------------------------------------------------ estimates
     def _straight_seconds(self, lon: float, lat: float, x: np.ndarray, y: np.ndarray, mode: str) -> np.ndarray:
@@ -480,6 +556,13 @@ class CityEngine:
             inside = (lon >= min_lon) & (lon <= max_lon) & (lat >= min_lat) & (lat <= max_lat)
             self._lattice = (gx[inside], gy[inside], lon[inside], lat[inside])
         return self._lattice
+
+
+def _load_table(path: Path) -> ResourceTable | CellTable:
+    """Read a cached nearby() table of either kind (files record their kind)."""
+    with np.load(path, allow_pickle=False) as data:
+        kind = str(data["kind"]) if "kind" in data else ResourceTable.kind
+    return CellTable.load(path) if kind == CellTable.kind else ResourceTable.load(path)
 
 
 def _check_direction(direction: str) -> None:

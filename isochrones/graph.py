@@ -3,7 +3,9 @@
 Compiling turns a :class:`geo.network.RoadNetwork` into flat numpy arrays that scipy's
 ``csgraph.dijkstra`` searches directly (no networkx on any hot path):
 
-* ``node_id`` (OSM ids), ``lon``/``lat`` (WGS84) and ``x``/``y`` (metres in the city's UTM zone);
+* ``node_id`` (OSM ids), ``lon``/``lat`` (WGS84) and ``x``/``y`` (metres in the city's UTM zone), nodes
+  numbered in grid order (row-major by cells of ~12 nodes; ``meta["grid"]``) so that a neighbourhood
+  is a few contiguous runs of indices (:mod:`isochrones.subgraph`);
 * a CSR matrix of travel seconds (forward: row = from-node) and its transpose (row = to-node) for
   searches towards a point; each with the metre length of every edge alongside.
 
@@ -12,7 +14,8 @@ point could snap to and then reach nothing). Parallel edges are collapsed to the
 is built, because ``scipy.sparse.csr_matrix`` would SUM duplicate entries.
 
 Saved as an uncompressed ``.npz`` (loads in milliseconds) holding a BLAKE2b ``content_hash`` of the
-arrays; :func:`load_graph` recomputes and checks it.
+arrays; :func:`load_graph` recomputes and checks it. ``meta`` also records ``euclid_mps``, the largest
+straight-line speed of any edge (the disk-search bound).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from scipy.sparse import csr_matrix
 
 from geo.errors import NetworkNotBuiltError
 from geo.network import RoadNetwork, largest_component, mode_edges
+from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layout
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +116,20 @@ class CompiledGraph:
     def n_edges(self) -> int:
         """Number of directed edges (after collapsing parallels)."""
         return int(self.indices.size)
+
+    @cached_property
+    def euclid_mps(self) -> float:
+        """Largest straight-line speed of any edge (m/s): bounds how far a search can get in T seconds.
+
+        Computed from the arrays on first use (the hash-checked data, not the metadata, since exactness
+        rests on it); ``meta["euclid_mps"]`` records it for information. See :mod:`isochrones.subgraph`.
+        """
+        return euclid_speed(self.x, self.y, self.indptr, self.indices, self.seconds)
+
+    @cached_property
+    def disk(self) -> DiskSearcher:
+        """Exact bounded searches on Euclidean-disk sub-graphs (:class:`isochrones.subgraph.DiskSearcher`)."""
+        return DiskSearcher(self)
 
     @cached_property
     def csr(self) -> csr_matrix:
@@ -230,24 +248,31 @@ def compile_arrays(
         keep = np.zeros(n_all, dtype=bool)
         keep[u] = True
         keep[v] = True
+    kept = np.flatnonzero(keep)
+    n = int(kept.size)
+    lon_k = np.asarray(lon, np.float64)[kept]
+    lat_k = np.asarray(lat, np.float64)[kept]
+    if crs is None:
+        crs = utm_crs(float(np.median(lon_k)) if n else 0.0, float(np.median(lat_k)) if n else 0.0)
+    x, y = project(lon_k, lat_k, crs)
+    # number the nodes in grid order (isochrones.subgraph): a neighbourhood is a few runs of indices
+    layout = grid_layout(x, y)
+    order = np.argsort(grid_keys(x, y, layout), kind="stable")
+    kept, lon_k, lat_k, x, y = kept[order], lon_k[order], lat_k[order], x[order], y[order]
     new_index = np.full(n_all, -1, dtype=np.int64)
-    new_index[keep] = np.arange(int(keep.sum()))
+    new_index[kept] = np.arange(n)
     ok = keep[u] & keep[v]
     nu, nv = new_index[u[ok]], new_index[v[ok]]
     length = np.asarray(length_m, np.float64)[ok]
     sec = length / np.asarray(speed_mps, np.float64)[ok]
-    n = int(keep.sum())
-    lon_k = np.asarray(lon, np.float64)[keep]
-    lat_k = np.asarray(lat, np.float64)[keep]
-    if crs is None:
-        crs = utm_crs(float(np.median(lon_k)) if n else 0.0, float(np.median(lat_k)) if n else 0.0)
-    x, y = project(lon_k, lat_k, crs)
     fwd = _build_csr(nu, nv, sec, length, n)
     rev = _build_csr(nv, nu, sec, length, n)
-    graph = CompiledGraph(mode, crs, source, node_id[keep], lon_k, lat_k, x, y, *fwd, *rev)
+    graph = CompiledGraph(mode, crs, source, node_id[kept], lon_k, lat_k, x, y, *fwd, *rev)
+    graph.meta["grid"] = layout
     speeds = np.asarray(speed_mps, np.float64)[ok]
     if speeds.size and np.ptp(speeds) < 1e-9:
         graph.meta["speed_mps"] = float(speeds[0])  # constant speed: network metres = seconds x speed
+    graph.meta["euclid_mps"] = euclid_speed(x, y, fwd[0], fwd[1], fwd[2])
     graph.content_hash = content_hash(graph)
     log.info("compiled %s graph: %d nodes, %d edges", mode, graph.n_nodes, graph.n_edges)
     return graph

@@ -39,6 +39,17 @@ from isochrones.graph import CompiledGraph, transformer
 DEFAULT_CELL_M = 75.0
 DEFAULT_SIMPLIFY_M = 15.0
 MAX_CELLS = 1200
+#: The raster has at least this many cells across the reached extent (cells grow with the extent).
+CELLS_ACROSS = 400
+
+
+def cell_size(span_m: float, cell_m: float = DEFAULT_CELL_M, *, cells_across: int = CELLS_ACROSS) -> float:
+    """Raster cell (metres) for a reach ``span_m`` across: ``max(cell_m, span_m / cells_across)``.
+
+    A 30-minute walk (~4.5 km across) keeps 75 m cells; a 30-minute e-bike ride over a city (~20 km)
+    keeps 75 m; a 60-minute car reach over 60 km gets 150 m. :func:`tolerance_m` grows in proportion.
+    """
+    return max(float(cell_m), float(span_m) / cells_across)
 
 
 def tolerance_m(
@@ -51,49 +62,70 @@ def tolerance_m(
 
 
 def reached_samples(
-    graph: CompiledGraph, times: np.ndarray, *, reverse: bool, max_s: float, step_m: float
+    graph: CompiledGraph,
+    times: np.ndarray,
+    *,
+    reverse: bool,
+    max_s: float,
+    step_m: float,
+    nodes: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Points along reached edges with their times (projected x, y, seconds), nodes included.
+
+    Every reached node is a sample; each edge leaving a reached node adds points every ``step_m`` or
+    less along it, up to its far node or to the point where ``max_s`` runs out (that cut point is a
+    sample). The far node itself is not repeated: it is reached no later than along this edge, so it is
+    already a sample with a time no larger.
 
     Parameters
     ----------
     graph
         Compiled graph.
     times
-        Seconds per node of the search (``inf`` where unreached), the query point's offset included.
+        Seconds of the search, the query point's offset included: per graph node (``inf`` where
+        unreached), or per entry of ``nodes`` when given.
     reverse
         The search ran on the reversed graph (times *to* the point).
     max_s
         Largest band in seconds: samples beyond it are dropped, the edge cut where it runs out.
     step_m
-        Sampling step along edges.
+        Largest gap between samples along an edge.
+    nodes
+        Node indices that ``times`` refers to (a sparse search result); ``None``: ``times`` covers all.
     """
     indptr, indices, sec, _ = graph.search_arrays(reverse=reverse)
-    src = np.flatnonzero(times <= max_s)
-    counts = indptr[src + 1] - indptr[src]
-    total = int(counts.sum())
+    if nodes is None:
+        src = np.flatnonzero(times <= max_s)
+        t_src = times[src]
+    else:
+        keep = times <= max_s
+        src, t_src = np.asarray(nodes)[keep], np.asarray(times)[keep]
+    start = indptr[src]
+    counts = indptr[src + 1] - start
+    csum = np.cumsum(counts)
+    total = int(csum[-1]) if csum.size else 0
+    x_src, y_src = graph.x[src], graph.y[src]
     if total == 0:
-        return graph.x[src], graph.y[src], times[src]
-    # CSR positions of every edge leaving a reached node
-    starts = np.repeat(indptr[src] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    edge = starts + np.arange(total)
-    a = np.repeat(src, counts)
+        return x_src, y_src, t_src
+    # every edge leaving a reached node (CSR positions), as runs per source node
+    edge = np.arange(total, dtype=np.int64) + np.repeat(start - (csum - counts), counts)
     b = indices[edge]
     w = sec[edge]
-    ta = times[a]
-    frac_max = np.minimum(1.0, (max_s - ta) / w)
-    xa, ya = graph.x[a], graph.y[a]
+    xa, ya, ta = np.repeat(x_src, counts), np.repeat(y_src, counts), np.repeat(t_src, counts)
+    frac = np.minimum(1.0, (max_s - ta) / w)
     dx, dy = graph.x[b] - xa, graph.y[b] - ya
-    seg_len = np.hypot(dx, dy) * frac_max
-    k = np.ceil(seg_len / step_m).astype(np.int64)  # samples per edge, the cut point included
-    k = np.maximum(k, 1)
-    n_s = int(k.sum())
-    e_idx = np.repeat(np.arange(total), k)
-    j = np.arange(n_s) - np.repeat(np.cumsum(k) - k, k) + 1
-    f = frac_max[e_idx] * (j / k[e_idx])
-    xs = np.concatenate([graph.x[src], xa[e_idx] + f * dx[e_idx]])
-    ys = np.concatenate([graph.y[src], ya[e_idx] + f * dy[e_idx]])
-    ts = np.concatenate([times[src], ta[e_idx] + f * w[e_idx]])
+    k = np.maximum(np.ceil(np.hypot(dx, dy) * frac / step_m), 1.0)  # segments of <= step_m
+    per_edge = (k - (frac >= 1.0)).astype(np.int64)  # interior points, plus the cut point if cut
+    sel = per_edge > 0
+    per_edge, xa, ya, ta = per_edge[sel], xa[sel], ya[sel], ta[sel]
+    scale = frac[sel] / k[sel]
+    sx, sy, st = dx[sel] * scale, dy[sel] * scale, w[sel] * scale
+    n_s = int(per_edge.sum())
+    ends = np.cumsum(per_edge)
+    j = (np.arange(1, n_s + 1, dtype=np.int64) - np.repeat(ends - per_edge, per_edge)).astype(np.float64)
+    xs = np.concatenate([x_src, np.repeat(xa, per_edge) + j * np.repeat(sx, per_edge)])
+    ys = np.concatenate([y_src, np.repeat(ya, per_edge) + j * np.repeat(sy, per_edge)])
+    ts = np.concatenate([t_src, np.repeat(ta, per_edge) + j * np.repeat(st, per_edge)])
     return xs, ys, ts
 
 

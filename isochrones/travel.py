@@ -1,7 +1,8 @@
 """Shortest-path queries on compiled graphs with ``scipy.sparse.csgraph.dijkstra`` (no networkx).
 
 * :func:`search` — one bounded Dijkstra, forward (times *from* a node) or on the reversed graph
-  (times from every node *to* it).
+  (times from every node *to* it); :func:`search_reached` — the same answer as (nodes, seconds), searched
+  on a Euclidean-disk sub-graph when that is a small share of the graph (:mod:`isochrones.subgraph`).
 * :func:`nearest_times` — for every node the time to the nearest of a set of targets in ONE pass:
   a virtual super-source joined to every target by its snap-walk time, searched on the reverse graph.
 * :class:`ResourceTable` — the precomputed node × resource travel-time table behind ``nearby``:
@@ -65,6 +66,43 @@ def search(
         dist = np.full(graph.n_nodes, np.inf)
         return (dist, np.full(graph.n_nodes, -9999, np.int32)) if predecessors else dist
     return dijkstra(mat, directed=True, indices=int(node), limit=float(limit_s), return_predecessors=predecessors)
+
+
+def search_reached(
+    graph: CompiledGraph, node: int, *, limit_s: float, reverse: bool = False, use_disk: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every node reached within ``limit_s`` and its seconds: :func:`search`'s answer, as a sparse pair.
+
+    Searches the Euclidean-disk sub-graph of :mod:`isochrones.subgraph` when that disk is a small share
+    of the graph (same answer, without scipy's O(N) set-up), else the whole graph.
+
+    Parameters
+    ----------
+    graph
+        Compiled graph.
+    node
+        Source node index.
+    limit_s
+        Time budget in seconds (negative: nothing is reached).
+    reverse
+        Search the reversed graph (times from every node *to* ``node``).
+    use_disk
+        Allow the disk sub-graph (``False`` forces the full-graph search, e.g. as a reference).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        Ascending node indices (int64) and float64 seconds.
+    """
+    if limit_s < 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.float64)
+    if use_disk and np.isfinite(limit_s):
+        found = graph.disk.search(int(node), limit_s=float(limit_s), reverse=reverse)
+        if found is not None:
+            return found
+    dist = search(graph, node, limit_s=limit_s, reverse=reverse)
+    hit = np.flatnonzero(np.isfinite(dist))
+    return hit.astype(np.int64), dist[hit]
 
 
 def tree_lengths(graph: CompiledGraph, pred: np.ndarray, *, reverse: bool) -> np.ndarray:
@@ -143,6 +181,32 @@ def nearest_times(graph: CompiledGraph, nodes: np.ndarray, offsets_s: np.ndarray
     return dijkstra(mat, directed=True, indices=n)[:n]
 
 
+def estimate_table_bytes(
+    graph: CompiledGraph,
+    nodes: np.ndarray,
+    offsets_s: np.ndarray,
+    *,
+    limit_s: float,
+    with_lengths: bool,
+    sample: int = 12,
+    seed: int = 0,
+) -> float:
+    """Predicted size (bytes) of the exact :class:`ResourceTable` at ``limit_s``, from a few searches.
+
+    Runs bounded reverse searches from ``sample`` random resources (Euclidean-disk sub-graphs where
+    small) and scales their mean reach to all resources. Cheap next to building the table.
+    """
+    nodes = np.asarray(nodes, dtype=np.int64)
+    offsets_s = np.asarray(offsets_s, dtype=np.float64)
+    valid = np.flatnonzero(nodes >= 0)
+    if valid.size == 0:
+        return 0.0
+    pick = np.random.default_rng(seed).choice(valid, min(sample, valid.size), replace=False)
+    reached = [search_reached(graph, int(nodes[k]), limit_s=limit_s - offsets_s[k], reverse=True)[0].size for k in pick]
+    entry = (2 if valid.size < 65_535 else 4) + 2 + (2 if with_lengths else 0)
+    return float(np.mean(reached)) * valid.size * entry + 8.0 * (graph.n_nodes + 1)
+
+
 def _fit_limit(dist: np.ndarray, limit_s: float, bytes_per_entry_all: float, budget_bytes: int) -> float:
     """Largest step limit ≤ ``limit_s`` whose predicted table size (from a sample of searches) fits."""
     steps = [limit_s] + [m * 60.0 for m in _LIMIT_STEPS_MIN if m * 60.0 < limit_s]
@@ -168,6 +232,8 @@ class ResourceTable:
     cols: np.ndarray  # uint16/uint32 resource positions
     deci: np.ndarray  # uint16 deciseconds, rounded up
     dist10: np.ndarray | None  # uint16 network length in 10 m units (variable-speed modes only)
+
+    kind = "nodes"
 
     @property
     def nbytes(self) -> int:
@@ -255,13 +321,24 @@ class ResourceTable:
         """Write the table as an uncompressed ``.npz``."""
         extra = {} if self.dist10 is None else {"dist10": self.dist10}
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(tmp, limit_s=np.array(self.limit_s), indptr=self.indptr, cols=self.cols, deci=self.deci, **extra)
+        np.savez(
+            tmp,
+            kind=np.array(self.kind),
+            limit_s=np.array(self.limit_s),
+            indptr=self.indptr,
+            cols=self.cols,
+            deci=self.deci,
+            **extra,
+        )
         tmp.replace(path)
 
     @classmethod
     def load(cls, path) -> ResourceTable:  # noqa: ANN001 - pathlib.Path
         """Read a table written by :meth:`save`."""
         with np.load(path, allow_pickle=False) as data:
+            if "kind" in data and str(data["kind"]) != cls.kind:
+                msg = f"{path} is not a node table"
+                raise ValueError(msg)
             return cls(
                 limit_s=float(data["limit_s"]),
                 indptr=data["indptr"],
