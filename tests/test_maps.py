@@ -136,7 +136,9 @@ def test_map_markers_per_category_equal_the_database(browser, live_server, artif
     assert "sample" in notes and "estimate" in notes
     assert "示例数据" in page.inner_text("#sc-banner") and "估算" in page.inner_text("#sc-banner")
     assert page.get_attribute("html", "lang") == "zh-CN"
-    shoot(page, artifacts, "map-jiaxing-all-markers")
+    page.evaluate("() => { SkillCircle.state.map.setView([30.754, 120.759], 13, {animate: false}); }")
+    page.wait_for_timeout(400)
+    shoot(page, artifacts, "map-jiaxing-zoomed")
     rec.assert_local_only()
     assert not rec.console_errors, rec.console_errors
     page.context.close()
@@ -227,6 +229,16 @@ def test_skill_filter_matches_the_database(browser, live_server):  # noqa: F811
     assert parse_qs(urlsplit(page.url).query)["skill"] == [skill]
     rec.assert_local_only()
     page.context.close()
+    # the embed takes the skill as a parameter: the same markers, the select preset
+    embed, rec = open_page(browser, f"{live_server.url}/embed?city=jiaxing&basemap=none&skill={quote(skill)}")
+    groups = embed.evaluate(
+        "() => Object.fromEntries(Object.entries(SkillCircle.state.groups).map(([k, g]) => [k, g.getLayers().length]))"
+    )
+    assert groups == expected
+    embed.wait_for_function("() => +document.querySelector('#sc-skill').dataset.loaded > 0")
+    assert embed.input_value("#sc-skill") == skill
+    rec.assert_local_only()
+    embed.context.close()
 
 
 def test_coverage_map_cells_and_tables(browser, live_server, client, artifacts):  # noqa: F811
