@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from api.cli.network import app
 from geo.cities import load_city
 from geo.errors import NetworkUnavailableError
-from geo.network import fetch_overpass, import_network_file, load_network, resolve_pbf
+from geo.network import city_polygon, fetch_overpass, import_network_file, load_network, resolve_pbf
 from isochrones.build import ResourcePoints, build_city, built_modes, ensure_built
 from isochrones.engine import CityEngine, graphs_dir
 
@@ -86,3 +86,51 @@ def test_cli_help_and_errors() -> None:
     assert res.exit_code == 1
     res = runner.invoke(app, ["status", "demo"])
     assert res.exit_code == 0 and "pyrosm" in res.output
+
+
+@pytest.fixture()
+def online(monkeypatch):
+    """Settings with SKILLCIRCLE_OFFLINE unset (osmnx still points at a closed local port: see conftest)."""
+    from geo.config import get_settings
+
+    monkeypatch.setenv("SKILLCIRCLE_OFFLINE", "false")
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_download_area_is_the_union_of_the_districts() -> None:
+    import shapely
+    from shapely.geometry import box
+
+    from geo.boundaries import districts
+
+    city = load_city("jiaxing")
+    area = city_polygon(city)
+    union = shapely.union_all(districts(city).geometry.values)
+    assert area.is_valid and area.covers(union)  # every district, whole
+    assert area.area < 1.15 * union.area < 0.6 * box(*city.bbox).area  # not the box: the districts + 1 km
+    assert union.buffer(0.0115).covers(area)  # nothing farther than ~1.1 km (0.0115° of longitude here)
+
+
+def test_fetch_downloads_the_district_union_and_fails_fast_without_internet(online, monkeypatch) -> None:
+    import osmnx as ox
+
+    city = load_city("jiaxing")
+    t0 = time.perf_counter()
+    with pytest.raises(NetworkUnavailableError) as err:  # a real attempt: the Overpass port is closed
+        fetch_overpass(city, force=True)
+    assert time.perf_counter() - t0 < 5.0
+    assert err.value.code == "network_unavailable" and "Overpass" in err.value.message_zh
+    asked = []
+
+    def _record(polygon, **kwargs):  # noqa: ANN001, ANN003, ANN202 - stands in for the download
+        asked.append((polygon, kwargs))
+        raise ConnectionError("no route to Overpass")
+
+    monkeypatch.setattr(ox, "graph_from_polygon", _record)
+    with pytest.raises(NetworkUnavailableError):
+        fetch_overpass(city, force=True)
+    polygon, kwargs = asked[0]
+    assert polygon.equals(city_polygon(city)) and kwargs["network_type"] == "all"
