@@ -7,8 +7,10 @@
 3. ``save`` — ``<var_dir>/cities/<key>/graphs/<mode>.npz`` plus ``manifest.json`` (hashes, sizes,
    source, step timings);
 4. with resources: ``resources`` — snap them and precompute the nearby() tables (cached next to the
-   graphs) and ``coverage`` — the nearest-resource times of every node per category × mode
-   (``graphs/coverage/<mode>-<category>.npy``).
+   graphs); ``isochrones`` — each resource's 10/20/30-minute "to" polygons per mode
+   (``graphs/isochrones/<mode>-<hash>/<id>.geojson``, :mod:`isochrones.precomputed`, read back by
+   :meth:`~isochrones.engine.CityEngine.resource_isochrones`); and ``coverage`` — the nearest-resource
+   times of every node per category × mode (``graphs/coverage/<mode>-<category>.npy``).
 
 Each step shows a tqdm progress bar and its wall time is returned and recorded.
 """
@@ -114,6 +116,10 @@ def _prepare_resources(
     eng = CityEngine.load(city, modes=modes)
     eng.set_resources(resources.ids, resources.lons, resources.lats, progress=progress)
     timings["resources"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    written = eng.precompute_resource_isochrones(progress=progress)
+    timings["isochrones"] = time.perf_counter() - t0
+    log.info("%s: %d resource isochrone files written", city.key, written)
     if resources.categories is None:
         return timings
     t0 = time.perf_counter()

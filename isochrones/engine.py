@@ -33,8 +33,9 @@ import shapely
 from scipy.spatial import cKDTree
 
 from geo.cities import MODE_KEYS
-from geo.errors import InvalidParameterError, NetworkNotBuiltError
+from geo.errors import InvalidParameterError, NetworkNotBuiltError, NotFoundError, OffNetworkError
 from isochrones import polygons as _poly
+from isochrones import precomputed as _pre
 from isochrones.celltable import CellTable
 from isochrones.graph import CompiledGraph, load_graph, project, unproject, utm_crs
 from isochrones.modes import WALK_MODE, check_mode
@@ -215,6 +216,7 @@ class CityEngine:
             bbox=tuple(city.bbox),
             city=city,
             cache_dir=folder / "tables",
+            isochrone_dir=folder / "isochrones",
         )
         if eng.estimate:
             log.warning("%s: no compiled road network; travel times are straight-line estimates", city.key)
@@ -535,6 +537,87 @@ class CityEngine:
         geoms = _poly.band_polygons(xs, ys, ts, [b * 60.0 for b in bands], cell_m=cell, simplify_m=simplify_m)
         props = {**props, "estimate": False, "tolerance_m": round(_poly.tolerance_m(cell, simplify_m), 1)}
         return _poly.feature_collection(geoms, bands, crs=graph.crs, properties=props)
+
+    # ------------------------------------------------------------------ per-resource isochrones
+    def _resource_point(self, resource_id: int) -> tuple[float, float]:
+        res = self._need_resources()
+        pos = np.flatnonzero(res.ids == int(resource_id))
+        if pos.size == 0:
+            msg = f"resource {resource_id} is not among the engine's resources"
+            raise NotFoundError(
+                msg, message_zh=f"找不到培训资源 {resource_id}", details={"resource_id": int(resource_id)}
+            )
+        return float(res.lons[pos[0]]), float(res.lats[pos[0]])
+
+    def resource_isochrones(
+        self, resource_id: int, *, mode: str, minutes: Sequence[float] = _pre.RESOURCE_BANDS
+    ) -> dict:
+        """Who reaches the resource within each band: :meth:`isochrone` ``direction="to"`` at its point.
+
+        Read from the files ``skillcircle build`` precomputed (:mod:`isochrones.precomputed`) when they
+        match this graph, point and bands (the collection then carries a ``precomputed`` stamp), else
+        computed.
+
+        Raises
+        ------
+        NotFoundError
+            ``resource_id`` was not passed to :meth:`set_resources`.
+        """
+        check_mode(mode)
+        lon, lat = self._resource_point(resource_id)
+        graph = self.graphs.get(mode)
+        if graph is not None and self.isochrone_dir is not None:
+            found = _pre.read(
+                self.isochrone_dir,
+                mode=mode,
+                graph_hash=graph.content_hash,
+                resource_id=resource_id,
+                lon=lon,
+                lat=lat,
+                minutes=sorted({float(m) for m in minutes}),
+            )
+            if found is not None:
+                return found
+        return self.isochrone(lon, lat, mode=mode, minutes=minutes, direction="to")
+
+    def precompute_resource_isochrones(
+        self,
+        *,
+        modes: Sequence[str] | None = None,
+        minutes: Sequence[float] = _pre.RESOURCE_BANDS,
+        progress: bool = False,
+    ) -> int:
+        """Compute and store every resource's "to" isochrones per routed mode; returns files written.
+
+        Files still valid (same graph, point and bands) are kept; resources off a mode's network are
+        skipped; folders of older graphs are removed. Needs ``isochrone_dir``.
+        """
+        from tqdm.auto import tqdm
+
+        if self.isochrone_dir is None:
+            msg = "no isochrone_dir: nowhere to store precomputed isochrones"
+            raise InvalidParameterError(msg, message_zh="未设置等时圈存放目录")
+        res = self._need_resources()
+        bands = sorted({float(m) for m in minutes})
+        written = 0
+        for mode in [m for m in (modes or self.modes_loaded) if m in self.graphs]:
+            graph = self.graphs[mode]
+            _pre.clear_other_graphs(self.isochrone_dir, mode=mode, graph_hash=graph.content_hash)
+            ok = res.snaps[mode].ok
+            jobs = [k for k in range(res.ids.size) if ok[k]]
+            for k in tqdm(jobs, desc=f"{mode} isochrones", unit="res", disable=not progress, leave=False):
+                rid, lon, lat = int(res.ids[k]), float(res.lons[k]), float(res.lats[k])
+                stamp = dict(mode=mode, graph_hash=graph.content_hash, resource_id=rid, lon=lon, lat=lat, minutes=bands)
+                if _pre.read(self.isochrone_dir, **stamp) is not None:
+                    continue
+                try:
+                    fc = self.isochrone(lon, lat, mode=mode, minutes=bands, direction="to")
+                except (OffNetworkError, InvalidParameterError) as exc:  # e.g. outside the service area
+                    log.warning("no isochrones for resource %s (%s): %s", rid, mode, exc)
+                    continue
+                _pre.write(self.isochrone_dir, collection=fc, **stamp)
+                written += 1
+        return written
 
     # ------------------------------------------------------------------ estimates
     def _straight_seconds(self, lon: float, lat: float, x: np.ndarray, y: np.ndarray, mode: str) -> np.ndarray:

@@ -17,14 +17,16 @@ from isochrones.build import ResourcePoints, build_city, built_modes, ensure_bui
 from isochrones.engine import CityEngine, graphs_dir
 
 
-@pytest.fixture(scope="module")
-def demo_built() -> dict[str, float]:
-    city = load_city("demo")
-    g = load_network(city)
+def _demo_points() -> ResourcePoints:
+    g = load_network(load_city("demo"))
     rng = np.random.default_rng(1)
     idx = rng.choice(g.n_nodes, 20, replace=False)
-    res = ResourcePoints(ids=list(range(1, 21)), lons=g.lon[idx], lats=g.lat[idx], categories=["a", "b"] * 10)
-    return build_city(city, resources=res, progress=False)
+    return ResourcePoints(ids=list(range(1, 21)), lons=g.lon[idx], lats=g.lat[idx], categories=["a", "b"] * 10)
+
+
+@pytest.fixture(scope="module")
+def demo_built() -> dict[str, float]:
+    return build_city(load_city("demo"), resources=_demo_points(), progress=False)
 
 
 def test_build_demo_writes_graphs_manifest_and_coverage(demo_built) -> None:
@@ -34,7 +36,7 @@ def test_build_demo_writes_graphs_manifest_and_coverage(demo_built) -> None:
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     assert set(manifest["modes"]) == {"walk", "bicycle", "ebike", "car"}
     assert all(len(m["content_hash"]) == 40 for m in manifest["modes"].values())
-    for step in ("load_network", "compile:walk", "save:car", "resources", "coverage", "total"):
+    for step in ("load_network", "compile:walk", "save:car", "resources", "isochrones", "coverage", "total"):
         assert step in demo_built and demo_built[step] >= 0
     assert (folder / "coverage" / "walk-a.npy").is_file()
     assert list((folder / "tables").glob("car-*.npz"))
@@ -134,3 +136,40 @@ def test_fetch_downloads_the_district_union_and_fails_fast_without_internet(onli
         fetch_overpass(city, force=True)
     polygon, kwargs = asked[0]
     assert polygon.equals(city_polygon(city)) and kwargs["network_type"] == "all"
+
+
+def test_build_precomputes_each_resource_isochrones(demo_built) -> None:
+    from shapely.geometry import shape
+
+    from geo.errors import NotFoundError
+
+    city = load_city("demo")
+    pts = _demo_points()
+    eng = CityEngine.load(city)
+    eng.set_resources(pts.ids, pts.lons, pts.lats)
+    for mode in ("walk", "car"):
+        graph = eng.graphs[mode]
+        folder = graphs_dir(city) / "isochrones" / f"{mode}-{graph.content_hash[:16]}"
+        ok = eng.resource_snap(mode).ok
+        want = [i for i, o in zip(pts.ids, ok, strict=True) if o]
+        assert sorted(int(p.stem) for p in folder.glob("*.geojson")) == want
+        rid = int(np.asarray(pts.ids)[ok][0])
+        k = list(pts.ids).index(rid)
+        stored = eng.resource_isochrones(rid, mode=mode)
+        assert stored["precomputed"]["graph_hash"] == graph.content_hash
+        fresh = eng.isochrone(float(pts.lons[k]), float(pts.lats[k]), mode=mode, minutes=(10, 20, 30), direction="to")
+        assert [f["properties"] for f in stored["features"]] == [f["properties"] for f in fresh["features"]]
+        for a, b in zip(stored["features"], fresh["features"], strict=True):
+            assert shape(a["geometry"]).equals_exact(shape(b["geometry"]), 1e-12)
+        # other bands are computed, not read
+        assert "precomputed" not in eng.resource_isochrones(rid, mode=mode, minutes=(5, 10))
+    # a resource that moved is computed afresh, never served a stale polygon
+    lons = np.array(pts.lons, dtype=float)
+    lons[0] += 0.001
+    eng.set_resources(pts.ids, lons, pts.lats)
+    assert "precomputed" not in eng.resource_isochrones(int(pts.ids[0]), mode="walk")
+    with pytest.raises(NotFoundError) as err:
+        eng.resource_isochrones(999, mode="walk")
+    assert err.value.status == 404 and "999" in err.value.message_zh
+    # a second pass keeps valid files and writes only the moved resource's
+    assert eng.precompute_resource_isochrones(modes=["walk"]) == 1
