@@ -11,22 +11,15 @@ from sqlalchemy.orm import Session
 from api.state import CityRuntime, get_runtime
 from geo.cities import CityPack
 from geo.config import get_settings
-from geo.db import new_session
+from geo.db import session_scope
 from geo.models import ApiToken
 from geo.tokens import check_token
 
 
 def get_db() -> Iterator[Session]:
     """One session per request: committed if the handler succeeds, rolled back otherwise."""
-    session = new_session()
-    try:
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_city_runtime(

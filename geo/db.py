@@ -68,11 +68,6 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-def new_session(url: str | None = None) -> Session:
-    """A plain session; the caller commits and closes (used by the API's per-request dependency)."""
-    return _session_factory(url)()
-
-
 def _alembic_config(url: str):  # noqa: ANN202
     from alembic.config import Config
 

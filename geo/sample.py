@@ -31,61 +31,18 @@ import shapely
 from geo.boundaries import districts, towns
 from geo.categories import CATEGORY_BY_KEY, CATEGORY_KEYS, LEVEL_BY_NUMBER, SCHEDULES
 from geo.cities import CityPack
+from geo.sheets import COLUMNS
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SEED = 20260101
 HORIZON_DAYS = 90
 
-RESOURCE_COLUMNS = [
-    "external_id",
-    "name",
-    "category",
-    "district",
-    "town",
-    "address",
-    "lon",
-    "lat",
-    "skills",
-    "phone",
-    "opening_hours",
-    "reg_steps",
-    "reg_url",
-    "reg_phone",
-    "subsidy_eligible",
-    "subsidy_note",
-    "seats",
-    "source",
-    "updated_at",
-    "is_sample",
-]
-CLASS_COLUMNS = [
-    "external_id",
-    "resource_external_id",
-    "skill",
-    "skill_code",
-    "level",
-    "start_date",
-    "end_date",
-    "schedule",
-    "seats_total",
-    "seats_left",
-    "fee",
-    "subsidy",
-    "signup_deadline",
-    "is_sample",
-]
-EVALUATION_COLUMNS = [
-    "external_id",
-    "agency_external_id",
-    "skill",
-    "skill_code",
-    "level",
-    "date",
-    "seats_left",
-    "fee",
-    "is_sample",
-]
+# The sheets are written in the import format (geo.sheets.COLUMNS); the sample gives points in WGS84,
+# so it has no per-row ``crs`` column.
+RESOURCE_COLUMNS = [c for c in COLUMNS["resources"] if c != "crs"]
+CLASS_COLUMNS = list(COLUMNS["classes"])
+EVALUATION_COLUMNS = list(COLUMNS["evaluations"])
 
 # Counts per category. Jiaxing's are the city's published circle (see geo.categories); "village" is
 # always one per town in towns.csv. Other cities (the demo) get a small sample.

@@ -16,19 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests._maps_browser import CHROMIUM, CHROMIUM_ARGS
+
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--disable-quic",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PHONE = {"width": 390, "height": 844}
 DEMO_PHONE = {"latitude": 60.1685, "longitude": 24.9405}  # a worker in central Helsinki (the demo network)
 JIAXING_PHONE = {"latitude": 30.7530, "longitude": 120.7580}
@@ -69,9 +60,9 @@ def browser():
     """Debian's chromium (never a Playwright-downloaded browser)."""
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.exists(), "Debian's chromium is missing: run `bash scripts/system-deps.sh`"
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run `bash scripts/system-deps.sh`"
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
