@@ -585,12 +585,24 @@ class CityEngine:
         *,
         modes: Sequence[str] | None = None,
         minutes: Sequence[float] = _pre.RESOURCE_BANDS,
+        resource_ids: Sequence[int] | None = None,
         progress: bool = False,
     ) -> int:
         """Compute and store every resource's "to" isochrones per routed mode; returns files written.
 
         Files still valid (same graph, point and bands) are kept; resources off a mode's network are
         skipped; folders of older graphs are removed. Needs ``isochrone_dir``.
+
+        Parameters
+        ----------
+        modes
+            Modes to precompute (default: every routed mode).
+        minutes
+            Bands (default :data:`isochrones.precomputed.RESOURCE_BANDS`).
+        resource_ids
+            Only these resources (default: all).
+        progress
+            Show tqdm bars.
         """
         from tqdm.auto import tqdm
 
@@ -604,7 +616,8 @@ class CityEngine:
             graph = self.graphs[mode]
             _pre.clear_other_graphs(self.isochrone_dir, mode=mode, graph_hash=graph.content_hash)
             ok = res.snaps[mode].ok
-            jobs = [k for k in range(res.ids.size) if ok[k]]
+            wanted = np.ones(res.ids.size, bool) if resource_ids is None else np.isin(res.ids, list(resource_ids))
+            jobs = np.flatnonzero(ok & wanted).tolist()
             for k in tqdm(jobs, desc=f"{mode} isochrones", unit="res", disable=not progress, leave=False):
                 rid, lon, lat = int(res.ids[k]), float(res.lons[k]), float(res.lats[k])
                 stamp = dict(mode=mode, graph_hash=graph.content_hash, resource_id=rid, lon=lon, lat=lat, minutes=bands)

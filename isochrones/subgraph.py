@@ -133,17 +133,20 @@ class DiskSearcher:
 
     def runs(self, px: float, py: float, r: float) -> tuple[np.ndarray, np.ndarray]:
         """Node index runs ``[a_i, b_i)`` (one per grid row) of the cells meeting the disk of radius r."""
-        lay = self.layout
+        lay, first = self.layout, self.first
         cell, x0, y0, ncx = lay["cell_m"], lay["x0"], lay["y0"], lay["ncx"]
         iy0 = max(int((py - r - y0) // cell), 0)
         iy1 = min(int((py + r - y0) // cell), lay["ncy"] - 1)
-        iy = np.arange(iy0, max(iy1, iy0 - 1) + 1, dtype=np.int64)
-        ylo = y0 + iy * cell
-        dy = np.maximum(np.maximum(ylo - py, py - (ylo + cell)), 0.0)  # disk centre to the row's band
-        half = np.sqrt(np.maximum(r * r - dy * dy, 0.0))
-        ix0 = np.clip(((px - half - x0) // cell).astype(np.int64), 0, ncx - 1)
-        ix1 = np.clip(((px + half - x0) // cell).astype(np.int64), 0, ncx - 1)
-        return self.first[iy * ncx + ix0], self.first[iy * ncx + ix1 + 1]
+        starts, ends = [], []
+        for iy in range(iy0, iy1 + 1):  # a few dozen rows: plain Python beats a dozen tiny numpy calls
+            ylo = y0 + iy * cell
+            dy = max(ylo - py, py - (ylo + cell), 0.0)  # disk centre to the row's band
+            half = math.sqrt(max(r * r - dy * dy, 0.0))
+            ix0 = min(max(int((px - half - x0) // cell), 0), ncx - 1)
+            ix1 = min(max(int((px + half - x0) // cell), 0), ncx - 1)
+            starts.append(iy * ncx + ix0)
+            ends.append(iy * ncx + ix1 + 1)
+        return first[starts], first[ends]
 
     def subgraph(self, a: np.ndarray, b: np.ndarray, *, reverse: bool) -> tuple[csr_matrix, np.ndarray]:
         """The travel-seconds matrix induced by the node runs ``[a_i, b_i)``, and its node indices.
@@ -154,25 +157,24 @@ class DiskSearcher:
         so the sink's time exceeds the limit and no path passes through it.
         """
         indptr, indices, seconds, _ = self.graph.search_arrays(reverse=reverse)
-        starts, ends = a.tolist(), b.tolist()
-        e_starts, e_ends = indptr[a].tolist(), indptr[b].tolist()
-        k = int((b - a).sum())
-        lo, window = starts[0], ends[-1] - starts[0]
-        nodes = np.concatenate([np.arange(s, e, dtype=np.int64) for s, e in zip(starts, ends, strict=True)])
-        lookup = np.full(window, k, dtype=np.int32)  # everything in the window but the runs → sink
+        lens = b - a
+        k = int(lens.sum())
+        nodes = np.arange(k, dtype=np.int64) + np.repeat(a - (np.cumsum(lens) - lens), lens)
+        lo, window = int(a[0]), int(b[-1] - a[0])
+        lookup = np.full(window + 1, k, dtype=np.int32)  # the last entry (and every non-run node) → sink
         lookup[nodes - lo] = np.arange(k, dtype=np.int32)
+        e_starts, e_ends = indptr[a].tolist(), indptr[b].tolist()
         cols = np.concatenate([indices[s:e] for s, e in zip(e_starts, e_ends, strict=True)])
         data = np.concatenate([seconds[s:e] for s, e in zip(e_starts, e_ends, strict=True)])
-        rel = (cols - lo).view(np.uint32)  # below the window → huge
-        local = np.where(rel < window, lookup[np.minimum(rel, window - 1)], k).astype(np.int32)
-        ptr_parts, shift = [], 0
-        for s, e, es, ee in zip(starts, ends, e_starts, e_ends, strict=True):
-            ptr_parts.append(indptr[s:e] - (es - shift))
-            shift += ee - es
-        new_ptr = np.concatenate([*ptr_parts, [shift, shift]]).astype(np.int32)  # the sink's row is empty
-        mat = csr_matrix((k + 1, k + 1), dtype=np.float64)
-        mat.data, mat.indices, mat.indptr = data, local, new_ptr
-        return mat, nodes
+        # columns below the window wrap to huge unsigned values; "clip" sends them, and those above, to the sink
+        local = np.take(lookup, (cols - lo).view(np.uint32), mode="clip")
+        elen = np.asarray(e_ends, dtype=np.int64) - np.asarray(e_starts, dtype=np.int64)
+        shift = np.asarray(e_starts, dtype=np.int64) - (np.cumsum(elen) - elen)  # CSR position − slice position
+        new_ptr = np.empty(k + 2, dtype=np.int32)
+        new_ptr[0] = 0
+        new_ptr[1:-1] = indptr[nodes + 1] - np.repeat(shift, lens)
+        new_ptr[-1] = cols.size  # the sink's row is empty
+        return csr_matrix((data, local, new_ptr), shape=(k + 1, k + 1), copy=False), nodes
 
     def search(self, node: int, *, limit_s: float, reverse: bool) -> tuple[np.ndarray, np.ndarray] | None:
         """Nodes reached within ``limit_s`` from ``node`` (``reverse``: to it) and their seconds, or ``None``.
