@@ -85,6 +85,8 @@ class CellTable:
     #: A cell table answers every limit (no fresh-search fallback).
     limit_s = math.inf
     kind = "cells"
+    #: Columns copied from a previous build (see :meth:`build`); 0 for loaded or fresh tables.
+    reused_columns = 0
 
     @property
     def nbytes(self) -> int:
@@ -114,6 +116,7 @@ class CellTable:
         with_lengths: bool,
         budget_bytes: int | None = None,
         progress: bool = False,
+        previous: tuple[CellTable, np.ndarray, np.ndarray] | None = None,
     ) -> CellTable:
         """One full reverse Dijkstra per resource, read at the cells' representative nodes.
 
@@ -133,6 +136,10 @@ class CellTable:
             Memory cap for ``secs`` + ``dist10`` (``None``: no cap).
         progress
             Show a tqdm bar.
+        previous
+            ``(table, nodes, offsets_s)`` of an earlier build on the same graph: columns of resources
+            with the same node and snap walk are copied instead of searched again (the API re-sets its
+            resources after every edit; one new resource then costs one search, not hundreds).
         """
         nodes = np.asarray(nodes, dtype=np.int64)
         offsets_s = np.asarray(offsets_s, dtype=np.float64)
@@ -145,6 +152,26 @@ class CellTable:
         secs = np.full((n_rows, n_res), UNREACHABLE, dtype=np.uint16)
         dist10 = np.zeros((n_rows, n_res), dtype=np.uint16) if with_lengths else None
         valid = np.flatnonzero(nodes >= 0)
+        reused = 0
+        if previous is not None:
+            old, old_nodes, old_offsets = previous
+            if old.cell_m == cell_m and np.array_equal(old.rep, rep) and (old.dist10 is None) == (not with_lengths):
+                column = {
+                    (int(n), round(float(o), 3)): i
+                    for i, (n, o) in enumerate(zip(np.asarray(old_nodes), np.asarray(old_offsets), strict=True))
+                    if n >= 0
+                }
+                todo = []
+                for j in valid.tolist():
+                    i = column.get((int(nodes[j]), round(float(offsets_s[j]), 3)))
+                    if i is None:
+                        todo.append(j)
+                        continue
+                    secs[:, j] = old.secs[:, i]
+                    if with_lengths:
+                        dist10[:, j] = old.dist10[:, i]
+                reused = valid.size - len(todo)
+                valid = np.asarray(todo, dtype=np.int64)
         chunk = max(1, min(64, _CHUNK_CELLS // max(graph.n_nodes, 1)))
         bar = tqdm(total=valid.size, desc=f"{graph.mode} cell table", unit="res", disable=not progress, leave=False)
         for start in range(0, valid.size, chunk):
@@ -164,12 +191,14 @@ class CellTable:
             bar.update(res.size)
         bar.close()
         table = cls(cell_m=float(cell_m), node_row=node_row, rep=rep, secs=secs, dist10=dist10)
+        table.reused_columns = reused
         log.info(
-            "%s cell table: %d cells of %.0f m × %d resources, %.1f MB",
+            "%s cell table: %d cells of %.0f m × %d resources (%d columns reused), %.1f MB",
             graph.mode,
             n_rows,
             cell_m,
             n_res,
+            reused,
             table.nbytes / 2**20,
         )
         return table

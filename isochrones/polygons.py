@@ -3,12 +3,14 @@
 Why not a convex hull: it fills lakes, canals and unreachable campuses. Why not buffering the reached
 network: buffering a whole multi-line takes seconds to minutes (``../shared/NOTES.md``). Instead:
 
-1. Sample the reached edges of the search graph every ``cell_m / 2`` metres; a sample at fraction ``f``
-   of edge ``a → b`` is reached at ``t_a + f · w_ab`` (so partial edges at the boundary are interpolated,
-   and the exact point where the budget runs out is added as a sample).
+1. Sample the reached edges of the search graph at most one cell apart; a sample at fraction ``f`` of
+   edge ``a → b`` is reached at ``t_a + f · w_ab`` (so partial edges at the boundary are interpolated,
+   and the exact point where the budget runs out is added as a sample). Consecutive samples of an edge
+   then lie in the same or neighbouring cells, which step 3 joins.
 2. Rasterise the samples and the reached nodes onto a grid in projected metres, keeping the minimum
-   time per cell (``cell_m`` ≈ 75 m by default, grown for very large extents so the grid stays below
-   ``max_cells`` cells a side).
+   time per cell. The cell is :func:`cell_size` — ``max(75 m, reach extent / 400)``: 75 m for a
+   30-minute walk or e-bike ride, larger for a long car reach — and grows further only if the grid
+   would exceed ``max_cells`` cells a side.
 3. A 3 × 3 minimum filter joins neighbouring roads (a cell next to a reached road counts as reached at
    that road's time).
 4. ``contourpy`` filled contours ``time ≤ band`` per band keep holes (a lake, a fenced campus:
@@ -19,7 +21,8 @@ network: buffering a whole multi-line takes seconds to minutes (``../shared/NOTE
 
 Tolerance (tested): every reached node lies inside its band's polygon up to ``simplify_m``; every point
 of a band's polygon lies within :func:`tolerance_m` ``= 2.5·√2·cell + √(min_hole_m2/π) + simplify_m``
-(≈ 400 m with the defaults) of a network point reached within the band — the minimum filter reaches
+(≈ 400 m with 75 m cells; a routed Feature's ``tolerance_m`` property gives it for the cell used) of a
+network point reached within the band — the minimum filter reaches
 1.5 cells diagonally, contouring interpolates within one more cell, and a filled small hole adds at
 most the radius of the largest disc it can hold.
 """

@@ -92,3 +92,24 @@ def test_unknown_table_kind_is_refused() -> None:
     with pytest.raises(InvalidParameterError) as err:
         helsinki_engine(table_kinds={"car": "dense"})
     assert "表类型" in err.value.message_zh
+
+
+def test_rebuild_after_an_edit_reuses_unchanged_columns(resources) -> None:
+    ids, lons, lats = resources
+    eng = helsinki_engine(table_kinds={"car": "cells"})
+    eng.set_resources(ids, lons, lats)
+    graph = eng.graphs["car"]
+    # an edit: one resource moves across the extract, one is added
+    ids2 = np.append(ids, 999)
+    lons2 = np.append(lons, graph.lon[7]).copy()
+    lats2 = np.append(lats, graph.lat[7]).copy()
+    lons2[5], lats2[5] = graph.lon[-3], graph.lat[-3]
+    eng.set_resources(ids2, lons2, lats2)
+    table = eng._res.tables["car"]
+    on_network = int(eng.resource_snap("car").ok.sum())
+    assert table.reused_columns == on_network - 2  # everything but the moved and the new resource
+    fresh = helsinki_engine(table_kinds={"car": "cells"})
+    fresh.set_resources(ids2, lons2, lats2)
+    want = fresh._res.tables["car"]
+    assert want.reused_columns == 0
+    assert np.array_equal(table.secs, want.secs) and np.array_equal(table.dist10, want.dist10)
