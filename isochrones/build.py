@@ -144,14 +144,17 @@ def ensure_built(city: CityPack, *, progress: bool = False) -> dict[str, object]
     """Build the city's graphs unless all modes exist and load; returns a short summary.
 
     Used by ``make serve``: with a network file (or online) the first run compiles, later runs return
-    at once. Raises :class:`~geo.errors.NetworkUnavailableError` when there is nothing to build from.
+    at once. Graphs compiled before grid numbering (no ``meta["grid"]``: exact, but without the fast
+    disk searches of :mod:`isochrones.subgraph`) are rebuilt once. Raises
+    :class:`~geo.errors.NetworkUnavailableError` when there is nothing to build from.
     """
     have = built_modes(city)
     if len(have) == len(MODE_KEYS):
         try:
-            for mode in have:
-                load_graph(graphs_dir(city) / f"{mode}.npz", verify=True)
-            return {"status": "ready", "modes": have}
+            graphs = [load_graph(graphs_dir(city) / f"{mode}.npz", verify=True) for mode in have]
+            if all("grid" in g.meta for g in graphs):
+                return {"status": "ready", "modes": have}
+            log.warning("%s: compiled graphs predate grid numbering, rebuilding", city.key)
         except Exception:  # corrupt or old format: rebuild
             log.warning("%s: compiled graphs unusable, rebuilding", city.key)
     timings = build_city(city, progress=progress)

@@ -173,3 +173,16 @@ def test_build_precomputes_each_resource_isochrones(demo_built) -> None:
     assert err.value.status == 404 and "999" in err.value.message_zh
     # a second pass keeps valid files and writes only the moved resource's
     assert eng.precompute_resource_isochrones(modes=["walk"]) == 1
+
+
+def test_ensure_built_recompiles_graphs_without_grid_numbering(demo_built) -> None:
+    from isochrones.graph import load_graph, save_graph
+
+    city = load_city("demo")
+    path = graphs_dir(city) / "walk.npz"
+    old = load_graph(path)
+    old.meta.pop("grid")  # as compiled before grid numbering
+    save_graph(old, path)
+    assert not load_graph(path).disk.enabled
+    assert ensure_built(city)["status"] == "built"
+    assert load_graph(path).disk.enabled and ensure_built(city)["status"] == "ready"
