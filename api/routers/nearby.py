@@ -147,17 +147,12 @@ def nearby(
     )
 
 
-def _isochrone_answer(
-    runtime: CityRuntime, wlon: float, wlat: float, *, mode: str, bands: list[int], direction: str, crs: str
-) -> dict:
-    engine = runtime.engine
-    fc = engine.isochrone(wlon, wlat, mode=mode, minutes=tuple(bands), direction=direction)
+def _isochrone_answer(fc: dict, engine: object, *, mode: str, direction: str, crs: str) -> dict:
+    """The engine's FeatureCollection in ``crs``, with the estimate flag and notice."""
     fc = geojson_to_crs(fc, crs)
-    fc["estimate"] = bool(engine.estimate)
+    fc.update(estimate=bool(engine.estimate), direction=direction, mode=mode)
     if engine.estimate:
         fc["notice"] = ESTIMATE_NOTICE
-    fc["direction"] = direction
-    fc["mode"] = mode
     return fc
 
 
@@ -174,7 +169,9 @@ def isochrones(
     """Areas reachable within each band (holes kept); a FeatureCollection, one Feature per band."""
     bands = parse_minutes_list(minutes)
     wlon, wlat = wgs84_point(runtime, lon, lat, crs)
-    return _isochrone_answer(runtime, wlon, wlat, mode=mode, bands=bands, direction=direction, crs=crs)
+    engine = runtime.engine
+    fc = engine.isochrone(wlon, wlat, mode=mode, minutes=tuple(bands), direction=direction)
+    return _isochrone_answer(fc, engine, mode=mode, direction=direction, crs=crs)
 
 
 @router.get("/resources/{resource_id}/isochrones", summary="A resource's 30-minute circle: who can reach it, by band")
@@ -190,7 +187,10 @@ def resource_isochrones(
     """The area from which the resource is reachable within each band (travel TO the resource)."""
     res = get_resource(db, city, resource_id)
     bands = parse_minutes_list(minutes)
-    fc = _isochrone_answer(runtime, res.lon, res.lat, mode=mode, bands=bands, direction="to", crs=crs)
+    engine = runtime.engine
+    # read from what `skillcircle build` precomputed when it matches this graph, point and bands
+    fc = engine.resource_isochrones(res.id, mode=mode, minutes=tuple(bands))
+    fc = _isochrone_answer(fc, engine, mode=mode, direction="to", crs=crs)
     fc["resource"] = {"id": res.id, "name": res.name, "is_sample": res.is_sample}
     if res.is_sample:
         fc["sample_notice"] = SAMPLE_NOTICE
