@@ -25,6 +25,7 @@ from statistics import median
 
 import numpy as np
 
+from geo.errors import NetworkNotBuiltError
 from geo.network import read_pbf
 from isochrones.engine import CityEngine
 from isochrones.graph import CompiledGraph, compile_graph, load_graph, save_graph
@@ -90,10 +91,13 @@ def _baseline_polygon(graph, center: int, trip_s: float, *, edge_buff: float = 2
 def _build_graphs(name: str, net_fn, modes) -> dict[str, CompiledGraph]:  # noqa: ANN001
     folder = CACHE / name
     if all((folder / f"{m}.npz").is_file() for m in modes):
-        graphs = {m: load_graph(folder / f"{m}.npz") for m in modes}
-        if all("grid" in g.meta for g in graphs.values()):
+        try:
+            graphs = {m: load_graph(folder / f"{m}.npz") for m in modes}
+        except NetworkNotBuiltError:  # an older graph format (e.g. before snap targets) or a damaged file
+            graphs = {}
+        if graphs and all("grid" in g.meta for g in graphs.values()):
             return graphs
-        print(f"[{name}] cached graphs predate grid numbering: recompiling")
+        print(f"[{name}] cached graphs are of an older format: recompiling")
     net = net_fn()
     graphs = {m: compile_graph(net, m, speed_kmh=SPEEDS_KMH[m]) for m in modes}
     for m, g in graphs.items():

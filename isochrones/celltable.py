@@ -5,7 +5,8 @@ A car's 30-minute reach covers most of a city-scale graph, so the exact node × 
 search costs ~100 ms. This table keeps one row per occupied grid cell instead:
 
 * the graph's nodes are binned into square cells of ``cell_m`` metres (default 250 m); each occupied
-  cell is a row, represented by its node nearest to the cell centre (``rep``);
+  cell is a row, represented by its node nearest to the cell centre (``rep``) among the cell's snap
+  targets (``CompiledGraph.snap_ok``) when it has any;
 * ``secs[row, r]`` is the time from the representative node to resource ``r`` (its snap walk
   included), from ONE reverse Dijkstra per resource over the whole graph, rounded up to whole seconds
   (``uint16``; ``65535`` = unreachable or beyond :data:`MAX_S`); ``dist10`` the network length of that
@@ -45,14 +46,19 @@ _CHUNK_CELLS = 8_000_000  # sources per Dijkstra batch × nodes (a 64 MB float64
 
 
 def _cells(graph: CompiledGraph, cell_m: float) -> tuple[np.ndarray, np.ndarray]:
-    """(row of every node, representative node of every row) for square cells of ``cell_m``."""
+    """(row of every node, representative node of every row) for square cells of ``cell_m``.
+
+    The representative is the cell's snap target nearest to its centre (any node if it has none).
+    """
     x0, y0 = float(graph.x.min()), float(graph.y.min())
     cx = ((graph.x - x0) // cell_m).astype(np.int64)
     cy = ((graph.y - y0) // cell_m).astype(np.int64)
     key = cy * (int(cx.max()) + 1) + cx
     _, node_row = np.unique(key, return_inverse=True)
     d2 = (graph.x - (x0 + (cx + 0.5) * cell_m)) ** 2 + (graph.y - (y0 + (cy + 0.5) * cell_m)) ** 2
-    order = np.lexsort((d2, node_row))
+    # a snap target (largest strongly connected component) when the cell has one: queries snap only to
+    # those, so the bound t(n↔c) between a query node and its representative stays finite
+    order = np.lexsort((d2, ~graph.snap_ok, node_row))
     first = np.ones(order.size, dtype=bool)
     first[1:] = node_row[order][1:] != node_row[order][:-1]
     return node_row.astype(np.int32), order[first].astype(np.int32)

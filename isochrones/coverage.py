@@ -4,11 +4,12 @@ For one travel mode and one category the time from *every* population cell to it
 comes from ONE multi-source pass of the engine (:meth:`CityEngine.nearest_times`, a virtual
 super-source on the reversed graph), never from one isochrone per resource unioned:
 
-* each H3 cell's centre is snapped to its nearest graph node (the engine's KD-tree on projected metres,
-  once per mode) and the straight access walk to that node is added at walking speed, so a cell's time
-  is ``walk(cell → node) + nearest_times[node]`` (the resource's own snap walk is already inside
-  ``nearest_times``). Cells farther than the city's ``max_snap_m`` from the mode's network are
-  unreachable (``inf``), exactly as the engine treats off-network points;
+* each H3 cell's centre is snapped to its nearest snap target — a node of the mode's largest strongly
+  connected component (the engine's KD-tree on projected metres, once per mode) — and the straight
+  access walk to that node is added at walking speed, so a cell's time is ``walk(cell → node) +
+  nearest_times[node]`` (the resource's own snap walk is already inside ``nearest_times``). Cells
+  farther than the city's ``max_snap_m`` from the mode's network are unreachable (``inf``),
+  exactly as the engine treats off-network points;
 * when the mode has no compiled graph (Jiaxing offline: the engine is in estimate mode), the time is
   the straight-line distance from the cell centre to the nearest resource (``cKDTree``) × the city's
   ``detour_factor`` ÷ the mode's speed, and every answer is flagged ``estimate``.
@@ -541,8 +542,9 @@ class CoverageModel:
         Graph modes: ``walk(cell → node) + engine.nearest_times(mask)[node]``; estimate modes:
         straight-line distance to the nearest masked resource × detour factor ÷ speed.
 
-        With ``limit_s`` the graph search stops there (:func:`bounded_nearest_times`, same answer up to
-        the limit; cells beyond it may read ``inf``) — what a table of thresholds ≤ ``limit_s`` needs.
+        With ``limit_s`` the graph search stops there (:meth:`CityEngine.nearest_times` ``limit_s``, same
+        answer up to the limit; cells beyond it may read ``inf``) — what a table of thresholds
+        ≤ ``limit_s`` needs.
         """
         check_mode(mode)
         mask = np.asarray(mask, dtype=bool)
@@ -552,10 +554,7 @@ class CoverageModel:
         if self.estimate(mode):
             return self._straight_seconds(self.resources.lons[mask], self.resources.lats[mask], mode=mode)
         snap = self._snap(mode)
-        if limit_s is None:
-            node_s = self.engine.nearest_times(mask, mode=mode)
-        else:
-            node_s = bounded_nearest_times(self.engine, mask, mode=mode, limit_s=limit_s)
+        node_s = self.engine.nearest_times(mask, mode=mode, limit_s=limit_s)
         out = np.full(self.n_cells, np.inf)
         ok = snap.node >= 0
         out[ok] = node_s[snap.node[ok]] + snap.walk_s[ok]
@@ -887,35 +886,6 @@ def _long(
     if "approximate" in out.columns:
         out = out[[col for col in out.columns if col not in ("approximate", "district_adcode")] + ["approximate"]]
     return out
-
-
-def bounded_nearest_times(engine: CityEngine, mask: np.ndarray, *, mode: str, limit_s: float) -> np.ndarray:
-    """Seconds from every graph node to the nearest masked resource, searched only up to ``limit_s``.
-
-    The same single multi-source pass as :meth:`CityEngine.nearest_times` (a virtual source joined to
-    each resource's node by its snap-walk seconds, on the reversed graph) with scipy's ``limit``: nodes
-    farther than ``limit_s`` from every resource are ``inf``. Up to the limit the answer is identical;
-    at the 30-minute planning limit it visits a fraction of a city-scale graph (5–50× faster for walks).
-    Lives here because the engine's ``nearest_times`` has no limit yet.
-    """
-    from scipy.sparse.csgraph import dijkstra
-
-    graph = engine.graphs[mode]
-    snap = engine.resource_snap(mode)
-    n = graph.n_nodes
-    pos = np.flatnonzero(np.asarray(mask, dtype=bool) & snap.ok)
-    if pos.size == 0:
-        return np.full(n, np.inf)
-    best = np.full(n, np.inf)
-    np.minimum.at(best, snap.node[pos], snap.walk_s[pos])
-    targets = np.flatnonzero(np.isfinite(best))
-    ip, ix, sec, _ = graph.search_arrays(reverse=True)
-    indptr = np.concatenate([ip, [ip[-1] + targets.size]]).astype(np.int32)
-    indices = np.concatenate([ix, targets.astype(np.int32)])
-    data = np.concatenate([sec, np.maximum(best[targets], 1e-3)])  # csgraph drops zero-weight edges
-    mat = sparse.csr_matrix((n + 1, n + 1), dtype=np.float64)
-    mat.data, mat.indices, mat.indptr = data, indices, indptr
-    return dijkstra(mat, directed=True, indices=n, limit=float(limit_s))[:n]
 
 
 def _concat(parts: list[np.ndarray], dtype: type) -> np.ndarray:

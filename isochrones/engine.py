@@ -495,13 +495,30 @@ class CityEngine:
             net_m = (secs - snap_s - snap.walk_s[pos]) * graph.meta["speed_mps"]
         return _hits(res.ids, pos, secs, net_m + snap.distance_m[pos] + snap_m, estimate=False)
 
-    def nearest_times(self, resource_mask: np.ndarray, *, mode: str) -> np.ndarray:
+    def nearest_times(self, resource_mask: np.ndarray, *, mode: str, limit_s: float | None = None) -> np.ndarray:
         """Seconds from every node (see :meth:`node_lonlat`) to the nearest resource in the mask.
 
         ONE multi-source pass on the reversed graph; ``inf`` where no resource is reachable. Resource
         snap walks are included; resources off the network are ignored.
+
+        Parameters
+        ----------
+        resource_mask
+            Boolean array over the resources (as passed to :meth:`set_resources`).
+        mode
+            Travel mode.
+        limit_s
+            Search only up to this many seconds (scipy's ``limit``): the same times up to it, ``inf``
+            beyond — what a coverage table of thresholds ≤ ``limit_s`` needs, and much cheaper than the
+            whole graph on a city. Estimate modes apply the same cut. ``None``: no bound.
+
+        Raises
+        ------
+        InvalidParameterError
+            ``limit_s`` is negative or not a number (code ``invalid_limit``).
         """
         check_mode(mode)
+        limit = _check_limit(limit_s)
         res = self._need_resources()
         mask = self._mask(resource_mask, res.ids.size)
         if mode not in self.graphs:
@@ -510,10 +527,11 @@ class CityEngine:
             if pos.size == 0:
                 return np.full(lx.size, np.inf)
             d, _ = cKDTree(np.column_stack([res.xy[0][pos], res.xy[1][pos]])).query(np.column_stack([lx, ly]))
-            return d * self.detour_factor / self._speed(mode)
+            secs = d * self.detour_factor / self._speed(mode)
+            return secs if limit is None else np.where(secs <= limit, secs, np.inf)
         snap = res.snaps[mode]
         pos = np.flatnonzero(mask & snap.ok)
-        return nearest_times(self.graphs[mode], snap.node[pos], snap.walk_s[pos])
+        return nearest_times(self.graphs[mode], snap.node[pos], snap.walk_s[pos], limit_s=limit)
 
     def node_lonlat(self, mode: str) -> tuple[np.ndarray, np.ndarray]:
         """WGS84 (lons, lats) of the mode's graph nodes (estimate mode: the lattice points)."""
@@ -692,6 +710,25 @@ def _load_table(path: Path) -> ResourceTable | CellTable:
     with np.load(path, allow_pickle=False) as data:
         kind = str(data["kind"]) if "kind" in data else ResourceTable.kind
     return CellTable.load(path) if kind == CellTable.kind else ResourceTable.load(path)
+
+
+def _check_limit(limit_s: float | None) -> float | None:
+    """``limit_s`` as a float (``None`` stays ``None``); a clear error if negative or not a number."""
+    if limit_s is None:
+        return None
+    try:
+        limit = float(limit_s)
+    except (TypeError, ValueError):
+        limit = float("nan")
+    if not limit >= 0:  # also catches NaN
+        msg = f"limit_s must be a non-negative number of seconds, got {limit_s!r}"
+        raise InvalidParameterError(
+            msg,
+            code="invalid_limit",
+            message_zh=f"搜索上限须为非负秒数，收到 {limit_s}",
+            details={"limit_s": str(limit_s)},
+        )
+    return limit
 
 
 def _check_direction(direction: str) -> None:

@@ -10,8 +10,13 @@ Compiling turns a :class:`geo.network.RoadNetwork` into flat numpy arrays that s
   searches towards a point; each with the metre length of every edge alongside.
 
 Only the largest weakly connected component of each mode is kept (clipped extracts leave fragments a
-point could snap to and then reach nothing). Parallel edges are collapsed to the fastest before the CSR
-is built, because ``scipy.sparse.csr_matrix`` would SUM duplicate entries.
+point could snap to and then reach nothing). Within it, ``snap_ok`` marks the largest *strongly*
+connected component: the only nodes points are snapped to (:mod:`isochrones.snap`). With one-way
+streets (bicycle, e-bike, car) a node in a one-way dead end can be entered but not left (or the
+reverse), so a point snapped there would reach nothing or be reached by nobody; such nodes stay in
+the graph (paths may still pass through them) but are never snap targets. For walking (both
+directions everywhere) the strong component is the whole graph. Parallel edges are collapsed to the
+fastest before the CSR is built, because ``scipy.sparse.csr_matrix`` would SUM duplicate entries.
 
 Saved as an uncompressed ``.npz`` (loads in milliseconds) holding a BLAKE2b ``content_hash`` of the
 arrays; :func:`load_graph` recomputes and checks it. ``meta`` also records ``euclid_mps``, the largest
@@ -36,7 +41,7 @@ from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layo
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: snap_ok (largest strongly connected component)
 _MIN_SECONDS = 1e-3  # csgraph would treat a zero-weight edge as missing
 _ARRAYS = (
     "node_id",
@@ -52,6 +57,7 @@ _ARRAYS = (
     "t_indices",
     "t_seconds",
     "t_length_m",
+    "snap_ok",
 )
 
 
@@ -86,6 +92,7 @@ class CompiledGraph:
     """One mode's routable graph as flat arrays (see the module docstring).
 
     Node *indices* (0..n-1) are what every query uses; ``node_id`` maps them back to OSM ids.
+    ``snap_ok`` (bool per node) marks the snap targets: the largest strongly connected component.
     """
 
     mode: str
@@ -104,6 +111,7 @@ class CompiledGraph:
     t_indices: np.ndarray
     t_seconds: np.ndarray
     t_length_m: np.ndarray
+    snap_ok: np.ndarray
     content_hash: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -111,6 +119,11 @@ class CompiledGraph:
     def n_nodes(self) -> int:
         """Number of nodes."""
         return int(self.node_id.size)
+
+    @property
+    def snap_nodes(self) -> np.ndarray:
+        """Indices of the nodes points may be snapped to (the largest strongly connected component)."""
+        return np.flatnonzero(self.snap_ok)
 
     @property
     def n_edges(self) -> int:
@@ -207,6 +220,30 @@ def _build_csr(
     return indptr, v.astype(np.int32), np.maximum(sec, _MIN_SECONDS).astype(np.float64), length.astype(np.float32)
 
 
+def strong_component(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
+    """Boolean mask of the largest strongly connected component of a CSR adjacency (ties: lowest label).
+
+    Every node of it can reach, and be reached from, every other: the safe place to join a point to a
+    directed network. Nodes without edges are never in it (unless the graph has no edges at all).
+
+    Parameters
+    ----------
+    indptr, indices
+        CSR structure of the directed edges (row = from-node).
+    n
+        Number of nodes.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    if indices.size == 0:
+        return np.ones(n, dtype=bool)
+    adj = csr_matrix((np.ones(indices.size, dtype=np.int8), indices, indptr), shape=(n, n))
+    _, labels = connected_components(adj, directed=True, connection="strong")
+    return labels == int(np.argmax(np.bincount(labels)))
+
+
 def compile_arrays(
     *,
     mode: str,
@@ -237,6 +274,10 @@ def compile_arrays(
         Projected CRS for x/y (default: UTM zone of the nodes' centre).
     keep_largest
         Keep only the largest weakly connected component.
+
+    Notes
+    -----
+    The largest strongly connected component is computed here, once, and stored as ``snap_ok``.
     """
     n_all = int(np.asarray(lon).size)
     node_id = np.arange(n_all, dtype=np.int64) if node_id is None else np.asarray(node_id, np.int64)
@@ -267,14 +308,22 @@ def compile_arrays(
     sec = length / np.asarray(speed_mps, np.float64)[ok]
     fwd = _build_csr(nu, nv, sec, length, n)
     rev = _build_csr(nv, nu, sec, length, n)
-    graph = CompiledGraph(mode, crs, source, node_id[kept], lon_k, lat_k, x, y, *fwd, *rev)
+    snap_ok = strong_component(fwd[0], fwd[1], n)
+    graph = CompiledGraph(mode, crs, source, node_id[kept], lon_k, lat_k, x, y, *fwd, *rev, snap_ok)
     graph.meta["grid"] = layout
+    graph.meta["snap_nodes"] = int(snap_ok.sum())
     speeds = np.asarray(speed_mps, np.float64)[ok]
     if speeds.size and np.ptp(speeds) < 1e-9:
         graph.meta["speed_mps"] = float(speeds[0])  # constant speed: network metres = seconds x speed
     graph.meta["euclid_mps"] = euclid_speed(x, y, fwd[0], fwd[1], fwd[2])
     graph.content_hash = content_hash(graph)
-    log.info("compiled %s graph: %d nodes, %d edges", mode, graph.n_nodes, graph.n_edges)
+    log.info(
+        "compiled %s graph: %d nodes (%d in the largest strongly connected component), %d edges",
+        mode,
+        graph.n_nodes,
+        int(snap_ok.sum()),
+        graph.n_edges,
+    )
     return graph
 
 
@@ -343,10 +392,14 @@ def load_graph(path: Path, *, verify: bool = True) -> CompiledGraph:
         raise NetworkNotBuiltError(msg, message_zh=f"找不到已编译的路网：{path}；请先运行 skillcircle build")
     with np.load(path, allow_pickle=False) as data:
         meta = json.loads(str(data["meta"]))
+        if meta.get("format") != FORMAT_VERSION:  # checked first: older files lack newer arrays
+            msg = f"compiled graph {path} has format {meta.get('format')}, expected {FORMAT_VERSION}; rebuild it"
+            raise NetworkNotBuiltError(
+                msg,
+                message_zh=f"路网文件 {path} 版本过旧，请重新编译",
+                details={"format": meta.get("format"), "expected": FORMAT_VERSION},
+            )
         arrays = {name: data[name] for name in _ARRAYS}
-    if meta.get("format") != FORMAT_VERSION:
-        msg = f"compiled graph {path} has format {meta.get('format')}, expected {FORMAT_VERSION}; rebuild it"
-        raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 版本过旧，请重新编译")
     extra = {k: v for k, v in meta.items() if k not in ("format", "mode", "crs", "source", "content_hash")}
     graph = CompiledGraph(meta["mode"], meta["crs"], meta.get("source", ""), **arrays, meta=extra)
     graph.content_hash = meta["content_hash"]

@@ -1,7 +1,11 @@
 """Snap points to a compiled graph with a KD-tree on projected coordinates.
 
-A point is joined to its nearest network node by a straight walk; that walk (at walking speed) is part
-of every travel time the engine reports. A point farther than the city's ``max_snap_m`` is "off the
+A point is joined to its nearest *snap target* by a straight walk; that walk (at walking speed) is part
+of every travel time the engine reports. Snap targets are the nodes of the graph's largest strongly
+connected component (``CompiledGraph.snap_ok``, computed at compile time): a nearer node in a one-way
+dead end, from which nothing (or to which nothing) can be reached, is passed over for a farther node
+on the main network, and the longer access walk is priced. The same rule serves query points,
+resources and coverage cells. A point farther than the city's ``max_snap_m`` is "off the
 road network" (:class:`geo.errors.OffNetworkError`) for queries, and "unreachable" for resources.
 """
 
@@ -36,7 +40,7 @@ class Snapper:
     Parameters
     ----------
     graph
-        The compiled graph (its projected ``x``/``y`` are indexed).
+        The compiled graph (the projected ``x``/``y`` of its snap targets, ``graph.snap_ok``, are indexed).
     max_snap_m
         Maximum straight distance from a point to its node.
     walk_mps
@@ -47,13 +51,21 @@ class Snapper:
         self.graph = graph
         self.max_snap_m = float(max_snap_m)
         self.walk_mps = float(walk_mps)
-        self.tree = cKDTree(np.column_stack([graph.x, graph.y]), balanced_tree=False, compact_nodes=False)
+        targets = graph.snap_nodes
+        if targets.size == 0:  # no strongly connected component at all (e.g. an empty graph)
+            targets = np.arange(graph.n_nodes)
+        self.targets = targets.astype(np.int64)
+        self.tree = cKDTree(
+            np.column_stack([graph.x[targets], graph.y[targets]]), balanced_tree=False, compact_nodes=False
+        )
 
     def snap_many(self, lons: np.ndarray, lats: np.ndarray) -> Snap:
         """Snap many WGS84 points at once; points beyond ``max_snap_m`` get node -1 (no error)."""
         x, y = project(np.atleast_1d(lons), np.atleast_1d(lats), self.graph.crs)
-        dist, node = self.tree.query(np.column_stack([x, y]), k=1)
-        node = np.where(dist <= self.max_snap_m, node, -1).astype(np.int64)
+        dist, k = self.tree.query(np.column_stack([x, y]), k=1)
+        ok = dist <= self.max_snap_m  # also False for an empty graph (k = size, dist = inf)
+        node = np.full(dist.size, -1, dtype=np.int64)
+        node[ok] = self.targets[k[ok]]
         return Snap(node=node, distance_m=dist, walk_s=dist / self.walk_mps)
 
     def snap(self, lon: float, lat: float) -> tuple[int, float, float]:
@@ -65,7 +77,7 @@ class Snapper:
             If the nearest node is farther than ``max_snap_m``.
         """
         x, y = project(np.array([lon]), np.array([lat]), self.graph.crs)
-        dist, node = self.tree.query((float(x[0]), float(y[0])), k=1)
+        dist, k = self.tree.query((float(x[0]), float(y[0])), k=1)
         if dist > self.max_snap_m:
             msg = (
                 f"point lat={lat}, lon={lon} is {dist:.0f} m from the nearest {self.graph.mode} road "
@@ -79,4 +91,4 @@ class Snapper:
                 ),
                 details={"lat": lat, "lon": lon, "distance_m": round(float(dist), 1), "max_snap_m": self.max_snap_m},
             )
-        return int(node), float(dist), float(dist) / self.walk_mps
+        return int(self.targets[k]), float(dist), float(dist) / self.walk_mps

@@ -155,6 +155,21 @@ def test_one_pass_equals_union_of_per_resource_searches_on_demo(demo_model: Cove
         assert (bounded[~near] > 600).all()
 
 
+@pytest.mark.parametrize("mode", ["bicycle", "ebike"])
+def test_demo_directed_coverage_does_not_plateau(demo_model: CoverageModel, mode: str) -> None:
+    # cells snapped into one-way dead ends once reached nothing: coverage stuck at 89.6% at every threshold
+    model = demo_model
+    graph = model.engine.graphs[mode]
+    snap = model._snap(mode)
+    on = snap.node >= 0
+    assert graph.snap_ok[snap.node[on]].all()  # every cell joins the largest strongly connected component
+    shares = [model.coverage("all", mode=mode, minutes=m).total["share"] for m in (15, 30, 60)]
+    assert shares == sorted(shares)
+    assert shares[-1] >= 0.99
+    reachable = np.isfinite(model.cell_seconds("all", mode=mode))
+    assert model.population[on & ~reachable].sum() == 0  # no cell on the network is stranded
+
+
 def test_demo_totals_preserved(demo_model: CoverageModel) -> None:
     from geo.boundaries import districts
 

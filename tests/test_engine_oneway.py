@@ -11,12 +11,21 @@ from isochrones.engine import CityEngine
 from isochrones.graph import compile_graph
 from tests._engine_fixtures import SPEEDS_MPS, hand_graph, lonlat, tag_network
 
-# A(0) - B(1) two-way 300 m, B -> C(2) one-way 300 m, C - D(3) two-way 300 m (a dead-end beyond C)
-XY = np.array([(0, 0), (300, 0), (600, 0), (900, 0)], dtype=float)
+# A(0) - B(1) two-way 300 m, B -> C(2) one-way 300 m, C - D(3) two-way 300 m; the only way back from C
+# and D is a long one-way loop D -> E(4) -> F(5) -> A (20.9 km, beyond every time budget below). The loop
+# makes the graph strongly connected, as a real street network is, so every node is a snap target
+# (points join only the largest strongly connected component: see tests/test_engine_snap.py).
+XY = np.array([(0, 0), (300, 0), (600, 0), (900, 0), (900, 10_000), (0, 10_000)], dtype=float)
+LOOP = [
+    {"u": 3, "v": 4, "highway": "residential", "oneway": "yes"},
+    {"u": 4, "v": 5, "highway": "residential", "oneway": "yes"},
+    {"u": 5, "v": 0, "highway": "residential", "oneway": "yes"},
+]
 SEGS = [
     {"u": 0, "v": 1, "highway": "residential"},
     {"u": 1, "v": 2, "highway": "residential", "oneway": "yes"},
     {"u": 2, "v": 3, "highway": "residential"},
+    *LOOP,
 ]
 
 
@@ -83,13 +92,14 @@ def test_walk_ignores_the_oneway() -> None:
     eng = _engine("walk")
     a_lon, a_lat = lonlat(XY[:1])
     rev = eng.reachable(a_lon[0], a_lat[0], mode="walk", minutes=30, direction="to")
-    assert rev.node_idx.size == 4
+    assert set(eng.graphs["walk"].node_id[rev.node_idx].tolist()) == {0, 1, 2, 3}
 
 
 def test_reverse_isochrone_excludes_the_oneway_side() -> None:
     # long enough edges that the polygon tolerance cannot bridge them
-    xy = XY * 3
-    graph = hand_graph(xy, [(0, 1), (1, 0), (1, 2), (2, 3), (3, 2)], mode="bicycle")
+    xy = XY * 3  # the loop back (62.7 km) is far beyond 15 minutes
+    graph = hand_graph(xy, [(0, 1), (1, 0), (1, 2), (2, 3), (3, 2), (3, 4), (4, 5), (5, 0)], mode="bicycle")
+    assert graph.snap_ok.all()
     eng = CityEngine({"bicycle": graph}, speeds_mps=SPEEDS_MPS, max_snap_m=50.0)
     lon, lat = lonlat(xy)
     to_a = eng.isochrone(lon[0], lat[0], mode="bicycle", minutes=(15,), direction="to")

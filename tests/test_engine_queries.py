@@ -148,6 +148,36 @@ def test_nearest_times_one_pass_equals_min_of_single_runs(engine, mode: str) -> 
     assert lons.size == one_pass.size == lats.size
 
 
+@pytest.mark.parametrize("mode", ["walk", "bicycle", "car"])
+def test_bounded_nearest_times_equal_the_unbounded_ones_up_to_the_limit(engine, mode: str) -> None:
+    snap = engine.resource_snap(mode)
+    mask = np.zeros(snap.node.size, bool)
+    mask[2:40:5] = True
+    full = engine.nearest_times(mask, mode=mode)
+    graph = engine.graphs[mode]
+    for limit in (60.0, 240.0, 900.0):
+        bounded = engine.nearest_times(mask, mode=mode, limit_s=limit)
+        near = full <= limit
+        assert 0 < near.sum() < graph.n_nodes  # the limit really cuts the search
+        np.testing.assert_allclose(bounded[near], full[near], atol=1e-9)
+        assert np.isinf(bounded[~near]).all()
+        # the zero-offset path (scipy's min_only) honours the limit too
+        nodes = snap.node[mask & snap.ok]
+        plain, plain_b = nearest_times(graph, nodes), nearest_times(graph, nodes, limit_s=limit)
+        np.testing.assert_allclose(plain_b[plain <= limit], plain[plain <= limit], atol=1e-9)
+        assert np.isinf(plain_b[plain > limit]).all()
+    assert np.array_equal(engine.nearest_times(mask, mode=mode, limit_s=np.inf), full)
+    assert np.isinf(engine.nearest_times(np.zeros(snap.node.size, bool), mode=mode, limit_s=600)).all()
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), "soon"])
+def test_nearest_times_bad_limit_is_a_clear_error(engine, bad) -> None:
+    with pytest.raises(InvalidParameterError) as err:
+        engine.nearest_times(np.ones(engine.resource_count, bool), mode="walk", limit_s=bad)
+    assert err.value.code == "invalid_limit" and err.value.status == 422
+    assert "limit_s" in str(err.value) and err.value.message_zh
+
+
 def test_estimate_mode_without_a_network() -> None:
     city = load_city("jiaxing")  # offline test run: no compiled graphs exist
     eng = CityEngine.load(city)
@@ -166,3 +196,6 @@ def test_estimate_mode_without_a_network() -> None:
     assert reach.estimate and reach.node_idx.size > 0
     times = eng.nearest_times(np.array([True, False]), mode="car")
     assert times.size == eng.node_lonlat("car")[0].size and np.isfinite(times).all()
+    bounded = eng.nearest_times(np.array([True, False]), mode="car", limit_s=300)  # the same cut as graphs
+    np.testing.assert_array_equal(bounded[times <= 300], times[times <= 300])
+    assert np.isinf(bounded[times > 300]).all() and (times > 300).any() and (times <= 300).any()
