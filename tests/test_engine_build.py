@@ -186,3 +186,19 @@ def test_ensure_built_recompiles_graphs_without_grid_numbering(demo_built) -> No
     assert not load_graph(path).disk.enabled
     assert ensure_built(city)["status"] == "built"
     assert load_graph(path).disk.enabled and ensure_built(city)["status"] == "ready"
+
+
+def test_ensure_built_recompiles_graphs_of_an_older_format(demo_built) -> None:
+    from isochrones.graph import FORMAT_VERSION, load_graph
+
+    city = load_city("demo")
+    path = graphs_dir(city) / "bicycle.npz"
+    with np.load(path, allow_pickle=False) as data:  # as written before snap targets (format 1)
+        arrays = {k: data[k] for k in data.files if k not in ("meta", "snap_ok")}
+        meta = {**json.loads(str(data["meta"])), "format": FORMAT_VERSION - 1}
+    np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+    assert "bicycle" not in CityEngine.load(city).modes_loaded  # refused, never misread
+    assert ensure_built(city)["status"] == "built"
+    graph = load_graph(path)
+    assert graph.snap_ok.any() and graph.meta["snap_nodes"] == int(graph.snap_ok.sum())
+    assert ensure_built(city)["status"] == "ready"
