@@ -1,25 +1,31 @@
 """Per-city runtime state of the service: the city pack, its routing engine and its resource index.
 
-The engine is loaded lazily, once per process, and the resource index (ids, points, categories,
-skills) is rebuilt after any write to the city's resources, so ``/nearby`` always routes to what the
-registry holds now.
+The engine is loaded lazily, once per process. The resource index (ids, points, categories, skills,
+and each resource's public record) is rebuilt whenever the registry changed: at once after a write
+through this process, and within ``CHECK_SECONDS`` after a write through another worker process or
+the CLI (a cheap signature query: count, newest update, largest id). ``/nearby`` therefore answers
+from memory, without a database query, and still routes to what the registry holds.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from api.schemas import ResourceOut
 from geo.cities import CityPack, load_city
+from geo.coords import from_wgs84
 from geo.db import session_scope
 from geo.models import Resource
 
 log = logging.getLogger(__name__)
+CHECK_SECONDS = 2.0
 
 
 @dataclass
@@ -33,6 +39,7 @@ class ResourceIndex:
     skills: list[frozenset[str]]
     any_sample: bool
     position: dict[int, int] = field(default_factory=dict)
+    records: dict[str, dict[int, ResourceOut]] = field(default_factory=dict)
 
     def mask(self, *, categories: list[str] | None = None, skill: str | None = None) -> np.ndarray:
         """Boolean mask of the resources in ``categories`` (any) offering ``skill``."""
@@ -43,6 +50,14 @@ class ResourceIndex:
             m &= np.fromiter((skill in s for s in self.skills), dtype=bool, count=len(self.ids))
         return m
 
+    def record(self, resource_id: int, *, lang: str = "zh", crs: str = "wgs84") -> ResourceOut:
+        """The public record of a resource (built once per refresh), with coordinates in ``crs``."""
+        out = self.records[lang][resource_id]
+        if crs == "wgs84":
+            return out
+        lon, lat = from_wgs84(out.lon, out.lat, crs=crs)
+        return out.model_copy(update={"lon": round(float(lon), 7), "lat": round(float(lat), 7), "crs": crs})
+
 
 class CityRuntime:
     """The engine and resource index of one city, loaded on first use."""
@@ -52,6 +67,8 @@ class CityRuntime:
         self._engine: Any = None
         self._index: ResourceIndex | None = None
         self._stale = True
+        self._signature: tuple | None = None
+        self._checked_at = 0.0
         self._lock = threading.RLock()
 
     @property
@@ -62,6 +79,10 @@ class CityRuntime:
                 from isochrones.engine import CityEngine
 
                 self._engine = CityEngine.load(self.city)
+            now = time.monotonic()
+            if not self._stale and now - self._checked_at > CHECK_SECONDS:
+                self._checked_at = now
+                self._stale = self._read_signature() != self._signature
             if self._stale:
                 self._refresh()
             return self._engine
@@ -78,7 +99,17 @@ class CityRuntime:
         with self._lock:
             self._stale = True
 
+    def _read_signature(self) -> tuple:
+        with session_scope() as session:
+            row = session.execute(
+                select(func.count(Resource.id), func.max(Resource.updated_at), func.max(Resource.id)).where(
+                    Resource.city == self.city.key
+                )
+            ).one()
+        return tuple(str(v) for v in row)
+
     def _refresh(self) -> None:
+        signature = self._read_signature()
         with session_scope() as session:
             rows = session.scalars(select(Resource).where(Resource.city == self.city.key).order_by(Resource.id)).all()
             ids = np.array([r.id for r in rows], dtype=np.int64)
@@ -90,9 +121,12 @@ class CityRuntime:
                 skills=[frozenset(s.name for s in r.skills) for r in rows],
                 any_sample=any(r.is_sample for r in rows),
                 position={int(i): k for k, i in enumerate(ids)},
+                records={lang: {r.id: ResourceOut.of(r, lang=lang) for r in rows} for lang in ("zh", "en")},
             )
         self._engine.set_resources(index.ids, index.lons, index.lats)
         self._index = index
+        self._signature = signature
+        self._checked_at = time.monotonic()
         self._stale = False
         log.info("city %s: %d resources indexed for routing", self.city.key, len(index.ids))
 

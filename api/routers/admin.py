@@ -6,6 +6,7 @@ Every endpoint needs an API token (``skillcircle token create``) with the right 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
@@ -110,6 +111,7 @@ def _apply_resource(db: DbSession, city: CityPack, res: Resource, body: Resource
     res.source = body.source
     res.is_sample = body.is_sample
     res.skills = [ResourceSkill(name=s.name, code=s.code) for s in body.skills]
+    res.updated_at = datetime.now(UTC)  # also when only the skills changed: other workers re-index on it
 
 
 @router.post("/resources", response_model=ResourceOut, status_code=201, summary="Create a resource")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
-from sqlalchemy import select
 
 from api.deps import City, DbSession, Runtime
 from api.routers.resources import get_resource, parse_categories
@@ -17,12 +16,10 @@ from api.schemas import (
     Mode,
     NearbyItem,
     NearbyResponse,
-    ResourceOut,
 )
-from api.state import CityRuntime
+from api.state import CityRuntime, ResourceIndex
 from geo.coords import from_wgs84, to_wgs84
 from geo.errors import InvalidParameterError, UnknownSkillError
-from geo.models import Resource, ResourceSkill
 
 router = APIRouter(
     prefix="/api/v1",
@@ -82,20 +79,14 @@ def geojson_to_crs(fc: dict, crs: str) -> dict:
     return fc
 
 
-def _check_skill(db: DbSession, city_key: str, skill: str | None) -> None:
-    if skill is None:
-        return
-    found = db.scalar(
-        select(ResourceSkill.id).join(Resource).where(Resource.city == city_key, ResourceSkill.name == skill).limit(1)
-    )
-    if found is None:
+def _check_skill(index: ResourceIndex, city_key: str, skill: str | None) -> None:
+    if skill is not None and not any(skill in offered for offered in index.skills):
         msg = f"no resource in {city_key} offers the skill {skill!r}"
         raise UnknownSkillError(msg, message_zh=f"本市没有提供“{skill}”工种的机构", details={"skill": skill})
 
 
 @router.get("/nearby", response_model=NearbyResponse, summary="Resources reachable within a time, nearest first")
 def nearby(
-    db: DbSession,
     runtime: Runtime,
     lat: Lat,
     lon: Lon,
@@ -111,22 +102,20 @@ def nearby(
     (one-way streets respected); ``estimate: true`` when only a straight-line estimate is available."""
     wlon, wlat = wgs84_point(runtime, lon, lat, crs)
     cats = parse_categories(category)
-    _check_skill(db, runtime.city.key, skill)
     engine = runtime.engine
     index = runtime.index
+    _check_skill(index, runtime.city.key, skill)
     hits = engine.nearby(
         wlon, wlat, mode=mode, minutes=minutes, mask=index.mask(categories=cats, skill=skill), limit=limit
     )
-    rows = {r.id: r for r in db.scalars(select(Resource).where(Resource.id.in_([h.resource_id for h in hits])))}
     items = [
         NearbyItem(
             minutes=round(h.seconds / 60.0, 1),
             distance_m=round(h.distance_m),
             estimate=h.estimate,
-            resource=ResourceOut.of(rows[h.resource_id], lang=lang, crs=crs),
+            resource=index.record(h.resource_id, lang=lang, crs=crs),
         )
         for h in hits
-        if h.resource_id in rows
     ]
     sample = any(i.resource.is_sample for i in items) or index.any_sample
     notice = {}
