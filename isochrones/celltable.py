@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from isochrones.graph import CompiledGraph
+from isochrones.storage import save_npz
 from isochrones.travel import tree_lengths
 
 log = logging.getLogger(__name__)
@@ -212,9 +213,8 @@ class CellTable:
     def save(self, path: Path) -> None:
         """Write the table as an uncompressed ``.npz``."""
         extra = {} if self.dist10 is None else {"dist10": self.dist10}
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(
-            tmp,
+        save_npz(
+            path,
             kind=np.array(self.kind),
             cell_m=np.array(self.cell_m),
             node_row=self.node_row,
@@ -222,7 +222,6 @@ class CellTable:
             secs=self.secs,
             **extra,
         )
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path: Path) -> CellTable:

@@ -347,7 +347,7 @@ class CityEngine:
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 for old in path.parent.glob(f"{mode}-*.npz"):
-                    old.unlink()
+                    old.unlink(missing_ok=True)  # another worker may have removed it already
                 table.save(path)
             except OSError:
                 log.warning("cannot cache nearby table at %s", path)

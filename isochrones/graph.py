@@ -37,6 +37,7 @@ from scipy.sparse import csr_matrix
 
 from geo.errors import NetworkNotBuiltError
 from geo.network import RoadNetwork, largest_component, mode_edges
+from isochrones.storage import save_npz
 from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layout
 
 log = logging.getLogger(__name__)
@@ -366,10 +367,7 @@ def save_graph(graph: CompiledGraph, path: Path) -> Path:
         "content_hash": graph.content_hash,
         **graph.meta,
     }
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, meta=np.array(json.dumps(meta)), **{name: getattr(graph, name) for name in _ARRAYS})
-    tmp.replace(path)
-    return path
+    return save_npz(path, meta=np.array(json.dumps(meta)), **{name: getattr(graph, name) for name in _ARRAYS})
 
 
 def load_graph(path: Path, *, verify: bool = True) -> CompiledGraph:

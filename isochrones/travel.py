@@ -24,6 +24,7 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from isochrones.graph import CompiledGraph
+from isochrones.storage import save_npz
 
 log = logging.getLogger(__name__)
 
@@ -327,9 +328,8 @@ class ResourceTable:
     def save(self, path) -> None:  # noqa: ANN001 - pathlib.Path
         """Write the table as an uncompressed ``.npz``."""
         extra = {} if self.dist10 is None else {"dist10": self.dist10}
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez(
-            tmp,
+        save_npz(
+            path,
             kind=np.array(self.kind),
             limit_s=np.array(self.limit_s),
             indptr=self.indptr,
@@ -337,7 +337,6 @@ class ResourceTable:
             deci=self.deci,
             **extra,
         )
-        tmp.replace(path)
 
     @classmethod
     def load(cls, path) -> ResourceTable:  # noqa: ANN001 - pathlib.Path
