@@ -41,16 +41,18 @@ def wgs84_point(city_runtime: CityRuntime, lon: float, lat: float, crs: str) -> 
     return wlon, wlat
 
 
-def parse_minutes_list(minutes: str) -> list[int]:
-    """``"10,20,30"`` → ``[10, 20, 30]``; each 1–60, at most 6 bands."""
+def parse_minutes_list(minutes: str, *, max_bands: int = 6, max_minutes: int = 60) -> list[int]:
+    """``"10,20,30"`` → ``[10, 20, 30]``: at most ``max_bands`` whole minutes from 1 to ``max_minutes``."""
     try:
         values = sorted({int(m) for m in minutes.replace("，", ",").split(",") if m.strip()})
     except ValueError:
         values = []
-    if not values or len(values) > 6 or values[0] < 1 or values[-1] > 60:
-        msg = f"minutes must be 1–6 comma-separated whole numbers from 1 to 60, got {minutes!r}"
+    if not values or len(values) > max_bands or values[0] < 1 or values[-1] > max_minutes:
+        msg = f"minutes must be 1–{max_bands} comma-separated whole numbers from 1 to {max_minutes}, got {minutes!r}"
         raise InvalidParameterError(
-            msg, message_zh=f"minutes 应为 1–6 个以逗号分隔的 1–60 的整数，收到“{minutes}”", code="invalid_minutes"
+            msg,
+            message_zh=f"分钟数应为 1–{max_bands} 个以逗号分隔的 1–{max_minutes} 的整数，收到“{minutes}”",
+            code="invalid_minutes",
         )
     return values
 

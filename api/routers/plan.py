@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import DbSession, Runtime
 from api.routers.coverage import CategoryParam, MinutesParam, ResolutionParam, coverage_model
-from api.routers.nearby import wgs84_point
+from api.routers.nearby import parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from geo.cities import MODE_KEYS
 from geo.coords import from_wgs84
@@ -90,16 +90,7 @@ def _csv_list(value: str | None, *, allowed: tuple[str, ...] | None = None, name
 def _thresholds(value: str | None) -> list[int]:
     if value is None or not value.strip():
         return list(THRESHOLDS)
-    try:
-        items = sorted({int(v) for v in value.replace("，", ",").split(",") if v.strip()})
-    except ValueError:
-        items = []
-    if not items or len(items) > 8 or items[0] < 1 or items[-1] > 120:
-        msg = f"thresholds must be 1–8 comma-separated whole minutes from 1 to 120, got {value!r}"
-        raise InvalidParameterError(
-            msg, message_zh=f"时间阈值应为 1–8 个以逗号分隔的 1–120 整数，收到“{value}”", code="invalid_minutes"
-        )
-    return items
+    return parse_minutes_list(value, max_bands=8, max_minutes=120)
 
 
 def _flags(model: CoverageModel, modes: list[str]) -> dict[str, Any]:
