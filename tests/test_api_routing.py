@@ -98,6 +98,7 @@ def test_isochrones_nested_and_resource_circles(routed) -> None:
     [
         ({"lat": 95, "lon": 120}, 422, "invalid_parameter"),
         ({"lat": 39.9, "lon": 116.4}, 422, "outside_service_area"),
+        ({"lat": 30.45, "lon": 121.0}, 422, "outside_service_area"),  # Hangzhou Bay: in the box, in no district
         ({"lat": 30.75, "lon": 120.76, "mode": "rocket"}, 422, "invalid_parameter"),
         ({"lat": 30.75, "lon": 120.76, "minutes": 0}, 422, "invalid_parameter"),
         ({"lat": 30.75, "lon": 120.76, "minutes": 61}, 422, "invalid_parameter"),

@@ -18,8 +18,9 @@ from api.schemas import (
     NearbyResponse,
 )
 from api.state import CityRuntime, ResourceIndex
+from geo.boundaries import district_of
 from geo.coords import from_wgs84, to_wgs84
-from geo.errors import InvalidParameterError, UnknownSkillError
+from geo.errors import InvalidParameterError, OutsideServiceAreaError, UnknownSkillError
 
 router = APIRouter(
     prefix="/api/v1",
@@ -34,10 +35,19 @@ Direction = Literal["to", "from"]
 
 
 def wgs84_point(city_runtime: CityRuntime, lon: float, lat: float, crs: str) -> tuple[float, float]:
-    """Convert a request point to WGS84 and check it lies in the city's service area."""
+    """Convert a request point to WGS84 and check it lies in the city's service area: its box, then
+    its district polygons (a point in Hangzhou Bay is inside Jiaxing's box but in no district)."""
     wlon, wlat = to_wgs84(lon, lat, crs=crs)
     wlon, wlat = float(wlon), float(wlat)
-    city_runtime.city.check_point(wlon, wlat)
+    city = city_runtime.city
+    city.check_point(wlon, wlat)
+    if district_of([wlon], [wlat], city)[0] is None:
+        msg = f"point lat={wlat:.5f}, lon={wlon:.5f} lies in none of the districts of {city.name_en}"
+        raise OutsideServiceAreaError(
+            msg,
+            message_zh=f"位置（纬度 {wlat:.5f}，经度 {wlon:.5f}）不在{city.name_zh}任何区县内",
+            details={"lat": wlat, "lon": wlon, "city": city.key},
+        )
     return wlon, wlat
 
 
