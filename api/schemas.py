@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -11,6 +11,10 @@ from geo.categories import CATEGORY_BY_KEY, LEVEL_BY_NUMBER, SCHEDULES
 from geo.models import Evaluation, Resource, TrainingClass
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
+# Bounds on written numbers keep every value storable (32-bit integers in SQLite and PostgreSQL).
+DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+Money = Annotated[float, Field(ge=0, le=10_000_000)]
 Mode = Literal["walk", "bicycle", "ebike", "car"]
 
 SAMPLE_NOTICE = {
@@ -281,7 +285,7 @@ class ResourceIn(BaseModel):
     opening_hours: str | None = None
     registration: Registration = Registration()
     subsidy: Subsidy = Subsidy()
-    seats: int | None = Field(default=None, ge=0)
+    seats: Count | None = None
     source: str | None = None
     is_sample: bool = False
 
@@ -292,17 +296,17 @@ class ClassIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(min_length=1, max_length=120)
-    resource_id: int = Field(ge=1)
+    resource_id: DbId
     skill: str = Field(min_length=1, max_length=100)
     skill_code: str | None = None
     level: int = Field(ge=1, le=5)
     start_date: date
     end_date: date
     schedule: Literal["weekday", "evening", "weekend"]
-    seats_total: int = Field(ge=0)
-    seats_left: int = Field(ge=0)
-    fee: float | None = Field(default=None, ge=0)
-    subsidy: float | None = Field(default=None, ge=0)
+    seats_total: Count
+    seats_left: Count
+    fee: Money | None = None
+    subsidy: Money | None = None
     signup_deadline: date | None = None
     is_sample: bool = False
 
@@ -313,11 +317,11 @@ class EvaluationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     external_id: str = Field(min_length=1, max_length=120)
-    resource_id: int = Field(ge=1)
+    resource_id: DbId
     skill: str = Field(min_length=1, max_length=100)
     skill_code: str | None = None
     level: int = Field(ge=1, le=5)
     date: date
-    seats_left: int = Field(ge=0)
-    fee: float | None = Field(default=None, ge=0)
+    seats_left: Count
+    fee: Money | None = None
     is_sample: bool = False

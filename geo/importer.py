@@ -69,7 +69,9 @@ class _Rows:
             self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空")
         return value
 
-    def number(self, r: SheetRow, column: str, *, integer: bool, required: bool, minimum: float = 0) -> Any:
+    def number(
+        self, r: SheetRow, column: str, *, integer: bool, required: bool, minimum: float = 0, maximum: float = 1e7
+    ) -> Any:
         value = r.cells.get(column)
         if value is None:
             if required:
@@ -85,8 +87,8 @@ class _Rows:
             kind_en, kind_zh = ("a whole number", "整数") if integer else ("a number", "数字")
             self.add(r.row, column, f"'{value}' is not {kind_en}", f"“{value}”不是{kind_zh}")
             return None
-        if num < minimum:
-            self.add(r.row, column, f"{num} is below {minimum}", f"{num} 小于 {minimum}")
+        if not minimum <= num <= maximum:  # also keeps integers storable (32-bit columns)
+            self.add(r.row, column, f"{num} is outside {minimum}–{maximum:g}", f"{num} 超出范围 {minimum}–{maximum:g}")
             return None
         return num
 

@@ -100,6 +100,7 @@ def test_import_creates_then_updates_by_external_id(database: str) -> None:
         ({"lon": "abc"}, "lon", "not a number"),
         ({"lat": "95"}, "lon", "out of range"),
         ({"seats": "many"}, "seats", "whole number"),
+        ({"seats": "99999999999"}, "seats", "outside"),
         ({"subsidy_eligible": "maybe"}, "subsidy_eligible", "是/否"),
     ],
 )
