@@ -61,54 +61,9 @@ TAG_COLUMNS: tuple[str, ...] = (
 )
 
 #: Highway classes each mode may use by default. Access tags can add or remove ways (see ``mode_edges``).
-_WALK_HIGHWAYS = frozenset(
+#: Every mode shares the ordinary road classes; each adds the ways only it may use.
+_ROAD_HIGHWAYS = frozenset(
     {
-        "primary",
-        "primary_link",
-        "secondary",
-        "secondary_link",
-        "tertiary",
-        "tertiary_link",
-        "unclassified",
-        "residential",
-        "living_street",
-        "service",
-        "road",
-        "pedestrian",
-        "footway",
-        "path",
-        "steps",
-        "track",
-        "cycleway",
-        "corridor",
-        "bridleway",
-        "trail",
-    }
-)
-_BIKE_HIGHWAYS = frozenset(
-    {
-        "primary",
-        "primary_link",
-        "secondary",
-        "secondary_link",
-        "tertiary",
-        "tertiary_link",
-        "unclassified",
-        "residential",
-        "living_street",
-        "service",
-        "road",
-        "cycleway",
-        "path",
-        "track",
-    }
-)
-_CAR_HIGHWAYS = frozenset(
-    {
-        "motorway",
-        "motorway_link",
-        "trunk",
-        "trunk_link",
         "primary",
         "primary_link",
         "secondary",
@@ -122,6 +77,19 @@ _CAR_HIGHWAYS = frozenset(
         "road",
     }
 )
+_WALK_HIGHWAYS = _ROAD_HIGHWAYS | {
+    "pedestrian",
+    "footway",
+    "path",
+    "steps",
+    "track",
+    "cycleway",
+    "corridor",
+    "bridleway",
+    "trail",
+}
+_BIKE_HIGHWAYS = _ROAD_HIGHWAYS | {"cycleway", "path", "track"}
+_CAR_HIGHWAYS = _ROAD_HIGHWAYS | {"motorway", "motorway_link", "trunk", "trunk_link"}
 
 #: Typical free-flow car speeds (km/h) by highway class, used where no ``maxspeed`` of that class is
 #: tagged anywhere in the network (urban China defaults: GB 5768 signage practice and city speed limits).
