@@ -28,10 +28,33 @@ def _check_range(date_from: date | None, date_to: date | None) -> None:
         )
 
 
-def _paged(db: DbSession, stmt, order, page: int, page_size: int):  # noqa: ANN001, ANN202
+def _filtered(stmt, model, *, skill: str | None, level: int | None, seats_left: bool, resource_id: int | None):  # noqa: ANN001, ANN202
+    """The filters classes and evaluations share."""
+    if skill:
+        stmt = stmt.where(model.skill == skill)
+    if level:
+        stmt = stmt.where(model.level == level)
+    if seats_left:
+        stmt = stmt.where(model.seats_left > 0)
+    if resource_id:
+        stmt = stmt.where(model.resource_id == resource_id)
+    return stmt
+
+
+def _page(db: DbSession, stmt, order, *, city: str, page: int, page_size: int, page_cls, item):  # noqa: ANN001, ANN202
+    """One page of ``stmt``, flagged as sample data when any row shown is."""
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.scalars(stmt.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
-    return total, rows
+    sample = any(r.is_sample for r in rows)
+    return page_cls(
+        city=city,
+        total=total,
+        page=page,
+        page_size=page_size,
+        sample=sample,
+        notice=SAMPLE_NOTICE if sample else None,
+        items=[item(r) for r in rows],
+    )
 
 
 @router.get("/classes", response_model=ClassPage, summary="Training classes by skill, level, dates, schedule, seats")
@@ -59,28 +82,20 @@ def list_classes(
     )
     if date_to:
         stmt = stmt.where(TrainingClass.start_date <= date_to)
-    if skill:
-        stmt = stmt.where(TrainingClass.skill == skill)
-    if level:
-        stmt = stmt.where(TrainingClass.level == level)
+    stmt = _filtered(stmt, TrainingClass, skill=skill, level=level, seats_left=seats_left, resource_id=resource_id)
     if schedule:
         stmt = stmt.where(TrainingClass.schedule == schedule)
-    if seats_left:
-        stmt = stmt.where(TrainingClass.seats_left > 0)
-    if resource_id:
-        stmt = stmt.where(TrainingClass.resource_id == resource_id)
     if district:
         stmt = stmt.where(TrainingClass.resource_id.in_(select(Resource.id).where(Resource.district == district)))
-    total, rows = _paged(db, stmt, (TrainingClass.start_date, TrainingClass.id), page, page_size)
-    sample = any(c.is_sample for c in rows)
-    return ClassPage(
+    return _page(
+        db,
+        stmt,
+        (TrainingClass.start_date, TrainingClass.id),
         city=city.key,
-        total=total,
         page=page,
         page_size=page_size,
-        sample=sample,
-        notice=SAMPLE_NOTICE if sample else None,
-        items=[ClassOut.of(c, lang=lang) for c in rows],
+        page_cls=ClassPage,
+        item=lambda c: ClassOut.of(c, lang=lang),
     )
 
 
@@ -108,26 +123,18 @@ def list_evaluations(
     )
     if date_to:
         stmt = stmt.where(Evaluation.date <= date_to)
-    if skill:
-        stmt = stmt.where(Evaluation.skill == skill)
-    if level:
-        stmt = stmt.where(Evaluation.level == level)
-    if seats_left:
-        stmt = stmt.where(Evaluation.seats_left > 0)
-    if resource_id:
-        stmt = stmt.where(Evaluation.resource_id == resource_id)
+    stmt = _filtered(stmt, Evaluation, skill=skill, level=level, seats_left=seats_left, resource_id=resource_id)
     if weekend:
-        rows_all = db.scalars(stmt).all()  # weekday() is not portable SQL: filter the (small) date window here
-        keep = [e.id for e in rows_all if e.date.weekday() >= 5]
-        stmt = stmt.where(Evaluation.id.in_(keep))
-    total, rows = _paged(db, stmt, (Evaluation.date, Evaluation.id), page, page_size)
-    sample = any(e.is_sample for e in rows)
-    return EvaluationPage(
+        # weekday() is not portable SQL: filter the (small) date window's ids and dates here
+        dated = db.execute(stmt.with_only_columns(Evaluation.id, Evaluation.date))
+        stmt = stmt.where(Evaluation.id.in_([i for i, d in dated if d.weekday() >= 5]))
+    return _page(
+        db,
+        stmt,
+        (Evaluation.date, Evaluation.id),
         city=city.key,
-        total=total,
         page=page,
         page_size=page_size,
-        sample=sample,
-        notice=SAMPLE_NOTICE if sample else None,
-        items=[EvaluationOut.of(e, lang=lang) for e in rows],
+        page_cls=EvaluationPage,
+        item=lambda e: EvaluationOut.of(e, lang=lang),
     )
