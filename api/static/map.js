@@ -182,7 +182,7 @@
     applySkillFilter(cfg.skill || "");
     if (cfg.fit && cfg.resources.length) {
       var bounds = L.latLngBounds(cfg.resources.map(function (r) { return [r.lat, r.lon]; }));
-      map.fitBounds(bounds.pad(0.05), { maxZoom: map.getZoom() + 2 });
+      map.fitBounds(bounds.pad(0.05), { maxZoom: map.getZoom() + 2, animate: false });  // the first framing: no animation to race
     }
     var modeSelect = byId("sc-mode");
     if (modeSelect) modeSelect.addEventListener("change", function () {
