@@ -34,6 +34,7 @@ from geo.cities import load_city
 from geo.config import get_settings
 from geo.errors import SkillCircleError
 from geo.models import Resource, SkillCode
+from geo.safe_cells import safe_row
 from geo.skillcodes import TARGET_LABELS_ZH, code_health, format_code
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,8 @@ def export_zip(
     """A zip of codes: ``<code>/qr.svg``, ``<code>/qr.png``, ``<code>/poster.pdf`` and ``codes.csv``.
 
     ``codes.csv`` (UTF-8 with BOM, for Excel) lists code, printed code, title, target, district, town,
-    URL, enabled and broken, one row per code.
+    URL, enabled and broken, one row per code; text that would start a formula is neutralised
+    (:mod:`geo.safe_cells`).
     """
     buf = io.BytesIO()
     index = io.StringIO()
@@ -310,19 +312,18 @@ def export_zip(
             zf.writestr(f"{row.code}/qr.png", qr_png(row.code, base_url=base_url))
             if posters:
                 zf.writestr(f"{row.code}/poster.pdf", poster_pdf(text, base_url=base_url))
-            writer.writerow(
-                [
-                    row.code,
-                    format_code(row.code),
-                    row.title,
-                    row.target_type,
-                    text.subtitle,
-                    row.district or "",
-                    row.town or "",
-                    code_url(row.code, base_url=base_url),
-                    "yes" if row.enabled else "no",
-                    "yes" if text.broken else "no",
-                ]
-            )
+            cells = [
+                row.code,
+                format_code(row.code),
+                row.title,
+                row.target_type,
+                text.subtitle,
+                row.district or "",
+                row.town or "",
+                code_url(row.code, base_url=base_url),
+                "yes" if row.enabled else "no",
+                "yes" if text.broken else "no",
+            ]
+            writer.writerow(safe_row(cells))  # names and titles are user text: no live formulas
         zf.writestr("codes.csv", "\ufeff" + index.getvalue())
     return buf.getvalue()

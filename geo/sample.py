@@ -31,6 +31,7 @@ import shapely
 from geo.boundaries import districts, towns
 from geo.categories import CATEGORY_BY_KEY, CATEGORY_KEYS, LEVEL_BY_NUMBER, SCHEDULES
 from geo.cities import CityPack
+from geo.safe_cells import safe_record
 from geo.sheets import COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -150,7 +151,7 @@ def _write(path: Path, columns: list[str], rows: list[dict[str, Any]]) -> None:
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(safe_record(r) for r in rows)
 
 
 def _counts(city: CityPack, n_towns: int) -> dict[str, int]:

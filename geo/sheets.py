@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from geo.errors import ImportValidationError
+from geo.safe_cells import unescape_cell
 
 SHEET_KINDS: tuple[str, ...] = ("resources", "classes", "evaluations")
 
@@ -133,7 +134,7 @@ def _clean(value: Any) -> Any:
     if value is None:
         return None
     if isinstance(value, str):
-        value = value.strip()
+        value = unescape_cell(value.strip())  # a sheet the service wrote: '=x was =x
         return value or None
     if isinstance(value, float) and value != value:  # NaN
         return None

@@ -37,6 +37,7 @@ from shapely.geometry import shape
 from geo.categories import CATEGORY_BY_KEY
 from geo.cities import MODE_KEYS
 from geo.errors import InvalidParameterError
+from geo.safe_cells import safe_frame
 from isochrones.coverage import (
     ALL_CATEGORIES,
     THRESHOLDS,
@@ -309,7 +310,8 @@ def write_tables(
     """CSV per district and per town (and totals), plus one XLSX workbook with a notes sheet.
 
     Returns ``{"totals.csv": path, "districts.csv": …, "towns.csv": …, "xlsx": …}``. CSVs are UTF-8
-    with a byte-order mark so that Excel opens the Chinese names correctly.
+    with a byte-order mark so that Excel opens the Chinese names correctly; text that would start a formula
+    is neutralised (:mod:`geo.safe_cells`).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -317,20 +319,23 @@ def write_tables(
     paths = {}
     for name, frame in (("totals", tab.totals), ("districts", tab.districts), ("towns", tab.towns)):
         p = out / f"{stem}-{name}.csv"
-        frame.to_csv(p, index=False, encoding="utf-8-sig")
+        safe_frame(frame).to_csv(p, index=False, encoding="utf-8-sig")
         paths[f"{name}.csv"] = p
     paths["xlsx"] = write_xlsx(out / f"{stem}.xlsx", model, tab)
     return paths
 
 
 def write_xlsx(path: Path | str, model: CoverageModel, table: CoverageTable) -> Path:
-    """One workbook: sheets 说明 notes, 总计 totals, 区县 districts, 乡镇街道 towns."""
+    """One workbook: sheets 说明 notes, 总计 totals, 区县 districts, 乡镇街道 towns (no live formulas)."""
     path = Path(path)
     with pd.ExcelWriter(path, engine="openpyxl") as xl:
-        _notes_frame(model).to_excel(xl, sheet_name="说明 notes", index=False)
-        table.totals.to_excel(xl, sheet_name="总计 totals", index=False)
-        table.districts.to_excel(xl, sheet_name="区县 districts", index=False)
-        table.towns.to_excel(xl, sheet_name="乡镇街道 towns", index=False)
+        for sheet, frame in (
+            ("说明 notes", _notes_frame(model)),
+            ("总计 totals", table.totals),
+            ("区县 districts", table.districts),
+            ("乡镇街道 towns", table.towns),
+        ):
+            safe_frame(frame).to_excel(xl, sheet_name=sheet, index=False)
     return path
 
 

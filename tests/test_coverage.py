@@ -11,7 +11,7 @@ from pyproj import Geod
 from scipy import sparse
 
 from geo.errors import InvalidParameterError, UnknownCategoryError, UnknownModeError
-from isochrones.coverage import CoverageModel, check_minutes, two_step_fca
+from isochrones.coverage import CoverageModel, CoverageTable, check_minutes, two_step_fca
 
 # ---------------------------------------------------------------------------------------------- by hand
 
@@ -303,3 +303,35 @@ def test_api_coverage_bad_input_is_4xx(http) -> None:
     coarse = http.get("/api/v1/coverage", params={**base, "resolution": 7}).json()
     assert coarse["total"]["population"] == 5_400_868 and len(coarse["districts"]) == 7
     _error(http.get("/api/v1/coverage", params={**base, "city": "atlantis"}), 404, "unknown_city")
+
+
+FORMULA_PAYLOADS = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1:A2)", "\t=1", "\r=1"]
+
+
+def test_planner_csv_and_xlsx_exports_carry_no_live_formula(demo_model: CoverageModel, tmp_path) -> None:
+    """A town name that starts a formula is written as text (OWASP: a leading apostrophe) in CSV and XLSX."""
+    import csv
+
+    from openpyxl import load_workbook
+
+    from isochrones import exports
+
+    tab = demo_model.table(categories=["training"], modes=["walk"], thresholds=[10])
+    towns = tab.towns.copy()
+    payloads = [FORMULA_PAYLOADS[i % len(FORMULA_PAYLOADS)] for i in range(len(towns))]
+    towns["town"] = payloads
+    evil = CoverageTable(totals=tab.totals, districts=tab.districts, towns=towns)
+    paths = exports.write_tables(tmp_path, demo_model, table=evil)
+    with paths["towns.csv"].open(encoding="utf-8-sig", newline="") as fh:
+        written = [row["town"] for row in csv.DictReader(fh)]
+    assert written == ["'" + p for p in payloads]
+    wb = load_workbook(paths["xlsx"])
+    sheet = wb["乡镇街道 towns"]
+    header = [c.value for c in sheet[1]]
+    col = header.index("town") + 1
+    cells = [sheet.cell(row=r, column=col) for r in range(2, sheet.max_row + 1)]
+    assert [c.value for c in cells] == ["'" + p for p in payloads]
+    every = [c for ws in wb.worksheets for row in ws.iter_rows() for c in row]
+    assert not [c.coordinate for c in every if c.data_type == "f"], "a cell was written as a formula"
+    # numbers stay numbers (a negative share would not be prefixed)
+    assert all(isinstance(c.value, int | float) for c in sheet[2] if header[c.column - 1] == "population")

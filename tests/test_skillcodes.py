@@ -450,6 +450,43 @@ def test_district_zip_export(client, admin_token, city_codes) -> None:
     assert none.status_code == 404
 
 
+def test_codes_csv_neutralises_formulas(client, admin_token) -> None:
+    """Titles and place names that start a formula (OWASP payloads) are text in codes.csv, not formulas."""
+    import csv
+
+    payloads = ['=HYPERLINK("http://evil.example","报名")', "+1+1", "-2+3", "@SUM(A1:A2)"]
+    made = {
+        _create(client, admin_token, city="jiaxing", target_type="place", district="平湖市", title=p, place_name=p)[
+            "code"
+        ]: p
+        for p in payloads
+    }
+    r = client.get(
+        "/api/v1/admin/skill-codes/export.zip",
+        params={"city": "jiaxing", "district": "平湖市", "posters": "false"},
+        headers=_auth(admin_token),
+    )
+    assert r.status_code == 200, r.text
+    text = zipfile.ZipFile(io.BytesIO(r.content)).read("codes.csv").decode("utf-8-sig")
+    rows = {row["code"]: row for row in csv.DictReader(io.StringIO(text, newline=""))}
+    for code, payload in made.items():
+        assert rows[code]["title"] == "'" + payload
+        assert rows[code]["target"].startswith("'") or not rows[code]["target"].startswith(("=", "+", "-", "@"))
+    for row in rows.values():
+        assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row.values())
+
+
+def test_safe_cell_applies_the_owasp_rule() -> None:
+    from geo.safe_cells import safe_cell, safe_row, unescape_cell
+
+    for payload in ["=1+1", "+1", "-1", "@A1", "\t=1", "\r=1", '=HYPERLINK("http://x","y")']:
+        assert safe_cell(payload) == "'" + payload
+        assert unescape_cell(safe_cell(payload)) == payload
+    for harmless in ["嘉兴技师学院", "1+1", " =1", "", "'quoted"]:
+        assert safe_cell(harmless) == harmless and unescape_cell(harmless) == harmless
+    assert safe_row([-3, 2.5, None, "-3"]) == [-3, 2.5, None, "'-3"]
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 def test_cli_create_list_qr_poster_retarget_disable(database, jiaxing_sample, tmp_path) -> None:
     import json

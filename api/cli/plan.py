@@ -101,7 +101,9 @@ def coverage_command(
     frame = {"total": tab.totals, "district": tab.districts, "town": tab.towns}[level]
     _notices(model, None)
     if csv is not None:
-        frame.to_csv(csv, index=False, encoding="utf-8-sig")
+        from geo.safe_cells import safe_frame
+
+        safe_frame(frame).to_csv(csv, index=False, encoding="utf-8-sig")
     if as_json:
         typer.echo(frame.to_json(orient="records", force_ascii=False))
     else:
