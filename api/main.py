@@ -21,6 +21,7 @@ from api.ratelimit import RateLimiter
 from api.telemetry import observe_request
 from geo.config import get_settings
 from geo.errors import RateLimitedError, SkillCircleError
+from geo.text_input import TextProblem
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -46,6 +47,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             for e in exc.errors()
         ]
         where = ", ".join(".".join(p["loc"][1:] or p["loc"]) for p in problems)
+        texts = [e for e in exc.errors() if e.get("type") == "invalid_text"]
+        if texts and len(texts) == len(problems):  # only unrenderable text: say which character
+            field = ".".join(str(p) for p in texts[0].get("loc", ())[1:]) or "text"
+            problem = TextProblem(**texts[0]["ctx"])
+            en, zh = problem.messages(field)
+            details = {"errors": problems, "field": field, "code_point": problem.code_point}
+            return _error(422, "invalid_text", en, zh, details)
         return _error(
             422,
             "invalid_parameter",

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geo.categories import CATEGORY_BY_KEY, LEVEL_BY_NUMBER, SCHEDULES
 from geo.models import Evaluation, Resource, TrainingClass
+from geo.text_input import Line, MultiLine
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
 # Bounds on written numbers keep every value storable (32-bit integers in SQLite and PostgreSQL).
@@ -266,27 +267,60 @@ class NearbyResponse(BaseModel):
     items: list[NearbyItem]
 
 
-class ResourceIn(BaseModel):
-    """A resource to create or replace through the admin API (WGS84 unless ``crs`` says otherwise)."""
+class SkillIn(BaseModel):
+    """A skill of a resource being written (text that renders; see :mod:`geo.text_input`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=120)
-    name: str = Field(min_length=1, max_length=300)
-    category: str
-    district: str | None = None
-    town: str | None = None
-    address: str | None = None
+    name: Line = Field(min_length=1, max_length=100)
+    code: Line | None = Field(default=None, max_length=40)
+
+
+class RegistrationIn(BaseModel):
+    """How to sign up, as written through the admin API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: list[Annotated[Line, Field(max_length=300)]] = Field(default_factory=list, max_length=50)
+    url: Line | None = Field(default=None, max_length=500)
+    phone: Line | None = Field(default=None, max_length=60)
+
+
+class SubsidyIn(BaseModel):
+    """Subsidy eligibility, as written through the admin API."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    eligible: bool = False
+    note: MultiLine | None = Field(default=None, max_length=2000)
+
+
+class ResourceIn(BaseModel):
+    """A resource to create or replace through the admin API (WGS84 unless ``crs`` says otherwise).
+
+    Every text field must render: control, private-use and unassigned characters get a 422
+    ``invalid_text`` (:mod:`geo.text_input`); ``address``, ``opening_hours`` and the subsidy note may
+    hold newlines.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    external_id: Line = Field(min_length=1, max_length=120)
+    name: Line = Field(min_length=1, max_length=300)
+    category: Line = Field(max_length=40)
+    district: Line | None = Field(default=None, max_length=60)
+    town: Line | None = Field(default=None, max_length=60)
+    address: MultiLine | None = Field(default=None, max_length=300)
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     crs: Crs = "wgs84"
-    skills: list[Skill] = []
-    phone: str | None = None
-    opening_hours: str | None = None
-    registration: Registration = Registration()
-    subsidy: Subsidy = Subsidy()
+    skills: list[SkillIn] = Field(default_factory=list, max_length=200)
+    phone: Line | None = Field(default=None, max_length=60)
+    opening_hours: MultiLine | None = Field(default=None, max_length=200)
+    registration: RegistrationIn = RegistrationIn()
+    subsidy: SubsidyIn = SubsidyIn()
     seats: Count | None = None
-    source: str | None = None
+    source: Line | None = Field(default=None, max_length=300)
     is_sample: bool = False
 
 
@@ -295,10 +329,10 @@ class ClassIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=120)
+    external_id: Line = Field(min_length=1, max_length=120)
     resource_id: DbId
-    skill: str = Field(min_length=1, max_length=100)
-    skill_code: str | None = None
+    skill: Line = Field(min_length=1, max_length=100)
+    skill_code: Line | None = Field(default=None, max_length=40)
     level: int = Field(ge=1, le=5)
     start_date: date
     end_date: date
@@ -316,10 +350,10 @@ class EvaluationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    external_id: str = Field(min_length=1, max_length=120)
+    external_id: Line = Field(min_length=1, max_length=120)
     resource_id: DbId
-    skill: str = Field(min_length=1, max_length=100)
-    skill_code: str | None = None
+    skill: Line = Field(min_length=1, max_length=100)
+    skill_code: Line | None = Field(default=None, max_length=40)
     level: int = Field(ge=1, le=5)
     date: date
     seats_left: Count

@@ -57,6 +57,12 @@ class InvalidParameterError(SkillCircleError):
     status = 422
 
 
+class InvalidTextError(InvalidParameterError):
+    """Text that would not render: control, private-use or unassigned characters (see geo/text_input.py)."""
+
+    code = "invalid_text"
+
+
 class UnknownCategoryError(InvalidParameterError):
     """A resource category key or label that is not one of the six."""
 

@@ -26,14 +26,15 @@ from geo.coords import to_wgs84
 from geo.errors import CoordinateError, ImportValidationError, SkillCircleError
 from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
 from geo.sheets import (
+    COLUMNS,
+    ErrorLog,
     SheetRow,
-    cell_error,
     parse_bool,
     parse_date,
     parse_skills,
     read_sheet,
-    sheet_error,
 )
+from geo.text_input import normalise_newlines, text_problem
 
 log = logging.getLogger(__name__)
 CRS_KEYS = ("wgs84", "gcj02", "bd09")
@@ -54,19 +55,59 @@ class ImportReport:
         return {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated}
 
 
-class _Rows:
-    """Collects row errors while a sheet is checked cell by cell."""
+MULTILINE_COLUMNS = frozenset({"address", "opening_hours", "subsidy_note", "reg_steps"})
+"""Sheet columns whose text may hold newlines; every other text cell is one line."""
 
-    def __init__(self) -> None:
-        self.errors: list[dict[str, Any]] = []
 
-    def add(self, row: int, column: str | None, en: str, zh: str) -> None:
-        self.errors.append(cell_error(row, column, en, zh))
+def _column_lengths(model: type) -> dict[str, int]:
+    """Maximum length of each string column of ``model`` (what the database will store)."""
+    return {c.name: c.type.length for c in model.__table__.columns if getattr(c.type, "length", None)}
+
+
+class _Rows(ErrorLog):
+    """Collects row errors while a sheet is checked cell by cell (capped report, see :class:`ErrorLog`)."""
+
+    def texts(self, rows: list[SheetRow], *, kind: str, model: type) -> None:
+        """Every text cell of the sheet's columns renders (:mod:`geo.text_input`) and fits its column."""
+        lengths = _column_lengths(model) | {"reg_steps": 2000, "skills": 2000}
+        columns = COLUMNS[kind]
+        for r in rows:
+            for col, value in r.cells.items():
+                if col not in columns or not isinstance(value, str):
+                    continue
+                multiline = col in MULTILINE_COLUMNS
+                if multiline:
+                    value = r.cells[col] = normalise_newlines(value)
+                problem = text_problem(value, multiline=multiline)
+                if problem is not None:
+                    en, zh = problem.messages(col)
+                    self.add(r.row, col, en, zh, kind="invalid_text")
+                elif col in lengths and len(value) > lengths[col]:
+                    self.add(
+                        r.row,
+                        col,
+                        f"'{col}' is longer than {lengths[col]} characters",
+                        f"“{col}”超过 {lengths[col]} 个字符",
+                        kind="too_long",
+                    )
+                elif col == "skills":
+                    self._skill_lengths(r, value)
+
+    def _skill_lengths(self, r: SheetRow, value: str) -> None:
+        for name, code in parse_skills(value):
+            if len(name) > 100 or len(code or "") > 40:
+                self.add(
+                    r.row,
+                    "skills",
+                    f"skill '{name[:20]}…' is too long (name ≤ 100, code ≤ 40 characters)",
+                    f"工种“{name[:20]}…”过长（名称不超过 100 字，代码不超过 40 字）",
+                    kind="too_long",
+                )
 
     def required(self, r: SheetRow, column: str) -> Any:
         value = r.cells.get(column)
         if value is None:
-            self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空")
+            self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
         return value
 
     def number(
@@ -75,7 +116,7 @@ class _Rows:
         value = r.cells.get(column)
         if value is None:
             if required:
-                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空")
+                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
             return None
         try:
             num = float(str(value).replace(",", ""))
@@ -85,10 +126,11 @@ class _Rows:
                 num = int(num)
         except ValueError:
             kind_en, kind_zh = ("a whole number", "整数") if integer else ("a number", "数字")
-            self.add(r.row, column, f"'{value}' is not {kind_en}", f"“{value}”不是{kind_zh}")
+            self.add(r.row, column, f"'{value}' is not {kind_en}", f"“{value}”不是{kind_zh}", kind="not_a_number")
             return None
         if not minimum <= num <= maximum:  # also keeps integers storable (32-bit columns)
-            self.add(r.row, column, f"{num} is outside {minimum}–{maximum:g}", f"{num} 超出范围 {minimum}–{maximum:g}")
+            en, zh = f"{num} is outside {minimum}–{maximum:g}", f"{num} 超出范围 {minimum}–{maximum:g}"
+            self.add(r.row, column, en, zh, kind="out_of_range")
             return None
         return num
 
@@ -96,12 +138,13 @@ class _Rows:
         value = r.cells.get(column)
         if value is None:
             if required:
-                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空")
+                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
             return None
         try:
             return parse_date(value)
         except ValueError:
-            self.add(r.row, column, f"'{value}' is not a date (YYYY-MM-DD)", f"“{value}”不是有效日期（YYYY-MM-DD）")
+            en, zh = f"'{value}' is not a date (YYYY-MM-DD)", f"“{value}”不是有效日期（YYYY-MM-DD）"
+            self.add(r.row, column, en, zh, kind="invalid_date")
             return None
 
     def parsed(self, r: SheetRow, column: str, parser: Any) -> Any:
@@ -111,9 +154,9 @@ class _Rows:
         try:
             return parser(value)
         except SkillCircleError as exc:
-            self.add(r.row, column, exc.message_en, exc.message_zh)
+            self.add(r.row, column, exc.message_en, exc.message_zh, kind=exc.code)
         except ValueError as exc:
-            self.add(r.row, column, str(exc), f"“{value}”格式不正确")
+            self.add(r.row, column, str(exc), f"“{value}”格式不正确", kind="invalid_value")
         return None
 
     def unique_ids(self, rows: list[SheetRow]) -> None:
@@ -129,6 +172,7 @@ class _Rows:
                     "external_id",
                     f"duplicate external_id '{ext}' (first on row {seen[ext]})",
                     f"编号“{ext}”重复（首次出现在第 {seen[ext]} 行）",
+                    kind="duplicate_id",
                 )
             else:
                 seen[ext] = r.row
@@ -190,12 +234,14 @@ def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs
         lat = checks.number(r, "lat", integer=False, required=True, minimum=-90)
         row_crs = str(r.cells.get("crs") or crs).lower()
         if row_crs not in CRS_KEYS:
-            checks.add(r.row, "crs", f"unknown coordinate system '{row_crs}'", f"未知的坐标系“{row_crs}”")
+            en, zh = f"unknown coordinate system '{row_crs}'", f"未知的坐标系“{row_crs}”"
+            checks.add(r.row, "crs", en, zh, kind="unknown_crs")
             raw.append(None)
         elif lon is None or lat is None:
             raw.append(None)
         elif not (-180 <= lon <= 180 and -90 <= lat <= 90):
-            checks.add(r.row, "lon", f"coordinates out of range: {lon}, {lat}", f"坐标超出范围：{lon}, {lat}")
+            en, zh = f"coordinates out of range: {lon}, {lat}", f"坐标超出范围：{lon}, {lat}"
+            checks.add(r.row, "lon", en, zh, kind="out_of_range")
             raw.append(None)
         else:
             wlon, wlat = to_wgs84(lon, lat, crs=row_crs)
@@ -220,6 +266,7 @@ def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs
                 "lon",
                 f"point ({p[1]:.5f}, {p[2]:.5f}) lies outside {city.name_en} (outside every district, or in the sea)",
                 f"坐标（{p[1]:.5f}, {p[2]:.5f}）不在{city.name_zh}范围内（不在任何区县内或位于海上）",
+                kind="outside_city",
             )
             out.append(None)
         else:
@@ -229,6 +276,7 @@ def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs
 
 def _import_resources(session: Session, city: CityPack, rows: list[SheetRow], *, crs: str) -> ImportReport:
     checks = _Rows()
+    checks.texts(rows, kind="resources", model=Resource)
     checks.unique_ids(rows)
     points = _resource_points(city, rows, checks, crs=crs)
     parsed = []
@@ -246,15 +294,14 @@ def _import_resources(session: Session, city: CityPack, rows: list[SheetRow], *,
         for col in ("town", "address", "phone", "opening_hours", "reg_url", "reg_phone", "subsidy_note", "source"):
             values[col] = None if r.cells.get(col) is None else str(r.cells[col])
         steps = r.cells.get("reg_steps")
-        values["reg_steps"] = (
-            [s.strip() for s in str(steps).replace("；", ";").split(";") if s.strip()] if steps else []
-        )
+        parts = str(steps).replace("；", ";").replace("\n", ";").split(";") if steps else []
+        values["reg_steps"] = [s.strip() for s in parts if s.strip()]
         if point is not None:
             values["lon"], values["lat"], district = point
             values["district"] = district or r.cells.get("district")
         parsed.append(values)
     if checks.errors:
-        raise sheet_error(checks.errors, kind="resources")
+        raise checks.error(kind="resources")
 
     existing = {
         res.external_id: res
@@ -297,6 +344,7 @@ _EVENT_SPECS: dict[str, tuple[type, str]] = {
 def _import_events(session: Session, city: CityPack, rows: list[SheetRow], *, kind: str) -> ImportReport:
     model, owner_col = _EVENT_SPECS[kind]
     checks = _Rows()
+    checks.texts(rows, kind=kind, model=model)
     checks.unique_ids(rows)
     owners = {
         ext: rid
@@ -327,6 +375,7 @@ def _import_events(session: Session, city: CityPack, rows: list[SheetRow], *, ki
                     owner_col,
                     f"no resource with external_id '{owner}' in {city.key}; import resources first",
                     f"找不到编号为“{owner}”的资源，请先导入资源表",
+                    kind="unknown_owner",
                 )
         if kind == "classes":
             values["start_date"] = checks.date(r, "start_date", required=True)
@@ -338,15 +387,17 @@ def _import_events(session: Session, city: CityPack, rows: list[SheetRow], *, ki
             values["seats_total"] = checks.number(r, "seats_total", integer=True, required=True)
             values["subsidy"] = checks.number(r, "subsidy", integer=False, required=False)
             if values["start_date"] and values["end_date"] and values["end_date"] < values["start_date"]:
-                checks.add(r.row, "end_date", "end_date is before start_date", "结束日期早于开始日期")
+                en, zh = "end_date is before start_date", "结束日期早于开始日期"
+                checks.add(r.row, "end_date", en, zh, kind="invalid_dates")
             if values["seats_total"] is not None and values["seats_left"] is not None:
                 if values["seats_left"] > values["seats_total"]:
-                    checks.add(r.row, "seats_left", "seats_left exceeds seats_total", "剩余名额多于总名额")
+                    en, zh = "seats_left exceeds seats_total", "剩余名额多于总名额"
+                    checks.add(r.row, "seats_left", en, zh, kind="invalid_seats")
         else:
             values["date"] = checks.date(r, "date", required=True)
         parsed.append(values)
     if checks.errors:
-        raise sheet_error(checks.errors, kind=kind)
+        raise checks.error(kind=kind)
 
     existing = {
         obj.external_id: obj

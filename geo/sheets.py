@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -110,19 +111,73 @@ class SheetRow:
     cells: dict[str, Any]
 
 
-def sheet_error(errors: list[dict[str, Any]], *, kind: str) -> ImportValidationError:
-    """The all-or-nothing error of a sheet with bad rows (nothing was written)."""
-    msg = f"{kind} sheet has {len(errors)} error(s); nothing was imported. First: {errors[0]['message_en']}"
+MAX_REPORTED_ERRORS = 1000
+"""An import's error report lists at most this many problems; every problem is still counted by kind."""
+
+
+class ErrorLog:
+    """The row-numbered problems of one sheet: the first :data:`MAX_REPORTED_ERRORS` kept, all counted.
+
+    An all-bad 50,000-row sheet must not answer with a 40 MB body (nor hold millions of dicts): beyond the
+    limit a problem only adds to ``total`` and to ``counts`` (by kind, e.g. ``required``, ``invalid_text``)
+    and ``columns`` (by column).
+    """
+
+    def __init__(self, *, limit: int = MAX_REPORTED_ERRORS) -> None:
+        self.limit = limit
+        self.errors: list[dict[str, Any]] = []
+        self.total = 0
+        self.counts: Counter[str] = Counter()
+        self.columns: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return self.total
+
+    def add(self, row: int, column: str | None, message_en: str, message_zh: str, *, kind: str = "invalid") -> None:
+        """Record one problem (kept in the report while under the limit)."""
+        self.total += 1
+        self.counts[kind] += 1
+        self.columns[column or ""] += 1
+        if len(self.errors) < self.limit:
+            self.errors.append(cell_error(row, column, message_en, message_zh, kind=kind))
+
+    def error(self, *, kind: str) -> ImportValidationError:
+        """The all-or-nothing error of the sheet (nothing was written)."""
+        return sheet_error(self, kind=kind)
+
+
+def sheet_error(errors: ErrorLog | list[dict[str, Any]], *, kind: str) -> ImportValidationError:
+    """The all-or-nothing error of a sheet with bad rows (nothing was written).
+
+    ``details``: ``errors`` (the first :data:`MAX_REPORTED_ERRORS`), ``error_count`` (all of them),
+    ``truncated``, ``counts`` (per kind of problem) and ``columns`` (per column).
+    """
+    if not isinstance(errors, ErrorLog):
+        log = ErrorLog()
+        for e in errors:
+            log.add(e["row"], e["column"], e["message_en"], e["message_zh"], kind=e.get("kind", "invalid"))
+        errors = log
+    first = errors.errors[0]
+    msg = f"{kind} sheet has {errors.total} error(s); nothing was imported. First: {first['message_en']}"
     return ImportValidationError(
         msg,
-        message_zh=f"表格有 {len(errors)} 处错误，未导入任何数据。第一处：{errors[0]['message_zh']}",
-        details={"kind": kind, "errors": errors},
+        message_zh=f"表格有 {errors.total} 处错误，未导入任何数据。第一处：{first['message_zh']}",
+        details={
+            "kind": kind,
+            "errors": errors.errors,
+            "error_count": errors.total,
+            "truncated": errors.total > len(errors.errors),
+            "counts": dict(errors.counts.most_common()),
+            "columns": {k: v for k, v in errors.columns.most_common() if k},
+        },
     )
 
 
-def cell_error(row: int, column: str | None, message_en: str, message_zh: str) -> dict[str, Any]:
-    """One row-numbered problem of a sheet, as reported to the user."""
-    return {"row": row, "column": column, "message_en": message_en, "message_zh": message_zh}
+def cell_error(
+    row: int, column: str | None, message_en: str, message_zh: str, *, kind: str = "invalid"
+) -> dict[str, Any]:
+    """One row-numbered problem of a sheet, as reported to the user (``kind``: a stable short code)."""
+    return {"row": row, "column": column, "kind": kind, "message_en": message_en, "message_zh": message_zh}
 
 
 def _normalise_header(name: Any) -> str:
@@ -184,14 +239,14 @@ def read_sheet(source: Path | bytes, *, kind: str, filename: str | None = None) 
             msg, message_zh=f"无法读取文件：{exc}", code="unreadable_file", details={"errors": []}
         ) from exc
     errors = [
-        cell_error(1, col, f"missing required column '{col}'", f"缺少必填列“{col}”")
+        cell_error(1, col, f"missing required column '{col}'", f"缺少必填列“{col}”", kind="missing_column")
         for col, required in COLUMNS[kind].items()
         if required and col not in header
     ]
     if errors:
         raise sheet_error(errors, kind=kind)
     if not records:
-        errors = [cell_error(2, None, "the sheet has no data rows", "表格没有数据行")]
+        errors = [cell_error(2, None, "the sheet has no data rows", "表格没有数据行", kind="no_rows")]
         raise sheet_error(errors, kind=kind)
     return records
 

@@ -44,6 +44,7 @@ from geo.cities import CityPack
 from geo.coords import to_wgs84
 from geo.errors import GoneError, InvalidParameterError, NotFoundError, UnknownSkillError
 from geo.models import Resource, ResourceSkill, ScanCount, SkillCode
+from geo.text_input import check_text
 
 log = logging.getLogger(__name__)
 
@@ -249,6 +250,8 @@ def _target_fields(
 ) -> dict[str, Any]:
     """Validate a target and return the SkillCode columns it sets (plus ``default_title``)."""
     _check_target_type(target_type)
+    for name, value in (("skill", skill), ("place_name", place_name), ("district", district), ("town", town)):
+        check_text(value, field=name)  # printed on posters: it must render
     point = _point(city, lon, lat, crs)
     fields: dict[str, Any] = {
         "target_type": target_type,
@@ -320,7 +323,7 @@ def _target_fields(
 
 def _title(title: str | None, default: str) -> str:
     """The given title (stripped, at most 200 characters) or the derived default (cut to 200)."""
-    title = (title or "").strip()
+    title = check_text((title or "").strip(), field="title")
     if len(title) > 200:
         msg = "title is longer than 200 characters"
         raise _invalid(msg, "标题不能超过 200 个字符", code="invalid_parameter")
@@ -476,7 +479,7 @@ def update_code(
     row = get_code(session, text)
     before = _snapshot(row)
     if title is not None:
-        title = title.strip()
+        title = check_text(title.strip(), field="title")
         if not title or len(title) > 200:
             msg = "title must be 1–200 characters"
             raise _invalid(msg, "标题须为 1–200 个字符", code="invalid_parameter")

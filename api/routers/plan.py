@@ -26,6 +26,7 @@ from api.schemas import Crs, ErrorResponse, Mode
 from geo.cities import MODE_KEYS
 from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
+from geo.text_input import Line
 from isochrones.coverage import THRESHOLDS, Coverage, CoverageModel, coverage_notice, parse_category_or_all
 from isochrones.exports import FORMATS, export_bytes
 from isochrones.modes import check_mode
@@ -43,7 +44,7 @@ class Point(BaseModel):
 
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    label: str | None = Field(default=None, max_length=100)
+    label: Line | None = Field(default=None, max_length=100)
 
 
 class SuggestIn(BaseModel):

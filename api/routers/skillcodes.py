@@ -47,6 +47,7 @@ from geo.cities import load_city
 from geo.config import get_settings
 from geo.errors import GoneError, InvalidParameterError, NotFoundError, SkillCircleError
 from geo.models import ApiToken, SkillCode
+from geo.text_input import Line
 from isochrones.modes import check_mode
 
 log = logging.getLogger(__name__)
@@ -83,12 +84,12 @@ class SkillCodeTarget(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target_type: Literal["city", "place", "resource", "skill"]
-    title: str | None = Field(default=None, max_length=200, description="printed title; derived when empty")
+    title: Line | None = Field(default=None, max_length=200, description="printed title; derived when empty")
     resource_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-    skill: str | None = Field(default=None, max_length=100)
-    place_name: str | None = Field(default=None, max_length=200, description="community, factory gate, office…")
-    district: str | None = Field(default=None, max_length=60, description="district name or adcode")
-    town: str | None = Field(default=None, max_length=60, description="town/sub-district name or code")
+    skill: Line | None = Field(default=None, max_length=100)
+    place_name: Line | None = Field(default=None, max_length=200, description="community, factory gate, office…")
+    district: Line | None = Field(default=None, max_length=60, description="district name or adcode")
+    town: Line | None = Field(default=None, max_length=60, description="town/sub-district name or code")
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     crs: Crs = "wgs84"
@@ -105,7 +106,7 @@ class SkillCodePatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: str | None = Field(default=None, min_length=1, max_length=200)
+    title: Line | None = Field(default=None, min_length=1, max_length=200)
     enabled: bool | None = None
 
 
