@@ -19,8 +19,8 @@ Money = Annotated[float, Field(ge=0, le=10_000_000)]
 Mode = Literal["walk", "bicycle", "ebike", "car"]
 
 SAMPLE_NOTICE = {
-    "zh": "示例数据：本页机构为样例，不是真实机构；路网来自 OpenStreetMap。",
-    "en": "Sample data: the resources shown are a labelled sample, not real institutions; roads are OpenStreetMap.",
+    "zh": "示例数据：本页机构为样例，不是真实机构。",
+    "en": "Sample data: the resources shown are a labelled sample, not real institutions.",
 }
 ESTIMATE_NOTICE = {
     "zh": "估算：尚无路网，通行时间按直线距离乘以绕行系数估算。",

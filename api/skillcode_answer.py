@@ -4,9 +4,12 @@ returned as JSON by ``/api/v1/skill-codes/{code}``.
 The answer ranks the city's resources by travel time (the routing engine; straight-line estimates where a
 city has no road network, flagged so) from the phone's location when the worker shares it, else from the
 code's own place (where the poster hangs; the resource for a resource code; the city centre for a city
-or skill code without a point). It lists upcoming classes and evaluations with seats left at the
-reachable places, how to sign up, and "navigate" links for Amap, Baidu and Tencent maps with the
-coordinates each expects (Amap and Tencent GCJ-02, Baidu BD-09; stored points are WGS84).
+or skill code without a point). ``origin`` says which, in words the page shows as they are (a city-centre
+origin comes with ``prompt_location``: the page asks for the phone's location). It lists upcoming classes
+and evaluations with seats left at the reachable places in date order, each with its venue (travel time
+from the same origin), the venue's sign-up steps and "navigate" links for Amap, Baidu and Tencent maps
+with the coordinates each expects (Amap and Tencent GCJ-02, Baidu BD-09; stored points are WGS84).
+Labels are Chinese or English (``lang``); names, addresses and steps are the institutions' own text.
 """
 
 from __future__ import annotations
@@ -23,17 +26,17 @@ from sqlalchemy.orm import Session, selectinload
 
 from api.qrcodes import code_url
 from api.schemas import ESTIMATE_NOTICE, SAMPLE_NOTICE, ClassOut, EvaluationOut, ResourceOut
+from api.skillcode_text import short_date, texts, weekday
 from api.state import CityRuntime
 from geo.coords import from_wgs84
 from geo.errors import SkillCircleError
 from geo.models import Evaluation, Resource, SkillCode, TrainingClass
-from geo.skillcodes import TARGET_LABELS_ZH, code_health, format_code
+from geo.skillcodes import code_health, format_code
 
 log = logging.getLogger(__name__)
 
 #: Mode switch order on the page: e-bike first (the commonest way workers get around in Jiaxing).
-MODES: tuple[tuple[str, str], ...] = (("ebike", "电动车"), ("walk", "步行"), ("bicycle", "自行车"), ("car", "驾车"))
-MODE_LABELS: dict[str, str] = dict(MODES)
+MODES: tuple[str, ...] = ("ebike", "walk", "bicycle", "car")
 CIRCLE_MINUTES = 30
 SEARCH_MINUTES = 60
 NEAREST_LIMIT = 6
@@ -64,22 +67,6 @@ class NearbyPlace(BaseModel):
     navigate: NavLinks
 
 
-class ClassItem(ClassOut):
-    """An upcoming class with the travel time to its place and its evening/weekend marks."""
-
-    minutes: float | None = None
-    marks: list[str] = []
-    net_fee: float | None = None
-
-
-class EvaluationItem(EvaluationOut):
-    """An upcoming evaluation session with the travel time to its place."""
-
-    minutes: float | None = None
-    weekend: bool = False
-    weekday_label: str = ""
-
-
 class Signup(BaseModel):
     """How to sign up at one place."""
 
@@ -93,11 +80,41 @@ class Signup(BaseModel):
     is_sample: bool = False
 
 
-class Origin(BaseModel):
-    """Where travel times are counted from (WGS84)."""
+class ClassItem(ClassOut):
+    """An upcoming class: travel time to its venue, evening/weekend marks, the venue and how to sign up there."""
 
-    source: Literal["phone", "code", "city_centre"]
+    minutes: float | None = None
+    marks: list[str] = []
+    net_fee: float | None = None
+    start_label: str = ""
+    end_label: str = ""
+    deadline_label: str | None = None
+    venue: NearbyPlace
+    signup: Signup
+
+
+class EvaluationItem(EvaluationOut):
+    """An upcoming evaluation session with the travel time to its venue."""
+
+    minutes: float | None = None
+    weekend: bool = False
+    weekday_label: str = ""
+    date_label: str = ""
+    venue: NearbyPlace
+
+
+class Origin(BaseModel):
+    """Where travel times are counted from (WGS84), and the sentence that says so on the page.
+
+    ``source``: ``phone`` (the worker's shared location), ``code`` (where the poster hangs), ``resource``
+    (the institution a resource code points to) or ``city_centre`` (a city or skill code without a place:
+    far from most workers, so ``prompt_location`` asks the page to offer "use my location").
+    """
+
+    source: Literal["phone", "code", "resource", "city_centre"]
     label: str
+    statement: str
+    prompt_location: bool = False
     lat: float
     lon: float
 
@@ -132,6 +149,7 @@ class SkillCodeAnswer(BaseModel):
     code: str
     printed: str
     url: str
+    lang: str = "zh"
     city: str
     city_name: str
     title: str
@@ -189,28 +207,42 @@ def tel_number(text: str | None) -> str | None:
     return m.group(0).replace(" ", "") if m else None
 
 
-def _place(hit_minutes: float | None, hit_m: float | None, estimate: bool, res: Resource) -> NearbyPlace:
+def _place(hit_minutes: float | None, hit_m: float | None, estimate: bool, res: Resource, *, lang: str) -> NearbyPlace:
     return NearbyPlace(
         minutes=None if hit_minutes is None else round(hit_minutes, 1),
         distance_m=None if hit_m is None else round(hit_m),
         estimate=estimate,
         within_circle=hit_minutes is not None and hit_minutes <= CIRCLE_MINUTES,
-        resource=ResourceOut.of(res),
+        resource=ResourceOut.of(res, lang=lang),
         tel=tel_number(res.reg_phone or res.phone),
         navigate=navigate_links(res.lon, res.lat, res.name),
     )
 
 
-def _origin(row: SkillCode, runtime: CityRuntime, phone: tuple[float, float] | None) -> Origin:
+def _origin(row: SkillCode, runtime: CityRuntime, phone: tuple[float, float] | None, *, lang: str) -> Origin:
     city = runtime.city
+    t = texts(lang)
     if phone is not None:
-        return Origin(source="phone", label="您当前的位置", lon=phone[0], lat=phone[1])
+        label = t["origin_label_phone"]
+        return Origin(source="phone", label=label, statement=t["origin_phone"], lon=phone[0], lat=phone[1])
     if row.lon is not None and row.lat is not None:
-        return Origin(source="code", label=row.place_name or row.title, lon=row.lon, lat=row.lat)
-    return Origin(source="city_centre", label=f"{city.name_zh}市中心", lon=city.center[1], lat=city.center[0])
+        source = "resource" if row.target_type == "resource" and row.resource is not None else "code"
+        label = row.place_name or row.title
+        statement = t[f"origin_{source}"].format(label=label)
+        return Origin(source=source, label=label, statement=statement, lon=row.lon, lat=row.lat)
+    name = city.name(lang)
+    label = t["origin_label_city_centre"].format(city=name if lang == "en" else name.removesuffix("市"))
+    return Origin(
+        source="city_centre",
+        label=label,
+        statement=t["origin_city_centre"].format(label=label),
+        prompt_location=True,
+        lon=city.center[1],
+        lat=city.center[0],
+    )
 
 
-def _target(session: Session, row: SkillCode, city_name: str) -> TargetOut:
+def _target(session: Session, row: SkillCode, city_name: str, *, lang: str) -> TargetOut:
     health = code_health(session, row)
     if row.target_type == "skill":
         name = row.skill or ""
@@ -222,7 +254,7 @@ def _target(session: Session, row: SkillCode, city_name: str) -> TargetOut:
         name = row.place_name or row.title
     return TargetOut(
         type=row.target_type,
-        type_label=TARGET_LABELS_ZH.get(row.target_type, row.target_type),
+        type_label=texts(lang).get(f"target_{row.target_type}", row.target_type),
         name=name,
         district=row.district,
         town=row.town,
@@ -235,27 +267,37 @@ def _target(session: Session, row: SkillCode, city_name: str) -> TargetOut:
     )
 
 
-def _class_item(c: TrainingClass, minutes: float | None) -> ClassItem:
-    base = ClassOut.of(c).model_dump()
+def _class_item(c: TrainingClass, venue: NearbyPlace, *, lang: str) -> ClassItem:
+    t = texts(lang)
+    base = ClassOut.of(c, lang=lang).model_dump()
     marks = []
     if c.schedule == "evening":
-        marks.append("晚间班")
+        marks.append(t["evening_class"])
     if c.schedule == "weekend":
-        marks.append("周末班")
+        marks.append(t["weekend_class"])
     net = None if c.fee is None else max(0.0, c.fee - (c.subsidy or 0.0))
-    return ClassItem(**base, minutes=None if minutes is None else round(minutes, 1), marks=marks, net_fee=net)
+    return ClassItem(
+        **base,
+        minutes=venue.minutes,
+        marks=marks,
+        net_fee=net,
+        start_label=short_date(c.start_date, lang),
+        end_label=short_date(c.end_date, lang),
+        deadline_label=short_date(c.signup_deadline, lang) if c.signup_deadline else None,
+        venue=venue,
+        signup=_signup(c.resource),
+    )
 
 
-_WEEKDAYS = "一二三四五六日"
-
-
-def _evaluation_item(e: Evaluation, minutes: float | None) -> EvaluationItem:
-    base = EvaluationOut.of(e).model_dump()
+def _evaluation_item(e: Evaluation, venue: NearbyPlace, *, lang: str) -> EvaluationItem:
+    base = EvaluationOut.of(e, lang=lang).model_dump()
     return EvaluationItem(
         **base,
-        minutes=None if minutes is None else round(minutes, 1),
+        minutes=venue.minutes,
         weekend=e.date.weekday() >= 5,
-        weekday_label=f"周{_WEEKDAYS[e.date.weekday()]}",
+        weekday_label=weekday(e.date, lang),
+        date_label=short_date(e.date, lang),
+        venue=venue,
     )
 
 
@@ -280,6 +322,7 @@ def build_answer(
     mode: str = "ebike",
     phone: tuple[float, float] | None = None,
     today: date | None = None,
+    lang: str = "zh",
 ) -> SkillCodeAnswer:
     """Build the answer to a scan of ``row``.
 
@@ -299,6 +342,8 @@ def build_answer(
         the code's place; for the code's own place it is reported in ``nearest_error`` instead.
     today
         "Now" for upcoming classes (default: today).
+    lang
+        ``zh`` or ``en``: the language of labels and of the origin statement.
 
     Returns
     -------
@@ -308,8 +353,9 @@ def build_answer(
     """
     today = today or date.today()
     city = runtime.city
-    origin = _origin(row, runtime, phone)
-    target = _target(session, row, city.name_zh)
+    t = texts(lang)
+    origin = _origin(row, runtime, phone, lang=lang)
+    target = _target(session, row, city.name(lang), lang=lang)
     engine = runtime.engine
     index = runtime.index
     mask = index.mask(skill=row.skill) if row.target_type == "skill" and row.skill else None
@@ -328,10 +374,11 @@ def build_answer(
     wanted = {h.resource_id for h in listed} | ({target_id} if target_id else set())
     rows = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(wanted)))} if wanted else {}
 
-    def place(rid: int) -> NearbyPlace:
+    def place(rid: int, res: Resource | None = None) -> NearbyPlace:
         h = times.get(rid)
         est = engine.estimate if h is None else h.estimate
-        return _place(None if h is None else h.seconds / 60.0, None if h is None else h.distance_m, est, rows[rid])
+        res = res if res is not None else rows[rid]
+        return _place(None if h is None else h.seconds / 60.0, None if h is None else h.distance_m, est, res, lang=lang)
 
     nearest = [place(h.resource_id) for h in listed if h.resource_id in rows]
     target_resource = place(target_id) if target_id in rows else None
@@ -357,16 +404,15 @@ def build_answer(
         cls_stmt = cls_stmt.where(TrainingClass.skill == row.skill)
         ev_stmt = ev_stmt.where(Evaluation.skill == row.skill)
 
-    def minutes_to(rid: int) -> float | None:
-        h = times.get(rid)
-        return None if h is None else h.seconds / 60.0
-
     def rank(when: date, rid: int) -> tuple:
-        m = minutes_to(rid)
-        return (m is None or m > CIRCLE_MINUTES, when, m if m is not None else 1e9)
+        h = times.get(rid)
+        return (when, h.seconds if h is not None else 1e12, rid)
 
-    classes = sorted(session.scalars(cls_stmt), key=lambda c: rank(c.start_date, c.resource_id))[:CLASS_LIMIT]
-    evaluations = sorted(session.scalars(ev_stmt), key=lambda e: rank(e.date, e.resource_id))[:EVALUATION_LIMIT]
+    # date order (the soonest first; the nearer venue first on the same day)
+    classes = sorted(session.scalars(cls_stmt), key=lambda c: (*rank(c.start_date, c.resource_id), c.id))
+    classes = classes[:CLASS_LIMIT]
+    evaluations = sorted(session.scalars(ev_stmt), key=lambda e: (*rank(e.date, e.resource_id), e.id))
+    evaluations = evaluations[:EVALUATION_LIMIT]
 
     signup = None
     if target_id is not None and target_id in rows:
@@ -393,22 +439,23 @@ def build_answer(
         code=row.code,
         printed=format_code(row.code),
         url=code_url(row.code),
+        lang=lang,
         city=city.key,
-        city_name=city.name_zh,
+        city_name=city.name(lang),
         title=row.title,
         target=target,
         origin=origin,
         mode=mode,
-        mode_label=MODE_LABELS[mode],
-        modes=[ModeOption(key=k, label=v, selected=k == mode) for k, v in MODES],
+        mode_label=t[f"mode_{mode}"],
+        modes=[ModeOption(key=k, label=t[f"mode_{k}"], selected=k == mode) for k in MODES],
         estimate=estimate,
         sample=sample,
         notice=notice,
         target_resource=target_resource,
         nearest=nearest,
         nearest_error=nearest_error,
-        classes=[_class_item(c, minutes_to(c.resource_id)) for c in classes],
-        evaluations=[_evaluation_item(e, minutes_to(e.resource_id)) for e in evaluations],
+        classes=[_class_item(c, place(c.resource_id, c.resource), lang=lang) for c in classes],
+        evaluations=[_evaluation_item(e, place(e.resource_id, e.resource), lang=lang) for e in evaluations],
         signup=signup,
     )
 

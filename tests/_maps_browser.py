@@ -118,10 +118,23 @@ class Recorder:
         assert not self.external, f"requests left 127.0.0.1: {self.external[:5]}"
 
 
-def recording_context(browser: object, *, viewport: tuple[int, int] = (1280, 860)) -> tuple[object, Recorder]:
-    """A fresh browser context whose pages record every request and abort those for other hosts."""
+def recording_context(
+    browser: object, *, viewport: tuple[int, int] = (1280, 860), locale: str = "zh-CN"
+) -> tuple[object, Recorder]:
+    """A fresh browser context whose pages record every request and abort those for other hosts.
+
+    ``locale`` sets the browser's language (its ``Accept-Language``): Chinese unless a test says otherwise.
+    Narrow viewports (under 800 px) get a phone's touch screen.
+    """
     rec = Recorder()
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, service_workers="block")
+    phone = viewport[0] < 800
+    context = browser.new_context(
+        viewport={"width": viewport[0], "height": viewport[1]},
+        service_workers="block",
+        locale=locale,
+        has_touch=phone,
+        is_mobile=phone,
+    )
 
     def _route(route: object) -> None:
         req_url = route.request.url
@@ -138,12 +151,14 @@ def recording_context(browser: object, *, viewport: tuple[int, int] = (1280, 860
     return context, rec
 
 
-def open_page(browser: object, url: str, *, viewport: tuple[int, int] = (1280, 860)) -> tuple[object, Recorder]:
+def open_page(
+    browser: object, url: str, *, viewport: tuple[int, int] = (1280, 860), locale: str = "zh-CN"
+) -> tuple[object, Recorder]:
     """A page of a fresh :func:`recording_context` at ``url``.
 
     The page is returned once ``SkillCircle.state.ready`` is true and no API call is pending.
     """
-    context, rec = recording_context(browser, viewport=viewport)
+    context, rec = recording_context(browser, viewport=viewport, locale=locale)
     page = context.new_page()
     response = page.goto(url, wait_until="load")
     assert response is not None and response.status == 200, f"{url} answered {response and response.status}"
@@ -168,3 +183,74 @@ def shoot(page: object, artifacts: Path, name: str) -> Path:
     page.screenshot(path=str(path))
     assert path.stat().st_size > 10_000, f"screenshot {path} looks empty"
     return path
+
+
+# ---------------------------------------------------------------------------------------------- page checks
+AXE_JS = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = (360, 740)
+DESKTOP = (1366, 768)
+MIN_TARGET_PX = 44
+
+_TARGETS = """(min) => {
+  const sel = 'a[href], button, summary, select, textarea, input:not([type=hidden]), [role=button], [tabindex="0"]';
+  const out = [];
+  for (const node of document.querySelectorAll(sel)) {
+    // inline links inside a sentence are exempt (WCAG 2.5.5 "inline"); so is the map attribution line
+    if (node.closest('.leaflet-control-attribution, [data-inline-links]')) continue;
+    const box = (node.matches('input, select') && node.closest('label')) || node;
+    const r = box.getBoundingClientRect();
+    const style = getComputedStyle(node);
+    if (r.width === 0 || r.height === 0 || style.visibility === 'hidden') continue;
+    if (node.closest('[hidden], details:not([open]) > :not(summary)')) continue;
+    if (r.width + 0.5 < min || r.height + 0.5 < min) {
+      const label = node.textContent || node.getAttribute('aria-label') || node.className || '';
+      const tag = node.tagName.toLowerCase();
+      out.push({tag, text: label.trim().slice(0, 30), w: Math.round(r.width), h: Math.round(r.height)});
+    }
+  }
+  return out;
+}"""
+
+
+def small_targets(page: object, *, minimum: int = MIN_TARGET_PX) -> list[dict]:
+    """Visible tap targets (links, buttons, summaries, form fields, markers) smaller than ``minimum`` px."""
+    return page.evaluate(_TARGETS, minimum)
+
+
+def horizontal_overflow(page: object) -> int:
+    """How many CSS px the page is wider than the window (0 = no horizontal scroll)."""
+    return page.evaluate(
+        "() => Math.max(document.documentElement.scrollWidth, document.body.scrollWidth) - window.innerWidth"
+    )
+
+
+def axe_violations(page: object) -> list[dict]:
+    """axe-core's violations on the page (WCAG 2 A/AA and best practices), each with a few failing nodes.
+
+    axe-core comes from the npm registry (``npm ci``, package.json devDependencies) and is evaluated through
+    the DevTools protocol rather than a ``<script>`` element, so the page's Content-Security-Policy is
+    neither loosened nor bypassed for the rest of the page.
+    """
+    if not AXE_JS.is_file():
+        pytest.fail(f"{AXE_JS} is missing: run `make install` (npm ci installs axe-core)")
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(AXE_JS.read_text(encoding="utf-8") + "\n;undefined")
+    return page.evaluate(
+        """async () => {
+          const r = await axe.run(document, {resultTypes: ['violations']});
+          return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
+            nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ' :: ' + (n.failureSummary || '').slice(0, 160)),
+          }));
+        }"""
+    )
+
+
+def visible_text(page: object) -> str:
+    """The page's rendered text outside ``translate="no"`` elements (institutions' own names, steps…)."""
+    return page.evaluate(
+        """() => {
+          const clone = document.body.cloneNode(true);
+          clone.querySelectorAll('[translate=no], script, style, [hidden]').forEach(n => n.remove());
+          return clone.textContent.replace(/\\s+/g, ' ');
+        }"""
+    )

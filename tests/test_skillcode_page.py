@@ -16,7 +16,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests._maps_browser import CHROMIUM, CHROMIUM_ARGS
+from tests._maps_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    axe_violations,
+    horizontal_overflow,
+    small_targets,
+    visible_text,
+)
+from tests._maps_browser import (
+    PHONE as PHONE_360,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -80,13 +91,13 @@ def codes(database, demo_sample, jiaxing_sample) -> dict[str, str]:
         return {"demo": demo.code, "jiaxing": jx.code}
 
 
-def _context(browser, geolocation: dict | None, *, allow: bool):
+def _context(browser, geolocation: dict | None, *, allow: bool, viewport: dict | None = None, locale: str = "zh-CN"):
     return browser.new_context(
-        viewport=PHONE,
+        viewport=viewport or PHONE,
         device_scale_factor=2,
-        is_mobile=True,
+        is_mobile=viewport is None or viewport["width"] < 800,
         has_touch=True,
-        locale="zh-CN",
+        locale=locale,
         geolocation=geolocation,
         permissions=["geolocation"] if allow else [],
     )
@@ -158,7 +169,7 @@ def test_phone_location_nearest_mode_switch_and_signup(browser, live_server, cod
     assert signup.locator(".steps li").count() == len(walk["signup"]["steps"]) > 0
     assert signup.locator('a[href^="tel:"]').count() == 1
     assert walk["signup"]["resource_name"] in signup.inner_text()
-    assert page.locator("#classes li").count() == len(walk["classes"])
+    assert page.locator("#classes li.class").count() == len(walk["classes"])
 
     # 适老化: the large-text mode enlarges the text and is remembered
     size = page.evaluate("getComputedStyle(document.querySelector('#nearest .name')).fontSize")
@@ -225,4 +236,63 @@ def test_phone_outside_the_city_falls_back_to_the_codes_place(browser, live_serv
     page.wait_for_selector('#live .live[data-origin="code"]:not([aria-busy])', timeout=20_000)
     here = _api(live_server, code)
     assert [i for i, _ in _shown(page)] == [p["resource"]["id"] for p in here["nearest"]]
+    ctx.close()
+
+
+_HAN = "[\u3400-\u9fff]"
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize("size", [PHONE_360, DESKTOP], ids=["360", "1366"])
+def test_page_fits_phone_and_desktop_with_big_targets_and_no_axe_violations(
+    browser, live_server, codes, artifacts, size, lang
+) -> None:
+    import re
+
+    viewport = {"width": size[0], "height": size[1]}
+    code = codes["jiaxing"]
+    ctx = _context(browser, None, allow=False, viewport=viewport, locale="en-US" if lang == "en" else "zh-CN")
+    page = ctx.new_page()
+    page.goto(f"{live_server}/s/{code}")  # no ?lang=: the browser's Accept-Language decides
+    page.wait_for_selector('body[data-geo="refused"]', timeout=20_000)
+    assert page.evaluate("document.documentElement.lang") == ("en" if lang == "en" else "zh-CN")
+    assert horizontal_overflow(page) <= 0
+    assert page.locator("#sample-notice").is_visible() and page.locator("#estimate-notice").is_visible()
+    text = visible_text(page)
+    if lang == "en":
+        assert not re.search(_HAN, text.replace("中文", "")), re.findall(f"{_HAN}+", text)[:10]
+        assert "Upcoming classes" in text and "counted from where this poster hangs" in text
+    else:
+        assert "近期开班" in text and "本码张贴地点" in text
+    # a class card opens its details: venue with travel time, seats, fee, navigation, sign-up steps
+    card = page.locator("#classes li.class").first
+    assert not card.locator(".detail").is_visible()
+    card.locator("summary").click()
+    detail = card.locator(".detail")
+    assert detail.is_visible()
+    assert detail.locator(".venue .t").inner_text() and detail.locator(".steps li").count() > 0
+    assert detail.locator('a[href^="https://uri.amap.com"]').is_visible()
+    if size == PHONE_360:
+        assert small_targets(page) == []
+    violations = axe_violations(page)
+    assert violations == [], violations
+    page.screenshot(path=str(artifacts / f"skillcode-{size[0]}-{lang}.png"), full_page=True)
+    ctx.close()
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_not_found_page_fits_a_phone_in_both_languages(browser, live_server, artifacts, lang) -> None:
+    import re
+
+    ctx = _context(browser, None, allow=False, viewport={"width": PHONE_360[0], "height": PHONE_360[1]})
+    page = ctx.new_page()
+    resp = page.goto(f"{live_server}/s/ZZZZ9999?lang={lang}")
+    assert resp.status == 404
+    assert horizontal_overflow(page) <= 0 and small_targets(page) == []
+    text = visible_text(page)
+    assert ("Skill code not found" in text) if lang == "en" else ("没有找到这个技能码" in text)
+    if lang == "en":
+        assert not re.search(_HAN, text.replace("中文", ""))
+    assert axe_violations(page) == []
+    page.screenshot(path=str(artifacts / f"skillcode-404-{lang}.png"), full_page=True)
     ctx.close()

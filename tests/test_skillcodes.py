@@ -532,3 +532,124 @@ def test_cli_create_list_qr_poster_retarget_disable(database, jiaxing_sample, tm
             select(AuditEntry.action).where(AuditEntry.entity == "skill_code", AuditEntry.entity_id == code)
         ).all()
     assert set(actions) == {"create", "retarget", "disable"}
+
+
+# ------------------------------------------------------------------------------------ origin, classes, English
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def _untranslated(html: str) -> list[str]:
+    """Han text of an English page outside ``translate="no"`` elements (institutions' own data), script and style."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class _Walk(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.stack: list[tuple[str, bool]] = []
+
+        def handle_starttag(self, tag: str, attrs: list) -> None:
+            if tag in ("meta", "link", "br", "img", "input", "source"):
+                return
+            a = dict(attrs)
+            skip = a.get("translate") == "no" or tag in ("script", "style", "title")
+            self.stack.append((tag, skip))
+
+        def handle_endtag(self, tag: str) -> None:
+            while self.stack:
+                if self.stack.pop()[0] == tag:
+                    break
+
+        def handle_data(self, data: str) -> None:
+            if not any(skip for _, skip in self.stack) and _HAN.search(data):
+                found.append(data.strip())
+
+    _Walk().feed(html)
+    return found
+
+
+def test_origin_says_truthfully_where_times_are_counted_from(client, city_codes) -> None:
+    place = client.get(f"/api/v1/skill-codes/{city_codes['place']['code']}").json()["origin"]
+    assert place["source"] == "code" and place["prompt_location"] is False and "张贴地点" in place["statement"]
+    assert "建设街道" in place["statement"]
+    res = client.get(f"/api/v1/skill-codes/{city_codes['resource']['code']}", params={"lang": "en"}).json()["origin"]
+    assert res["source"] == "resource" and res["statement"].startswith("Travel times are counted from")
+    for kind in ("city", "skill"):
+        code = city_codes[kind]["code"]
+        o = client.get(f"/api/v1/skill-codes/{code}").json()["origin"]
+        assert o["source"] == "city_centre" and o["prompt_location"] is True
+        assert "市中心" in o["statement"] and "张贴地点" not in o["statement"]
+        html = client.get(f"/s/{code}").text
+        assert o["statement"] in re.sub(r"<[^>]+>", "", html) and 'data-action="locate"' in html
+        assert "离这里最近" not in html and "张贴地点" not in html
+        en = client.get(f"/api/v1/skill-codes/{code}", params={"lang": "en"}).json()["origin"]
+        assert "centre of Jiaxing" in en["statement"]
+    phone = client.get(f"/api/v1/skill-codes/{city_codes['city']['code']}", params={"lat": 30.75, "lon": 120.75})
+    assert phone.json()["origin"]["source"] == "phone" and phone.json()["origin"]["prompt_location"] is False
+
+
+def test_classes_in_date_order_with_venue_times_from_the_same_origin(client, city_codes) -> None:
+    code = city_codes["city"]["code"]
+    a = client.get(f"/api/v1/skill-codes/{code}", params={"mode": "ebike"}).json()
+    starts = [(c["start_date"], c["minutes"]) for c in a["classes"]]
+    assert starts and [s for s, _ in starts] == sorted(s for s, _ in starts)
+    o = a["origin"]
+    nearby = client.get(
+        "/api/v1/nearby",
+        params={"city": "jiaxing", "lat": o["lat"], "lon": o["lon"], "mode": "ebike", "minutes": 60, "limit": 200},
+    ).json()
+    times = {i["resource"]["id"]: i["minutes"] for i in nearby["items"]}
+    listed = {p["resource"]["id"] for p in a["nearest"]}
+    assert any(c["venue"]["resource"]["id"] not in listed for c in a["classes"]), "every venue was listed anyway"
+    for c in a["classes"]:
+        v = c["venue"]
+        assert v["resource"]["id"] == c["resource_id"] and v["resource"]["name"] == c["resource_name"]
+        assert v["minutes"] == pytest.approx(times[c["resource_id"]], abs=0.11)
+        assert c["signup"]["resource_id"] == c["resource_id"] and v["navigate"]["amap"].startswith("https://")
+    html = client.get(f"/s/{code}", params={"mode": "ebike"}).text
+    ids = re.findall(r'data-class-id="(\d+)"', html)
+    assert [int(i) for i in ids] == [c["id"] for c in a["classes"]]
+    assert html.count("<details>") == len(a["classes"]) and html.count("<summary>") == len(a["classes"])
+    first = html[html.index(f'data-class-id="{ids[0]}"') :]
+    first = first[: first.index("</details>")]
+    c0 = a["classes"][0]
+    for needle in ("上课地点", c0["venue"]["resource"]["name"], "报名步骤", "uri.amap.com", "api.map.baidu.com"):
+        assert needle in first
+    for step in c0["signup"]["steps"]:
+        assert step in first
+
+
+def test_english_pages_with_lang_and_accept_language(client, city_codes) -> None:
+    code = city_codes["place"]["code"]
+    zh = client.get(f"/s/{code}")
+    assert '<html lang="zh-CN">' in zh.text and zh.headers["vary"] == "Accept-Language"
+    en = client.get(f"/s/{code}", params={"lang": "en"})
+    assert en.status_code == 200 and '<html lang="en">' in en.text
+    assert "Upcoming classes" in en.text and "How to sign up" in en.text and "E-bike" in en.text
+    assert _untranslated(en.text) == [], _untranslated(en.text)[:10]
+    assert _untranslated(zh.text), "the Chinese page has Chinese text"
+    browser_en = client.get(f"/s/{code}", headers={"Accept-Language": "en-GB,en;q=0.9,zh-CN;q=0.5"})
+    assert '<html lang="en">' in browser_en.text
+    prefers_zh = client.get(f"/s/{code}", headers={"Accept-Language": "en;q=0.4, zh-CN"})
+    assert '<html lang="zh-CN">' in prefers_zh.text
+    forced = client.get(f"/s/{code}", params={"lang": "zh"}, headers={"Accept-Language": "en"})
+    assert '<html lang="zh-CN">' in forced.text
+    live = client.get(f"/s/{code}/live", params={"lang": "en", "mode": "car"}).text
+    assert "Car" in live and _untranslated(live) == []
+    bad = client.get(f"/s/{code}", params={"lang": "fr"}, headers={"Accept-Language": "en"})
+    assert bad.status_code == 422 and '<html lang="en">' in bad.text and "invalid_lang" not in bad.text
+    assert client.get(f"/api/v1/skill-codes/{code}", params={"lang": "en"}).json()["mode_label"] == "E-bike"
+
+
+def test_404_and_410_pages_in_english(client, admin_token, city_codes) -> None:
+    missing = client.get("/s/ZZZZ9999", params={"lang": "en"})
+    assert missing.status_code == 404 and '<html lang="en">' in missing.text
+    assert "Skill code not found" in missing.text and _untranslated(missing.text) == []
+    assert "lang=en" in re.search(r'href="(/map[^"]*)"', missing.text).group(1)
+    zh = client.get("/s/ZZZZ9999")
+    assert "没有找到这个技能码" in zh.text and '<html lang="zh-CN">' in zh.text
+    code = _create(client, admin_token, city="jiaxing", target_type="city")["code"]
+    client.post(f"/api/v1/admin/skill-codes/{code}/disable", headers=_auth(admin_token))
+    gone = client.get(f"/s/{code}", headers={"Accept-Language": "en-US"})
+    assert gone.status_code == 410 and "no longer in use" in gone.text and _untranslated(gone.text) == []

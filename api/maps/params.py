@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.i18n import negotiate
 from api.maps.basemaps import Basemap, resolve_basemap
-from api.maps.text import LANGS
 from geo.categories import parse_category
 from geo.cities import MODE_KEYS, CityPack, load_city
 from geo.config import Settings
@@ -71,19 +71,6 @@ def _get(query: Mapping[str, str], name: str) -> str | None:
             msg, message_zh=f"参数 {name} 超过 {MAX_VALUE_CHARS} 个字符", details={"parameter": name}
         )
     return value or None
-
-
-def parse_lang(value: str | None) -> str:
-    """``zh`` (default) or ``en``; anything else → 422 ``invalid_lang``."""
-    if value is None:
-        return "zh"
-    key = value.lower()
-    if key not in LANGS:
-        msg = f"unknown language {value!r}; expected zh or en"
-        raise InvalidParameterError(
-            msg, message_zh=f"不支持的语言“{value}”，应为 zh 或 en", code="invalid_lang", details={"lang": value}
-        )
-    return key
 
 
 def parse_mode(value: str | None) -> str:
@@ -208,7 +195,9 @@ def check_skill(session: Session, city: CityPack, skill: str | None) -> str | No
     return skill
 
 
-def parse_map_params(query: Mapping[str, str], *, settings: Settings, session: Session) -> MapParams:
+def parse_map_params(
+    query: Mapping[str, str], *, settings: Settings, session: Session, accept_language: str | None = None
+) -> MapParams:
     """Validate every parameter a map page accepts (unknown parameters are ignored).
 
     Parameters
@@ -219,8 +208,10 @@ def parse_map_params(query: Mapping[str, str], *, settings: Settings, session: S
         Deployment settings (default city and basemap, provider keys).
     session
         Database session, to check that the requested skill exists in the city.
+    accept_language
+        The request's ``Accept-Language`` header: the language when ``lang`` is not given.
     """
-    lang = parse_lang(_get(query, "lang"))
+    lang = negotiate(_get(query, "lang"), accept_language)
     city = load_city(_get(query, "city") or settings.default_city)
     basemap = resolve_basemap(_get(query, "basemap"), lang=lang, settings=settings)
     return MapParams(

@@ -23,15 +23,16 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.deps import DbSession
+from api.i18n import negotiate, safe_negotiate
 from api.maps.basemaps import Basemap, basemap_keys, basemap_names
 from api.maps.builder import build_map
 from api.maps.overlays import data_notes, district_features, resource_points
-from api.maps.params import MapParams, parse_lang, parse_map_params, parse_resolution
+from api.maps.params import MapParams, parse_map_params, parse_resolution
 from api.maps.text import LANGS, texts
 from api.state import get_runtime
 from geo.categories import CATEGORIES
 from geo.cities import MODE_KEYS, CityPack, load_city
-from geo.config import get_settings
+from geo.config import Settings, get_settings
 from geo.coords import from_wgs84
 from geo.errors import SkillCircleError
 
@@ -93,10 +94,7 @@ def _error_response(request: Request, exc: SkillCircleError) -> Response:
     """A 4xx answer for a bad page parameter: HTML for browsers, the API's JSON body otherwise."""
     if not _wants_html(request):
         return JSONResponse(exc.to_dict(), status_code=exc.status)
-    try:
-        lang = parse_lang(request.query_params.get("lang"))
-    except SkillCircleError:
-        lang = "zh"
+    lang = safe_negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
     return templates.TemplateResponse(
         request,
         "map_error.html",
@@ -161,10 +159,16 @@ def _extra(params: MapParams) -> dict[str, str]:
     return out
 
 
+def _params(request: Request, db: DbSession, settings: Settings) -> MapParams:
+    return parse_map_params(
+        request.query_params, settings=settings, session=db, accept_language=request.headers.get("accept-language")
+    )
+
+
 def _map_context(request: Request, db: DbSession, *, page: str) -> tuple[dict[str, Any], MapParams]:
     """Everything the /map and /embed templates need."""
     settings = get_settings()
-    params = parse_map_params(request.query_params, settings=settings, session=db)
+    params = _params(request, db, settings)
     t = texts(params.lang)
     points = resource_points(db, params.city, crs=params.basemap.crs)
     shown = params.categories or tuple(c.key for c in CATEGORIES)
@@ -235,7 +239,7 @@ def home(request: Request) -> Response:
     """A home page linking each city's circle map, coverage map and the embed-code generator."""
 
     def render() -> Response:
-        lang = parse_lang(request.query_params.get("lang"))
+        lang = negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
         t = texts(lang)
         cities = [
             {
@@ -302,7 +306,7 @@ def coverage_map(request: Request, db: DbSession) -> Response:
 
     def render() -> Response:
         settings = get_settings()
-        params = parse_map_params(request.query_params, settings=settings, session=db)
+        params = _params(request, db, settings)
         resolution = parse_resolution(request.query_params.get("resolution"))
         t = texts(params.lang)
         districts = district_features(params.city, crs=params.basemap.crs, lang=params.lang)
@@ -370,7 +374,7 @@ def embed_snippet(request: Request, db: DbSession) -> Response:
 
     def render() -> Response:
         settings = get_settings()
-        params = parse_map_params(request.query_params, settings=settings, session=db)
+        params = _params(request, db, settings)
         t = texts(params.lang)
         allowed = frame_ancestors(settings.embed_origins).split()[1:]
         config = {

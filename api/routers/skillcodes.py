@@ -2,7 +2,8 @@
 admin API that creates, lists, re-targets and disables codes.
 
 Public
-    ``GET /s/{code}``                              the mobile landing page (Chinese, server-rendered)
+    ``GET /s/{code}``                              the mobile landing page (server-rendered; ``?lang=en``
+                                                   or ``Accept-Language`` for English)
     ``GET /s/{code}/live``                         the page's live part for a mode/location (HTML fragment)
     ``GET /api/v1/skill-codes/{code}``             the same answer as JSON
     ``GET /api/v1/skill-codes/{code}/qr.svg|qr.png|poster.png|poster.pdf``
@@ -16,7 +17,7 @@ Admin (token scope ``codes:write``; every write audited)
     ``PUT /api/v1/admin/skill-codes/{code}/target``            re-target (the printed code stays valid)
     ``POST /api/v1/admin/skill-codes/{code}/disable``          retire (the page then answers 410)
 
-Unknown codes get a friendly Chinese 404 page linking to the city map, disabled ones a 410 "no longer in
+Unknown codes get a friendly 404 page (in the page language) linking to the city map, disabled ones a 410 "no longer in
 use" page; the JSON endpoints answer with the usual error body (``skill_code_not_found``,
 ``skill_code_disabled``).
 """
@@ -28,7 +29,7 @@ import logging
 from datetime import date
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -38,9 +39,11 @@ from sqlalchemy.orm import Session
 
 from api import qrcodes
 from api.deps import DbSession, require_scope
+from api.i18n import html_lang, negotiate, safe_negotiate
 from api.routers.nearby import wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
-from api.skillcode_answer import MODES, SkillCodeAnswer, answer_json, build_answer
+from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer
+from api.skillcode_text import js_texts, texts
 from api.state import CityRuntime, get_runtime
 from geo import skillcodes as registry
 from geo.cities import load_city
@@ -202,40 +205,88 @@ def _phone_point(runtime: CityRuntime, lat: float | None, lon: float | None, crs
 
 
 def _answer(
-    db: Session, row: SkillCode, *, mode: str, lat: float | None, lon: float | None, crs: str, located: bool
+    db: Session,
+    row: SkillCode,
+    *,
+    mode: str,
+    lat: float | None,
+    lon: float | None,
+    crs: str,
+    located: bool,
+    lang: str = "zh",
 ) -> SkillCodeAnswer:
     runtime = _runtime(row)
     phone = _phone_point(runtime, lat, lon, crs)
-    answer = build_answer(db, runtime, row, mode=mode, phone=phone)
+    answer = build_answer(db, runtime, row, mode=mode, phone=phone, lang=lang)
     if located and phone is not None:
         registry.locate_scan(db, row.code, lon=phone[0], lat=phone[1])
     return answer
 
 
+_PAGE_HEADERS = {"Cache-Control": "no-store", "Vary": "Accept-Language"}
+
+
+def _page_lang(request: Request, *, strict: bool) -> str:
+    """``?lang=``, else ``Accept-Language``, else Chinese (``strict``: a bad ``?lang=`` is a 422)."""
+    pick = negotiate if strict else safe_negotiate
+    return pick(request.query_params.get("lang"), request.headers.get("accept-language"))
+
+
+def _page_context(request: Request, lang: str, **extra: Any) -> dict[str, Any]:
+    """What every 技能码 page template needs: wording, language, the link to the other language."""
+    other = "en" if lang == "zh" else "zh"
+    query = {k: v for k, v in request.query_params.items() if k in ("mode",)} | {"lang": other}
+    return {
+        "t": texts(lang),
+        "lang": lang,
+        "html_lang": html_lang(lang),
+        "js_text": js_texts(lang),
+        "other_lang_url": "?" + urlencode(query),
+        "asset_version": ASSET_VERSION,
+        **extra,
+    }
+
+
+def map_link(
+    city: str, *, lang: str, mode: str | None = None, lat: float | None = None, lon: float | None = None
+) -> str:
+    """``/map`` for a phone page: the city, language and travel mode, centred on the code's place if any."""
+    query = {"city": city, "lang": lang}
+    if mode:
+        query["mode"] = mode
+    if lat is not None and lon is not None:
+        query |= {"center": f"{lat:.5f},{lon:.5f}", "zoom": "14"}
+    return "/map?" + urlencode(query)
+
+
 def _error_page(request: Request, exc: SkillCircleError, *, code_text: str) -> HTMLResponse:
     settings = get_settings()
+    lang = _page_lang(request, strict=False)
+    t = texts(lang)
     city_key = exc.details.get("city") or settings.default_city
     try:
-        city_name = load_city(city_key).name_zh
+        city_name = load_city(city_key).name(lang)
     except SkillCircleError:
         city_name = ""
     if isinstance(exc, GoneError):
-        kind, heading = "gone", "这个技能码已停用"
+        kind = "gone"
     elif isinstance(exc, NotFoundError):
-        kind, heading = "not_found", "没有找到这个技能码"
+        kind = "not_found"
     else:
-        kind, heading = "invalid", "链接参数有误"
-    context = {
-        "kind": kind,
-        "heading": heading,
-        "error": exc,
-        "code_text": code_text[:40],
-        "city_key": city_key,
-        "city_name": city_name,
-        "asset_version": ASSET_VERSION,
-    }
+        kind = "invalid"
+    context = _page_context(
+        request,
+        lang,
+        kind=kind,
+        heading=t[f"err_{kind}"],
+        error=exc,
+        code_text=code_text[:40],
+        city_key=city_key,
+        city_name=city_name,
+        map_url=map_link(city_key, lang=lang) if city_name else f"/map?lang={lang}",
+    )
     return templates.TemplateResponse(
-        request, "skillcode_error.html", context, status_code=exc.status, headers={"Cache-Control": "no-store"}
+        request, "skillcode_error.html", context, status_code=exc.status, headers=_PAGE_HEADERS
     )
 
 
@@ -246,19 +297,27 @@ def _poster_text(db: Session, code: str) -> qrcodes.PosterText:
 # ---------------------------------------------------------------------------------------------- public
 @router.get("/s/{code}", response_class=HTMLResponse, include_in_schema=False)
 def landing_page(request: Request, db: DbSession, code: CodeText, mode: str = "ebike") -> HTMLResponse:
-    """The page a worker sees after scanning (counts one scan of the bare URL; no personal data stored)."""
+    """The page a worker sees after scanning (counts one scan of the bare URL; no personal data stored).
+
+    Chinese by default; English with ``?lang=en`` or a browser that prefers English (``Accept-Language``).
+    """
     try:
+        lang = _page_lang(request, strict=True)
         row = registry.get_code(db, code)
         if "mode" not in request.query_params:  # a scan opens the bare URL; ?mode= is the no-JS mode switch
             registry.count_scan(db, row.code)
             db.commit()
         registry.resolve_code(db, row.code)
         check_mode(mode)
-        answer = build_answer(db, _runtime(row), row, mode=mode)
+        answer = build_answer(db, _runtime(row), row, mode=mode, lang=lang)
     except SkillCircleError as exc:
         return _error_page(request, exc, code_text=code)
-    context = {"a": answer, "asset_version": ASSET_VERSION, "modes": MODES}
-    return templates.TemplateResponse(request, "skillcode.html", context, headers={"Cache-Control": "no-store"})
+    place = answer.origin if answer.origin.source != "city_centre" else None
+    url = map_link(
+        answer.city, lang=lang, mode=mode, lat=place.lat if place else None, lon=place.lon if place else None
+    )
+    context = _page_context(request, lang, a=answer, map_url=url)
+    return templates.TemplateResponse(request, "skillcode.html", context, headers=_PAGE_HEADERS)
 
 
 @router.get("/s/{code}/live", response_class=HTMLResponse, include_in_schema=False, responses=ERRORS)
@@ -270,13 +329,14 @@ def landing_live(
     lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     located: bool = False,
+    lang: Annotated[Literal["zh", "en"] | None, Query(description="page language (default: Accept-Language)")] = None,
 ) -> HTMLResponse:
     """The live part of the page (mode switch, phone location) rendered from the same answer as the JSON."""
+    page_lang = _page_lang(request, strict=True)
     row = registry.resolve_code(db, code)
-    answer = _answer(db, row, mode=mode, lat=lat, lon=lon, crs="wgs84", located=located)
-    return templates.TemplateResponse(
-        request, "skillcode_live.html", {"a": answer}, headers={"Cache-Control": "no-store"}
-    )
+    answer = _answer(db, row, mode=mode, lat=lat, lon=lon, crs="wgs84", located=located, lang=page_lang)
+    context = _page_context(request, page_lang, a=answer)
+    return templates.TemplateResponse(request, "skillcode_live.html", context, headers=_PAGE_HEADERS)
 
 
 @router.get(
@@ -293,10 +353,14 @@ def skill_code_answer(
     lon: Annotated[float | None, Query(ge=-180, le=180, description="the phone's longitude (optional)")] = None,
     crs: Annotated[Crs, Query(description="crs of lat/lon (phones give WGS84)")] = "wgs84",
     located: Annotated[bool, Query(description="count this scan in the location's coarse cell")] = False,
+    lang: Annotated[Literal["zh", "en"], Query(description="language of labels and of origin.statement")] = "zh",
 ) -> dict:
-    """Travel times from the phone's location when given, else from the code's place (or city centre)."""
+    """Travel times from the phone's location when given, else from the code's place (or city centre).
+
+    ``origin`` says which (``source``, ``label`` and the sentence ``statement`` the page shows).
+    """
     row = registry.resolve_code(db, code)
-    return answer_json(_answer(db, row, mode=mode, lat=lat, lon=lon, crs=crs, located=located))
+    return answer_json(_answer(db, row, mode=mode, lat=lat, lon=lon, crs=crs, located=located, lang=lang))
 
 
 @router.get("/api/v1/skill-codes/{code}/qr.svg", responses=ERRORS, summary="The code's QR image (SVG)")

@@ -1,8 +1,11 @@
 /* 技能码 landing page: large-text toggle, phone location (WGS84 from the browser), mode switch.
-   The live part is re-rendered by the server (/s/{code}/live), the same answer as /api/v1/skill-codes/{code}. */
+   The live part is re-rendered by the server (/s/{code}/live), the same answer as /api/v1/skill-codes/{code}.
+   Wording comes from the page's JSON data block #sc-text (Chinese or English, like the page). */
 (function () {
   "use strict";
   var root = document.documentElement;
+  var T = {};
+  try { T = JSON.parse(document.getElementById("sc-text").textContent); } catch (e) { /* keep defaults */ }
   var btn = document.getElementById("bigtext");
   function setBig(on) {
     root.classList.toggle("big", on);
@@ -21,16 +24,35 @@
   var status = document.getElementById("locstatus");
   if (!live || !window.fetch) return;
   var code = live.getAttribute("data-code");
+  var lang = live.getAttribute("data-lang") || "zh";
   var mode = live.getAttribute("data-mode") || "ebike";
   var pos = null;
   var located = false;
   var seq = 0;
 
-  function say(text) { if (status) status.textContent = text; }
+  function say(text) { if (status) status.textContent = text || ""; }
+
+  /* The "use my location" button (city-centre origin only) needs geolocation: show it when there is some. */
+  function offerLocate() {
+    if (!navigator.geolocation) return;
+    live.querySelectorAll("[data-action=locate]").forEach(function (b) { b.hidden = !!pos; });
+  }
+
+  function mapLink() {
+    var link = document.getElementById("map-link");
+    if (!link) return;
+    var url = new URL(link.getAttribute("href"), window.location.href);
+    url.searchParams.set("mode", mode);
+    if (pos) {
+      url.searchParams.set("center", pos.lat.toFixed(5) + "," + pos.lon.toFixed(5));
+      url.searchParams.set("zoom", "14");
+    }
+    link.setAttribute("href", url.pathname + url.search);
+  }
 
   function load() {
     var my = ++seq;
-    var q = "?mode=" + encodeURIComponent(mode);
+    var q = "?mode=" + encodeURIComponent(mode) + "&lang=" + encodeURIComponent(lang);
     if (pos) {
       q += "&lat=" + pos.lat.toFixed(6) + "&lon=" + pos.lon.toFixed(6);
       if (!located) q += "&located=true";
@@ -38,7 +60,7 @@
     live.setAttribute("aria-busy", "true");
     return fetch("/s/" + encodeURIComponent(code) + "/live" + q, { credentials: "omit" })
       .then(function (r) {
-        if (!r.ok) return r.json().then(function (body) { throw body.error || { message_zh: "加载失败" }; });
+        if (!r.ok) return r.json().then(function (body) { throw body.error || {}; });
         return r.text();
       })
       .then(function (html) {
@@ -47,41 +69,54 @@
         live.innerHTML = html;
         live.setAttribute("data-mode", mode);
         live.removeAttribute("aria-busy");
+        offerLocate();
+        mapLink();
       })
       .catch(function (err) {
         if (my !== seq) return;
         live.removeAttribute("aria-busy");
-        if (pos) {  // outside the city or off the roads: fall back to the code's own place
+        if (pos) {  // outside the city or off the roads: back to the code's own starting point
           pos = null;
-          say("您的位置" + ((err && err.code === "outside_service_area") ? "不在本市服务范围内" : "暂时无法计算") +
-              "，已按本码张贴地点显示。");
+          say((err && err.code === "outside_service_area") ? T.outside : T.failed);
           return load();
         }
-        say((err && err.message_zh) || "网络不太好，请稍后再试。");
+        var msg = err && (lang === "en" ? err.message_en : err.message_zh);
+        say(msg || T.network || T.load_failed);
       });
   }
 
+  function locate() {
+    if (!navigator.geolocation) return;
+    say(T.locating);
+    navigator.geolocation.getCurrentPosition(
+      function (p) {
+        pos = { lat: p.coords.latitude, lon: p.coords.longitude };
+        say(T.located);
+        load();
+      },
+      function () {
+        say(T.refused);
+        document.body.setAttribute("data-geo", "refused");
+        offerLocate();
+      },
+      { enableHighAccuracy: false, timeout: 10000, maximumAge: 300000 }
+    );
+  }
+
   live.addEventListener("click", function (ev) {
-    var a = ev.target.closest ? ev.target.closest("a[data-mode]") : null;
+    if (!ev.target.closest) return;
+    if (ev.target.closest("[data-action=locate]")) {
+      ev.preventDefault();
+      locate();
+      return;
+    }
+    var a = ev.target.closest("a[data-mode]");
     if (!a) return;
     ev.preventDefault();
     mode = a.getAttribute("data-mode");
     load();
   });
 
-  if (navigator.geolocation) {
-    say("正在获取您的位置（仅用于计算路程，不会保存）…");
-    navigator.geolocation.getCurrentPosition(
-      function (p) {
-        pos = { lat: p.coords.latitude, lon: p.coords.longitude };
-        say("已按您当前的位置计算出行时间。");
-        load();
-      },
-      function () {
-        say("未获得定位权限，出行时间从本码张贴地点算起。");
-        document.body.setAttribute("data-geo", "refused");
-      },
-      { enableHighAccuracy: false, timeout: 10000, maximumAge: 300000 }
-    );
-  }
+  offerLocate();
+  locate();
 })();
