@@ -37,6 +37,21 @@ class Settings(BaseSettings):
     tianditu_key: str = ""
     amap_key: str = ""
     offline: bool = Field(default=False, description="never try to download road networks")
+    secret_key: str = Field(
+        default="", description="signs sessions and keys the hashes of numbers/IPs; empty = var/keys/secret.key"
+    )
+    data_keys: list[str] = Field(
+        default_factory=list,
+        description="Fernet keys encrypting mobile numbers, newest first (rotation); empty = var/keys/data.key",
+    )
+    signup_retention_days: int = Field(default=30, ge=0, description="sign-ups are deleted N days after class end")
+    signup_waitlist_max: int = Field(default=20, ge=0, description="waitlist places per class beyond its seats")
+    signup_limit_per_ip_hour: int = Field(default=10, ge=0, description="sign-ups per IP address per hour; 0 = off")
+    signup_limit_per_number_day: int = Field(default=5, ge=0, description="sign-ups per mobile number per day")
+    retention_interval_minutes: int = Field(default=60, ge=0, description="periodic retention sweep; 0 = off")
+    session_hours: float = Field(default=8.0, gt=0, description="console sessions expire after this idle time")
+    login_max_failures: int = Field(default=5, ge=1, description="failed logins before an account is locked")
+    login_lockout_minutes: int = Field(default=15, ge=1, description="how long a locked account stays locked")
 
     @property
     def effective_database_url(self) -> str:

@@ -36,7 +36,7 @@ def get_engine(url: str | None = None) -> Engine:
     url = _normalise_url(url or get_settings().effective_database_url)
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -85,6 +85,15 @@ def upgrade(url: str | None = None, *, revision: str = "head") -> None:
     get_engine(url)  # creates the SQLite folder
     log.info("upgrading database schema to %s", revision)
     command.upgrade(_alembic_config(url), revision)
+
+
+def head_revision() -> str:
+    """The newest revision of the migration history (what ``upgrade`` brings a database to)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
+    assert head is not None
+    return head
 
 
 def current_revision(url: str | None = None) -> str | None:

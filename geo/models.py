@@ -1,5 +1,5 @@
 """SQLAlchemy 2 models of the registry: resources, their skills, classes, evaluations, skill codes,
-scan counts, API tokens and the audit log.
+scan counts, API tokens, the audit log, console accounts and sessions, sign-ups and the review queue.
 
 Every row belongs to one city (``city`` = the city pack key). Rows imported from a sheet keep the
 sheet's ``external_id``; re-importing the same sheet updates them by that id. The schema is created
@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 from sqlalchemy import (
     JSON,
     Boolean,
+    CheckConstraint,
     Date,
     DateTime,
     Float,
@@ -95,6 +96,7 @@ class TrainingClass(Base):
     __table_args__ = (
         UniqueConstraint("city", "external_id", name="uq_classes_city_external_id"),
         Index("ix_classes_city_start", "city", "start_date"),
+        CheckConstraint("seats_left >= 0", name="ck_classes_seats_left_nonneg"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -114,6 +116,7 @@ class TrainingClass(Base):
     signup_deadline: Mapped[date | None] = mapped_column(Date)
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     resource: Mapped[Resource] = relationship(back_populates="classes")
 
@@ -139,6 +142,7 @@ class Evaluation(Base):
     fee: Mapped[float | None] = mapped_column(Float)
     is_sample: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     resource: Mapped[Resource] = relationship(back_populates="evaluations")
 
@@ -212,3 +216,101 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(40))
     entity_id: Mapped[str] = mapped_column(String(120))
     changes: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Account(Base):
+    """A console account: a bureau admin (everything in its city), an institution editor (only its linked
+    resources) or a reviewer (reads and decides the review queue). Passwords are argon2 hashes."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(60), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(30))
+    city: Mapped[str] = mapped_column(String(40), index=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    resources: Mapped[list[Resource]] = relationship(secondary="account_resources", order_by="Resource.id")
+
+
+class AccountResource(Base):
+    """Which resources (institutions) an institution editor may edit."""
+
+    __tablename__ = "account_resources"
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"), primary_key=True)
+
+
+class ConsoleSession(Base):
+    """A logged-in console session; the cookie holds a random token, only its SHA-256 hash is stored."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+    account: Mapped[Account] = relationship()
+
+
+class Signup(Base):
+    """A worker's online sign-up (报名) for a class: confirmed (holds a seat), waitlisted or cancelled.
+
+    The mobile number is stored only encrypted (``mobile_enc``, Fernet) plus a keyed hash
+    (``mobile_hash``) for the per-number limit; ``active_key`` equals the hash while the sign-up is
+    active, so one number holds at most one active sign-up per class (NULLs never collide). Cancelled
+    rows keep no personal data. Rows are deleted ``signup_retention_days`` after the class ends.
+    """
+
+    __tablename__ = "signups"
+    __table_args__ = (
+        UniqueConstraint("class_id", "submission_key", name="uq_signups_class_submission"),
+        UniqueConstraint("class_id", "active_key", name="uq_signups_class_active"),
+        Index("ix_signups_class_status", "class_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city: Mapped[str] = mapped_column(String(40), index=True)
+    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    submission_key: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(60), default="")
+    mobile_enc: Mapped[str] = mapped_column(Text, default="")
+    mobile_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    active_key: Mapped[str | None] = mapped_column(String(64))
+    ip_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    note: Mapped[str | None] = mapped_column(String(300))
+    consent_version: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    training_class: Mapped[TrainingClass] = relationship()
+
+
+class ReviewItem(Base):
+    """A change held for a bureau admin: a new institution, or an edit of a name, location or category."""
+
+    __tablename__ = "review_queue"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id", ondelete="CASCADE"))
+    proposed: Mapped[dict] = mapped_column(JSON, default=dict)
+    submitted_by: Mapped[str] = mapped_column(String(100))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(100))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from geo.categories import CATEGORY_KEYS
-from geo.db import session_scope
+from geo.db import head_revision, session_scope
 from geo.models import Resource, TrainingClass
 
 JX_COUNTS = {"college": 16, "training": 123, "evaluation": 32, "base": 10, "studio": 189}
@@ -125,7 +125,7 @@ def test_categories_and_unknown_inputs(client) -> None:
 def test_healthz_and_metrics(client) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
-    assert health["database"]["revision"] == "0001"
+    assert health["database"]["revision"] == head_revision()
     assert set(health["cities"]) == {"jiaxing", "demo"}
     metrics = client.get("/metrics")
     assert metrics.status_code == 200

@@ -19,6 +19,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from geo.db import head_revision
+
 pytestmark = pytest.mark.postgres
 URL = os.environ.get("SKILLCIRCLE_TEST_DATABASE_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +67,7 @@ def _free_port() -> int:
 def test_cli_and_api_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     up = _cli(pg_url, tmp_path, "db", "upgrade")
     assert up.returncode == 0, up.stderr
-    assert "revision 0001" in up.stdout
+    assert f"revision {head_revision()}" in up.stdout
     sample = _cli(pg_url, tmp_path, "sample", "jiaxing", "--out", str(tmp_path / "sheets"))
     assert sample.returncode == 0, sample.stderr
     bad = tmp_path / "bad.csv"
@@ -80,7 +82,7 @@ def test_cli_and_api_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM resources WHERE city = 'jiaxing'")).scalar() == 442
         assert conn.execute(text("SELECT count(*) FROM resources WHERE external_id = 'PG-1'")).scalar() == 0
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
     engine.dispose()
 
     # re-importing the same sheets updates rows instead of duplicating them
@@ -106,7 +108,7 @@ def test_cli_and_api_on_postgresql(pg_url: str, tmp_path: Path) -> None:
             except httpx.TransportError:
                 time.sleep(0.2)
         health = httpx.get(f"{base}/healthz", timeout=10).json()
-        assert health["database"] == {"dialect": "postgresql", "revision": "0001"}
+        assert health["database"] == {"dialect": "postgresql", "revision": head_revision()}
         body = httpx.get(f"{base}/api/v1/resources", params={"category": "studio", "page_size": 1}, timeout=10).json()
         assert body["total"] == 189
     finally:

@@ -1,0 +1,467 @@
+"""Online sign-up (报名) for training classes: seats reserved atomically, a waitlist, cancel and erase.
+
+A seat is taken by ONE conditional statement, ``UPDATE classes SET seats_left = seats_left - 1 WHERE
+id = :id AND seats_left > 0 AND cancelled_at IS NULL``: the database serialises concurrent updates of
+the row (PostgreSQL re-checks the condition after waiting for the row lock; SQLite holds its write
+lock), so ``seats_left`` never goes below zero (a CHECK constraint makes sure) and exactly as many
+sign-ups are confirmed as there were seats. Who finds no seat joins the waitlist while it has room
+(``signup_waitlist_max``), else is told the class is full. When a confirmed sign-up is cancelled its
+seat goes to the oldest waitlisted one, by the same conditional statement.
+
+Double submits are harmless: every form carries a random submission key, unique per class, and a
+second submission with the same key returns the first sign-up. One number holds at most one active
+sign-up per class. Limits per IP address and per number count the keyed hashes of recent sign-ups in
+the database, so they hold across worker processes.
+
+The worker cancels with the reference code: the seat is freed and the name, number and note are
+erased at once. Every sign-up is deleted ``signup_retention_days`` after its class ends
+(:func:`purge_expired`, run by ``skillcircle signup purge`` and periodically by the server).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from geo import personal
+from geo.cities import load_city
+from geo.config import get_settings
+from geo.errors import ConflictError, InvalidParameterError, NotFoundError, RateLimitedError, SkillCircleError
+from geo.models import Resource, Signup, TrainingClass
+
+log = logging.getLogger(__name__)
+CONSENT_VERSION = "2026-12"
+REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
+REFERENCE_LENGTH = 12
+_SUBMISSION_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class SignupOutcome:
+    """What a sign-up did: the row, whether this call created it, and the waitlist position if any."""
+
+    signup: Signup
+    created: bool
+    position: int | None = None
+
+
+def city_today(city_key: str) -> date:
+    """Today in the city's time zone (not the server's)."""
+    try:
+        tz = ZoneInfo(load_city(city_key).timezone)
+    except SkillCircleError:
+        tz = ZoneInfo("Asia/Shanghai")
+    return datetime.now(tz).date()
+
+
+def new_reference() -> str:
+    """A random reference code: 12 characters of a 31-letter alphabet (~59 bits): not guessable."""
+    return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
+
+
+def new_submission_key() -> str:
+    """The random key a sign-up form carries, making its submission idempotent."""
+    return secrets.token_urlsafe(24)
+
+
+def class_problem(c: TrainingClass, *, today: date) -> SkillCircleError | None:
+    """Why the class takes no sign-up now (cancelled, past its deadline), or None."""
+    if c.cancelled_at is not None:
+        msg = "this class has been cancelled by the institution"
+        return ConflictError(msg, message_zh="该班次已被机构取消，无法报名", code="class_cancelled")
+    deadline = c.signup_deadline or c.start_date
+    if today > deadline:
+        msg = f"sign-up for this class closed on {deadline.isoformat()}"
+        return ConflictError(
+            msg, message_zh=f"该班次已于 {deadline.month}月{deadline.day}日截止报名", code="signup_closed"
+        )
+    return None
+
+
+def _clean_text(value: str | None, *, field_en: str, field_zh: str, limit: int, required: bool) -> str | None:
+    text = _CONTROL.sub(" ", (value or "")).strip()
+    if not text:
+        if required:
+            msg = f"please fill in {field_en}"
+            raise InvalidParameterError(msg, message_zh=f"请填写{field_zh}", code="missing_field", details={"field": field_en})
+        return None
+    if len(text) > limit:
+        msg = f"{field_en} is longer than {limit} characters"
+        raise InvalidParameterError(
+            msg, message_zh=f"{field_zh}不能超过 {limit} 个字", code="too_long", details={"field": field_en}
+        )
+    return text
+
+
+def _get_class(session: Session, class_id: int) -> TrainingClass:
+    c = session.get(TrainingClass, class_id)
+    if c is None:
+        msg = f"no class with id {class_id}"
+        raise NotFoundError(msg, message_zh="找不到该班次", code="class_not_found", details={"id": class_id})
+    return c
+
+
+def _check_limits(session: Session, *, mobile_hash: str, ip_hash: str | None) -> None:
+    settings = get_settings()
+    now = datetime.now(UTC)
+    if ip_hash and settings.signup_limit_per_ip_hour:
+        n = session.scalar(
+            select(func.count(Signup.id)).where(Signup.ip_hash == ip_hash, Signup.created_at > now - timedelta(hours=1))
+        )
+        if n >= settings.signup_limit_per_ip_hour:
+            msg = "too many sign-ups from this network in the last hour; please try again later"
+            raise RateLimitedError(
+                msg, message_zh="该网络一小时内报名次数过多，请稍后再试", code="signup_limit_ip", details={"retry_after": 3600}
+            )
+    if settings.signup_limit_per_number_day:
+        n = session.scalar(
+            select(func.count(Signup.id)).where(
+                Signup.mobile_hash == mobile_hash, Signup.created_at > now - timedelta(days=1)
+            )
+        )
+        if n >= settings.signup_limit_per_number_day:
+            msg = "this number has signed up too many times today; please try again tomorrow"
+            raise RateLimitedError(
+                msg,
+                message_zh="该手机号今天报名次数过多，请明天再试",
+                code="signup_limit_number",
+                details={"retry_after": 86400},
+            )
+
+
+def _already(session: Session, class_id: int, submission_key: str) -> Signup | None:
+    return session.scalar(select(Signup).where(Signup.class_id == class_id, Signup.submission_key == submission_key))
+
+
+def _take_seat(session: Session, class_id: int) -> bool:
+    """The atomic reservation: one conditional UPDATE; True when it took a seat."""
+    result = session.execute(
+        update(TrainingClass)
+        .where(TrainingClass.id == class_id, TrainingClass.seats_left > 0, TrainingClass.cancelled_at.is_(None))
+        .values(seats_left=TrainingClass.seats_left - 1, updated_at=TrainingClass.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def _give_seat_back(session: Session, class_id: int) -> None:
+    session.execute(
+        update(TrainingClass)
+        .where(TrainingClass.id == class_id, TrainingClass.seats_left < TrainingClass.seats_total)
+        .values(seats_left=TrainingClass.seats_left + 1, updated_at=TrainingClass.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def waitlist_position(session: Session, signup: Signup) -> int | None:
+    """1 for the first in line, … (None unless waitlisted)."""
+    if signup.status != "waitlisted":
+        return None
+    return session.scalar(
+        select(func.count(Signup.id)).where(
+            Signup.class_id == signup.class_id, Signup.status == "waitlisted", Signup.id <= signup.id
+        )
+    )
+
+
+def sign_up(
+    session: Session,
+    *,
+    class_id: int,
+    name: str,
+    mobile: str,
+    note: str | None = None,
+    consent: bool,
+    submission_key: str,
+    ip: str | None = None,
+    today: date | None = None,
+) -> SignupOutcome:
+    """Sign a worker up for a class: confirmed while seats last, else waitlisted, else ``class_full``.
+
+    Commits ``session`` (the reservation and the row are one transaction; a refusal writes nothing).
+
+    Parameters
+    ----------
+    session
+        A session with no pending work of the caller's.
+    class_id, name, mobile, note
+        The form: the name (≤ 60 characters), a mainland mobile number, an optional note (≤ 300).
+    consent
+        The worker ticked the consent to the privacy notice; refused (``consent_required``) otherwise.
+    submission_key
+        The form's random key: a second submission with the same key returns the first sign-up.
+    ip
+        The client address, only to count sign-ups per address (stored as a keyed hash).
+    today
+        The city's date (default: now in the city's time zone), for the deadline.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``invalid_mobile``, ``missing_field``, ``too_long``, ``consent_required``, ``bad_submission``.
+    ConflictError
+        ``class_full``, ``class_cancelled``, ``signup_closed``, ``already_signed_up``.
+    RateLimitedError
+        ``signup_limit_ip``, ``signup_limit_number``.
+    """
+    if not _SUBMISSION_KEY.match(submission_key or ""):
+        msg = "the form is incomplete or was tampered with; please reload the page"
+        raise InvalidParameterError(msg, message_zh="表单不完整，请刷新页面后重试", code="bad_submission")
+    clean_name = _clean_text(name, field_en="your name", field_zh="姓名", limit=60, required=True)
+    clean_note = _clean_text(note, field_en="the note", field_zh="备注", limit=300, required=False)
+    number = personal.normalise_mobile(mobile)
+    if not consent:
+        msg = "please read the privacy notice and tick the consent box"
+        raise InvalidParameterError(msg, message_zh="请阅读《个人信息保护告知书》并勾选同意", code="consent_required")
+    c = _get_class(session, class_id)
+    first = _already(session, class_id, submission_key)
+    if first is not None:
+        return SignupOutcome(first, created=False, position=waitlist_position(session, first))
+    problem = class_problem(c, today=today or city_today(c.city))
+    if problem is not None:
+        raise problem
+    mobile_hash = personal.keyed_hash(number, purpose="mobile")
+    ip_hash = personal.keyed_hash(ip, purpose="ip") if ip else None
+    _check_limits(session, mobile_hash=mobile_hash, ip_hash=ip_hash)
+    duplicate = ConflictError(
+        "this number already holds a sign-up for this class",
+        message_zh="该手机号已报名本班次，无需重复报名",
+        code="already_signed_up",
+    )
+    if session.scalar(select(Signup.id).where(Signup.class_id == class_id, Signup.active_key == mobile_hash)):
+        raise duplicate
+    city = c.city
+    session.commit()  # end the reads: the write transaction starts with the reservation itself
+
+    try:
+        if _take_seat(session, class_id):
+            status = "confirmed"
+        else:
+            # lock the class row (PostgreSQL) so that the waitlist's room is counted by one request at a time
+            session.execute(select(TrainingClass.id).where(TrainingClass.id == class_id).with_for_update())
+            waiting = session.scalar(
+                select(func.count(Signup.id)).where(Signup.class_id == class_id, Signup.status == "waitlisted")
+            )
+            if waiting >= get_settings().signup_waitlist_max:
+                session.rollback()
+                msg = "this class is full and its waitlist too"
+                raise ConflictError(msg, message_zh="该班次名额已满（候补名单也已满）", code="class_full")
+            status = "waitlisted"
+        now = datetime.now(UTC)
+        row = Signup(
+            city=city,
+            class_id=class_id,
+            reference=new_reference(),
+            submission_key=submission_key,
+            status=status,
+            name=clean_name,
+            mobile_enc=personal.encrypt(number),
+            mobile_hash=mobile_hash,
+            active_key=mobile_hash,
+            ip_hash=ip_hash,
+            note=clean_note,
+            consent_version=CONSENT_VERSION,
+            created_at=now,
+            confirmed_at=now if status == "confirmed" else None,
+        )
+        session.add(row)
+        session.flush()
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # the seat taken above is given back with the rolled-back transaction
+        first = _already(session, class_id, submission_key)
+        if first is not None:
+            return SignupOutcome(first, created=False, position=waitlist_position(session, first))
+        raise duplicate from None
+    log.info("sign-up %s for class %s: %s", row.id, class_id, status)
+    return SignupOutcome(row, created=True, position=waitlist_position(session, row))
+
+
+def get_by_reference(session: Session, reference: str) -> Signup:
+    """The sign-up with ``reference`` (case-insensitive); 404 ``signup_not_found`` otherwise."""
+    ref = (reference or "").strip().upper()
+    row = None
+    if 10 <= len(ref) <= 32:
+        row = session.scalar(
+            select(Signup).options(selectinload(Signup.training_class)).where(Signup.reference == ref)
+        )
+    if row is None:
+        msg = "no sign-up with this reference code (it may have been cancelled and deleted)"
+        raise NotFoundError(msg, message_zh="找不到该报名编号（可能已取消或已过保存期限被删除）", code="signup_not_found")
+    return row
+
+
+def _erase(row: Signup) -> None:
+    row.name = ""
+    row.mobile_enc = ""
+    row.mobile_hash = None
+    row.active_key = None
+    row.ip_hash = None
+    row.note = None
+
+
+def cancel(session: Session, *, reference: str) -> Signup:
+    """Cancel a sign-up and erase its personal data; a freed seat goes to the waitlist. Commits.
+
+    Cancelling twice is harmless (the second call finds it cancelled).
+    """
+    row = get_by_reference(session, reference)
+    if row.status == "cancelled":
+        return row
+    previous = row.status
+    done = session.execute(
+        update(Signup)
+        .where(Signup.id == row.id, Signup.status == previous)
+        .values(status="cancelled", cancelled_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    if done.rowcount != 1:  # a concurrent cancel won
+        session.rollback()
+        return get_by_reference(session, reference)
+    session.refresh(row)
+    _erase(row)
+    if previous == "confirmed":
+        _give_seat_back(session, row.class_id)
+    session.flush()
+    promote(session, row.class_id)
+    session.commit()
+    log.info("sign-up %s cancelled and erased", row.id)
+    return row
+
+
+def promote(session: Session, class_id: int) -> list[int]:
+    """Give free seats to waitlisted sign-ups, oldest first; return the promoted ids (caller commits)."""
+    promoted: list[int] = []
+    while True:
+        nxt = session.scalar(
+            select(Signup.id)
+            .where(Signup.class_id == class_id, Signup.status == "waitlisted")
+            .order_by(Signup.id)
+            .limit(1)
+        )
+        if nxt is None or not _take_seat(session, class_id):
+            break
+        done = session.execute(
+            update(Signup)
+            .where(Signup.id == nxt, Signup.status == "waitlisted")
+            .values(status="confirmed", confirmed_at=datetime.now(UTC))
+            .execution_options(synchronize_session=False)
+        )
+        if done.rowcount != 1:
+            _give_seat_back(session, class_id)
+            continue
+        promoted.append(nxt)
+    if promoted:
+        log.info("class %s: %d waitlisted sign-up(s) promoted", class_id, len(promoted))
+        session.expire_all()
+    return promoted
+
+
+def class_signups(session: Session, class_id: int) -> list[Signup]:
+    """A class's active sign-ups: confirmed first, then the waitlist in order."""
+    rows = session.scalars(
+        select(Signup).where(Signup.class_id == class_id, Signup.status != "cancelled").order_by(Signup.id)
+    ).all()
+    return sorted(rows, key=lambda s: (s.status != "confirmed", s.id))
+
+
+def purge_expired(session: Session, *, days: int | None = None, today: date | None = None) -> int:
+    """Delete every sign-up whose class ended more than ``days`` (default: the setting) days ago.
+
+    Returns the number deleted; the caller commits.
+    """
+    keep = get_settings().signup_retention_days if days is None else days
+    cutoff = (today or city_today(get_settings().default_city)) - timedelta(days=keep)
+    ended = select(TrainingClass.id).where(TrainingClass.end_date < cutoff)
+    result = session.execute(
+        delete(Signup).where(Signup.class_id.in_(ended)).execution_options(synchronize_session=False)
+    )
+    if result.rowcount:
+        log.info("retention: deleted %d sign-up(s) of classes ended before %s", result.rowcount, cutoff)
+    return result.rowcount or 0
+
+
+def rotate_keys(session: Session) -> int:
+    """Re-encrypt every stored number with the newest data key; returns how many (caller commits)."""
+    n = 0
+    for row in session.scalars(select(Signup).where(Signup.mobile_enc != "")):
+        row.mobile_enc = personal.rotate(row.mobile_enc)
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class DemandRow:
+    """Counts for one class: seats, confirmed sign-ups, waitlist (no personal data)."""
+
+    class_id: int
+    resource_id: int
+    resource_name: str
+    district: str | None
+    skill: str
+    start_date: date
+    seats_total: int
+    seats_left: int
+    confirmed: int
+    waitlisted: int
+
+    @property
+    def excess(self) -> int:
+        """Sign-ups beyond the seats (the waitlist): > 0 where demand exceeds seats."""
+        return self.waitlisted
+
+
+def demand(session: Session, *, city: str, today: date | None = None) -> list[DemandRow]:
+    """Sign-ups and waitlists of every class of ``city`` not yet ended, most unmet demand first."""
+    day = today or city_today(city)
+    counts: dict[tuple[int, str], int] = {
+        (cid, status): n
+        for cid, status, n in session.execute(
+            select(Signup.class_id, Signup.status, func.count(Signup.id))
+            .where(Signup.city == city, Signup.status != "cancelled")
+            .group_by(Signup.class_id, Signup.status)
+        )
+    }
+    rows = session.execute(
+        select(TrainingClass, Resource.name, Resource.district)
+        .join(Resource, Resource.id == TrainingClass.resource_id)
+        .where(TrainingClass.city == city, TrainingClass.end_date >= day, TrainingClass.cancelled_at.is_(None))
+    ).all()
+    out = [
+        DemandRow(
+            class_id=c.id,
+            resource_id=c.resource_id,
+            resource_name=name,
+            district=district,
+            skill=c.skill,
+            start_date=c.start_date,
+            seats_total=c.seats_total,
+            seats_left=c.seats_left,
+            confirmed=counts.get((c.id, "confirmed"), 0),
+            waitlisted=counts.get((c.id, "waitlisted"), 0),
+        )
+        for c, name, district in rows
+    ]
+    return sorted(out, key=lambda r: (-r.waitlisted, -r.confirmed, r.class_id))
+
+
+def demand_totals(rows: list[DemandRow], *, by: str) -> list[dict]:
+    """``rows`` summed per ``skill`` or ``district``: classes, seats, confirmed, waitlisted."""
+    acc: dict[str, dict] = {}
+    for r in rows:
+        key = getattr(r, by) or "—"
+        a = acc.setdefault(key, {by: key, "classes": 0, "seats_total": 0, "confirmed": 0, "waitlisted": 0})
+        a["classes"] += 1
+        a["seats_total"] += r.seats_total
+        a["confirmed"] += r.confirmed
+        a["waitlisted"] += r.waitlisted
+    return sorted(acc.values(), key=lambda a: (-a["waitlisted"], -a["confirmed"], a[by]))
