@@ -140,6 +140,7 @@ class ClassOut(BaseModel):
     subsidy: float | None = None
     signup_deadline: date | None = None
     is_sample: bool
+    updated_at: datetime | None = None
 
     @classmethod
     def of(cls, c: TrainingClass, *, lang: str = "zh") -> ClassOut:
@@ -165,6 +166,7 @@ class ClassOut(BaseModel):
             subsidy=c.subsidy,
             signup_deadline=c.signup_deadline,
             is_sample=c.is_sample,
+            updated_at=c.updated_at,
         )
 
 
@@ -183,6 +185,7 @@ class EvaluationOut(BaseModel):
     seats_left: int
     fee: float | None = None
     is_sample: bool
+    updated_at: datetime | None = None
 
     @classmethod
     def of(cls, e: Evaluation, *, lang: str = "zh") -> EvaluationOut:
@@ -201,6 +204,7 @@ class EvaluationOut(BaseModel):
             seats_left=e.seats_left,
             fee=e.fee,
             is_sample=e.is_sample,
+            updated_at=e.updated_at,
         )
 
 

@@ -392,13 +392,19 @@ def build_answer(
             TrainingClass.resource_id.in_(places),
             TrainingClass.start_date >= today,
             TrainingClass.seats_left > 0,
+            TrainingClass.cancelled_at.is_(None),
             (TrainingClass.signup_deadline.is_(None)) | (TrainingClass.signup_deadline >= today),
         )
     )
     ev_stmt = (
         select(Evaluation)
         .options(selectinload(Evaluation.resource))
-        .where(Evaluation.resource_id.in_(places), Evaluation.date >= today, Evaluation.seats_left > 0)
+        .where(
+            Evaluation.resource_id.in_(places),
+            Evaluation.date >= today,
+            Evaluation.seats_left > 0,
+            Evaluation.cancelled_at.is_(None),
+        )
     )
     if row.target_type == "skill" and row.skill:
         cls_stmt = cls_stmt.where(TrainingClass.skill == row.skill)

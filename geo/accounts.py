@@ -197,9 +197,7 @@ def authenticate(session: Session, *, username: str, password: str) -> LoginResu
     even though the request fails.
     """
     settings = get_settings()
-    wrong = AuthError(
-        "wrong username or password", message_zh="用户名或密码错误", code="login_failed", details={}
-    )
+    wrong = AuthError("wrong username or password", message_zh="用户名或密码错误", code="login_failed", details={})
     account = session.scalar(select(Account).where(Account.username == (username or "")[:60]))
     if account is None:
         _hasher.hash(password or "-")  # same work as for a real account: no timing hint that it exists

@@ -108,7 +108,9 @@ def decrypt(token: str) -> str:
         return _fernet().decrypt(token.encode("ascii")).decode("utf-8")
     except InvalidToken as exc:
         msg = "a stored number cannot be decrypted with the configured data keys (was a key dropped too early?)"
-        raise SkillCircleError(msg, message_zh="无法解密已存储的号码：数据密钥不匹配", code="bad_data_key", status=500) from exc
+        raise SkillCircleError(
+            msg, message_zh="无法解密已存储的号码：数据密钥不匹配", code="bad_data_key", status=500
+        ) from exc
 
 
 def rotate(token: str) -> str:

@@ -92,7 +92,9 @@ def _clean_text(value: str | None, *, field_en: str, field_zh: str, limit: int, 
     if not text:
         if required:
             msg = f"please fill in {field_en}"
-            raise InvalidParameterError(msg, message_zh=f"请填写{field_zh}", code="missing_field", details={"field": field_en})
+            raise InvalidParameterError(
+                msg, message_zh=f"请填写{field_zh}", code="missing_field", details={"field": field_en}
+            )
         return None
     if len(text) > limit:
         msg = f"{field_en} is longer than {limit} characters"
@@ -120,7 +122,10 @@ def _check_limits(session: Session, *, mobile_hash: str, ip_hash: str | None) ->
         if n >= settings.signup_limit_per_ip_hour:
             msg = "too many sign-ups from this network in the last hour; please try again later"
             raise RateLimitedError(
-                msg, message_zh="该网络一小时内报名次数过多，请稍后再试", code="signup_limit_ip", details={"retry_after": 3600}
+                msg,
+                message_zh="该网络一小时内报名次数过多，请稍后再试",
+                code="signup_limit_ip",
+                details={"retry_after": 3600},
             )
     if settings.signup_limit_per_number_day:
         n = session.scalar(
@@ -291,12 +296,12 @@ def get_by_reference(session: Session, reference: str) -> Signup:
     ref = (reference or "").strip().upper()
     row = None
     if 10 <= len(ref) <= 32:
-        row = session.scalar(
-            select(Signup).options(selectinload(Signup.training_class)).where(Signup.reference == ref)
-        )
+        row = session.scalar(select(Signup).options(selectinload(Signup.training_class)).where(Signup.reference == ref))
     if row is None:
         msg = "no sign-up with this reference code (it may have been cancelled and deleted)"
-        raise NotFoundError(msg, message_zh="找不到该报名编号（可能已取消或已过保存期限被删除）", code="signup_not_found")
+        raise NotFoundError(
+            msg, message_zh="找不到该报名编号（可能已取消或已过保存期限被删除）", code="signup_not_found"
+        )
     return row
 
 

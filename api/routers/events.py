@@ -38,7 +38,7 @@ def _filtered(stmt, model, *, skill: str | None, level: int | None, seats_left: 
         stmt = stmt.where(model.seats_left > 0)
     if resource_id:
         stmt = stmt.where(model.resource_id == resource_id)
-    return stmt
+    return stmt.where(model.cancelled_at.is_(None))  # a cancelled class or session is no longer offered
 
 
 def _page(db: DbSession, stmt, order, *, city: str, page: int, page_size: int, page_cls, item):  # noqa: ANN001, ANN202

@@ -140,13 +140,15 @@ def resource_detail(
     today = date.today()
     classes = db.scalars(
         select(TrainingClass)
-        .where(TrainingClass.resource_id == res.id, TrainingClass.end_date >= today)
+        .where(
+            TrainingClass.resource_id == res.id, TrainingClass.end_date >= today, TrainingClass.cancelled_at.is_(None)
+        )
         .order_by(TrainingClass.start_date)
         .limit(limit)
     ).all()
     evaluations = db.scalars(
         select(Evaluation)
-        .where(Evaluation.resource_id == res.id, Evaluation.date >= today)
+        .where(Evaluation.resource_id == res.id, Evaluation.date >= today, Evaluation.cancelled_at.is_(None))
         .order_by(Evaluation.date)
         .limit(limit)
     ).all()
