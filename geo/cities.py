@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from geo.errors import CityPackError, CoordinateError, OutsideServiceAreaError, UnknownCityError
+from geo.moderules import ebike_speed
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 CITIES_DIR = DATA_DIR / "cities"
@@ -133,4 +134,5 @@ def load_city(key: str) -> CityPack:
     if missing:
         msg = f"city pack {path} has no speed for modes {missing}"
         raise CityPackError(msg, message_zh=f"城市配置 {path} 缺少出行方式速度：{missing}")
+    ebike_speed(pack.modes["ebike"].speed_kmh)  # GB 17761-2018: at most 25 km/h
     return pack

@@ -18,8 +18,8 @@ fails in well under a second instead of hanging (see ``../shared/NOTES.md``).
 The loaded :class:`RoadNetwork` is *unsimplified* (every edge is a straight segment between two OSM nodes,
 which is what the isochrone rasteriser interpolates along) and holds each way segment once with its
 one-way direction and the access tags the travel modes need. :func:`mode_edges` turns it into the
-directed, filtered edge list of one travel mode (rules in :mod:`isochrones.modes`' documentation and in
-``_MODE_HIGHWAYS`` below). This module must not import from ``isochrones`` or ``api``.
+directed, filtered edge list of one travel mode; the rules and their table live in :mod:`geo.moderules`.
+This module must not import from ``isochrones`` or ``api``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from geo.errors import InvalidParameterError, NetworkUnavailableError, UnknownModeError
+from geo.errors import InvalidParameterError, NetworkUnavailableError
+from geo.moderules import RULE_TAGS, oneway_code
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -43,76 +44,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: Tag columns kept on every segment (missing tags are ``None``).
-TAG_COLUMNS: tuple[str, ...] = (
-    "highway",
-    "oneway",
-    "junction",
-    "access",
-    "foot",
-    "bicycle",
-    "motor_vehicle",
-    "motorcar",
-    "oneway:bicycle",
-    "cycleway",
-    "service",
-    "area",
-    "maxspeed",
+#: Tag columns kept on every segment (missing tags are ``None``): the tags the mode rules read plus ``service``.
+TAG_COLUMNS: tuple[str, ...] = (*RULE_TAGS, "service")
+
+#: Way tags pyrosm's "all" network returns without being asked (the rest go in ``extra_attributes``).
+_PYROSM_DEFAULT_TAGS = frozenset(
+    {"access", "bicycle", "cycleway", "foot", "highway", "maxspeed", "motorcar", "motor_vehicle", "oneway", "service"}
 )
-
-#: Highway classes each mode may use by default. Access tags can add or remove ways (see ``mode_edges``).
-#: Every mode shares the ordinary road classes; each adds the ways only it may use.
-_ROAD_HIGHWAYS = frozenset(
-    {
-        "primary",
-        "primary_link",
-        "secondary",
-        "secondary_link",
-        "tertiary",
-        "tertiary_link",
-        "unclassified",
-        "residential",
-        "living_street",
-        "service",
-        "road",
-    }
-)
-_WALK_HIGHWAYS = _ROAD_HIGHWAYS | {
-    "pedestrian",
-    "footway",
-    "path",
-    "steps",
-    "track",
-    "cycleway",
-    "corridor",
-    "bridleway",
-    "trail",
-}
-_BIKE_HIGHWAYS = _ROAD_HIGHWAYS | {"cycleway", "path", "track"}
-_CAR_HIGHWAYS = _ROAD_HIGHWAYS | {"motorway", "motorway_link", "trunk", "trunk_link"}
-
-#: Typical free-flow car speeds (km/h) by highway class, used where no ``maxspeed`` of that class is
-#: tagged anywhere in the network (urban China defaults: GB 5768 signage practice and city speed limits).
-CAR_HWY_SPEEDS_KMH: dict[str, float] = {
-    "motorway": 100.0,
-    "motorway_link": 60.0,
-    "trunk": 80.0,
-    "trunk_link": 50.0,
-    "primary": 60.0,
-    "primary_link": 40.0,
-    "secondary": 50.0,
-    "secondary_link": 40.0,
-    "tertiary": 40.0,
-    "tertiary_link": 30.0,
-    "unclassified": 30.0,
-    "residential": 30.0,
-    "road": 30.0,
-    "service": 15.0,
-    "living_street": 10.0,
-}
-
-_YES = frozenset({"yes", "designated", "permissive", "true", "1", "official"})
-_NO = frozenset({"no", "private", "use_sidepath", "dismount"})
 _PBF_SUFFIXES = (".osm.pbf", ".pbf")
 _OSM_SUFFIXES = (".osm", ".xml", ".osm.xml")
 _GRAPHML_SUFFIXES = (".graphml",)
@@ -148,21 +86,6 @@ class RoadNetwork:
         return int(self.node_id.size)
 
 
-@dataclass(frozen=True)
-class ModeEdges:
-    """The directed edges one travel mode may use, as positions into :class:`RoadNetwork` nodes.
-
-    ``speed_mps`` is each edge's speed in metres per second (constant for walk/bicycle/ebike, by highway
-    class and ``maxspeed`` for car).
-    """
-
-    mode: str
-    u: np.ndarray
-    v: np.ndarray
-    length_m: np.ndarray
-    speed_mps: np.ndarray
-
-
 # --------------------------------------------------------------------------------------------- osmnx setup
 def configure_osmnx(*, cache_dir: Path | None = None, timeout_s: float = 10.0) -> None:
     """Configure osmnx so that offline use fails fast and downloads are cached.
@@ -182,8 +105,7 @@ def configure_osmnx(*, cache_dir: Path | None = None, timeout_s: float = 10.0) -
     ox.settings.doh_url_template = None
     ox.settings.requests_timeout = timeout_s
     ox.settings.log_console = False
-    extra = ("foot", "bicycle", "motor_vehicle", "motorcar", "oneway:bicycle", "cycleway", "oneway", "access")
-    ox.settings.useful_tags_way = list(dict.fromkeys([*ox.settings.useful_tags_way, *extra]))
+    ox.settings.useful_tags_way = list(dict.fromkeys([*ox.settings.useful_tags_way, *TAG_COLUMNS]))
     if cache_dir is not None:
         cache_dir.mkdir(parents=True, exist_ok=True)
         ox.settings.cache_folder = str(cache_dir)
@@ -236,24 +158,6 @@ def _clean_str(values: pd.Series) -> pd.Series:
     return values.map(one).astype(object)
 
 
-def _oneway_code(oneway: pd.Series, junction: pd.Series, highway: pd.Series) -> np.ndarray:
-    """Direction of a segment from OSM tags: 1 forward only, -1 backward only, 0 both.
-
-    ``oneway=yes/true/1``, ``junction=roundabout|circular`` and ``highway=motorway`` (implied) are
-    forward-only; ``oneway=-1/reverse`` backward-only; ``oneway=no`` overrides the implied cases.
-    """
-    ow = oneway.fillna("").astype(str).str.lower().to_numpy()
-    jn = junction.fillna("").astype(str).str.lower().to_numpy()
-    hw = highway.fillna("").astype(str).to_numpy()
-    code = np.zeros(ow.size, dtype=np.int8)
-    implied = np.isin(jn, ["roundabout", "circular"]) | (hw == "motorway")
-    code[implied] = 1
-    code[np.isin(ow, ["yes", "true", "1"])] = 1
-    code[np.isin(ow, ["-1", "reverse"])] = -1
-    code[np.isin(ow, ["no", "false", "0"])] = 0
-    return code
-
-
 def assemble_network(
     node_id: np.ndarray, lon: np.ndarray, lat: np.ndarray, seg: pd.DataFrame, source: str
 ) -> RoadNetwork:
@@ -281,7 +185,7 @@ def assemble_network(
             **tags,
         }
     )
-    out["oneway_code"] = _oneway_code(out["oneway"], out["junction"], out["highway"])
+    out["oneway_code"] = oneway_code(out)
     out = out[out["highway"].notna()].reset_index(drop=True)
     return RoadNetwork(
         node_id=node_id.astype(np.int64),
@@ -307,7 +211,8 @@ def read_pbf(path: Path | str) -> RoadNetwork:
         msg = f"road network file not found: {path}"
         raise NetworkUnavailableError(msg, message_zh=f"找不到路网文件：{path}")
     t0 = time.perf_counter()
-    nodes, edges = pyrosm.OSM(str(path)).get_network(network_type="all", nodes=True)
+    extra = [c for c in TAG_COLUMNS if c not in _PYROSM_DEFAULT_TAGS]
+    nodes, edges = pyrosm.OSM(str(path)).get_network(network_type="all", nodes=True, extra_attributes=extra)
     if edges is None or len(edges) == 0:
         msg = f"no roads in {path}"
         raise NetworkUnavailableError(msg, message_zh=f"{path} 中没有道路")
@@ -602,114 +507,6 @@ def load_network(city: CityPack, *, download: bool = True) -> RoadNetwork:
         msg = f"road network file not found: {path}"
         raise NetworkUnavailableError(msg, message_zh=f"找不到路网文件：{path}", details={"city": city.key})
     return read_file(path)
-
-
-# --------------------------------------------------------------------------------------------- modes
-def _tag(seg: pd.DataFrame, col: str) -> np.ndarray:
-    return seg[col].fillna("").astype(str).str.lower().to_numpy()
-
-
-def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float) -> ModeEdges:
-    """The directed edges ``mode`` may use, with per-edge speeds.
-
-    Rules (OSM tags; ``access=no|private`` removes a way unless the mode's own tag allows it):
-
-    * ``walk``: footways, paths, steps, pedestrian streets and every road except motorways and
-      trunk roads (trunk only with ``foot=yes``); ``foot=no`` removes a way. One-way tags are ignored.
-    * ``bicycle`` / ``ebike``: roads up to primary class, cycleways, paths and tracks; footways,
-      pedestrian streets and trunk roads only with ``bicycle=yes|designated|permissive``; no motorways;
-      ``bicycle=no|use_sidepath|dismount`` removes a way. One-way respected (``oneway=-1`` too) unless
-      ``oneway:bicycle=no`` or a contraflow ``cycleway=opposite*``.
-    * ``car``: drivable highway classes; ``motor_vehicle``/``motorcar=no|private`` removes a way.
-      One-way respected. Speeds by highway class via ``osmnx.add_edge_speeds`` (parsed ``maxspeed``
-      where tagged, else the mean tagged speed of that class, else :data:`CAR_HWY_SPEEDS_KMH`).
-
-    Parameters
-    ----------
-    net
-        The full network.
-    mode
-        ``walk``, ``bicycle``, ``ebike`` or ``car``.
-    speed_kmh
-        The mode's speed (walk/bikes: every edge; car: the fallback for unknown classes).
-    """
-    seg = net.segments
-    hw = seg["highway"].astype(str).to_numpy()
-    access = _tag(seg, "access")
-    blocked = np.isin(access, ["no", "private"])
-    code = seg["oneway_code"].to_numpy()
-    if mode == "walk":
-        foot = _tag(seg, "foot")
-        ok = np.isin(hw, list(_WALK_HIGHWAYS)) | (np.isin(hw, ["trunk", "trunk_link"]) & np.isin(foot, list(_YES)))
-        ok &= ~np.isin(foot, list(_NO)) & ~(blocked & ~np.isin(foot, list(_YES)))
-        code = np.zeros_like(code)
-    elif mode in ("bicycle", "ebike"):
-        bike = _tag(seg, "bicycle")
-        allowed = np.isin(bike, list(_YES))
-        ok = np.isin(hw, list(_BIKE_HIGHWAYS)) | (
-            np.isin(hw, ["footway", "pedestrian", "trunk", "trunk_link", "steps", "bridleway", "corridor"]) & allowed
-        )
-        ok &= ~np.isin(bike, list(_NO)) & ~(blocked & ~allowed) & ~np.isin(hw, ["motorway", "motorway_link"])
-        contra = (_tag(seg, "oneway:bicycle") == "no") | np.char.startswith(
-            _tag(seg, "cycleway").astype(str), "opposite"
-        )
-        code = np.where(contra, 0, code).astype(np.int8)
-    elif mode == "car":
-        mv_tag, car_tag = _tag(seg, "motor_vehicle"), _tag(seg, "motorcar")
-        mv = np.where(car_tag != "", car_tag, mv_tag)  # the more specific tag wins
-        ok = np.isin(hw, list(_CAR_HIGHWAYS)) & ~np.isin(mv, ["no", "private"]) & ~(blocked & ~np.isin(mv, list(_YES)))
-        ok &= _tag(seg, "area") != "yes"
-    else:
-        msg = f"unknown travel mode {mode!r}"
-        raise UnknownModeError(msg, message_zh=f"未知的出行方式“{mode}”")
-    idx = np.flatnonzero(ok)
-    u, v, length, c = seg["u"].to_numpy()[idx], seg["v"].to_numpy()[idx], seg["length_m"].to_numpy()[idx], code[idx]
-    if mode == "car":
-        kmh = _car_speeds_kmh(seg.iloc[idx], fallback_kmh=speed_kmh)
-    else:
-        kmh = np.full(idx.size, speed_kmh)
-    fwd = c >= 0
-    bwd = c <= 0
-    return ModeEdges(
-        mode=mode,
-        u=np.concatenate([u[fwd], v[bwd]]),
-        v=np.concatenate([v[fwd], u[bwd]]),
-        length_m=np.concatenate([length[fwd], length[bwd]]),
-        speed_mps=np.concatenate([kmh[fwd], kmh[bwd]]) / 3.6,
-    )
-
-
-def _car_speeds_kmh(seg: pd.DataFrame, *, fallback_kmh: float) -> np.ndarray:
-    """Car speed (km/h) of each segment by the rule of ``osmnx.add_edge_speeds``, vectorised.
-
-    ``maxspeed`` strings are parsed with osmnx's own cleaner (mph converted); a segment
-    without one gets :data:`CAR_HWY_SPEEDS_KMH` of its class, else the mean tagged speed of its class,
-    else ``fallback_kmh`` — exactly what ``add_edge_speeds(G, hwy_speeds=CAR_HWY_SPEEDS_KMH,
-    fallback=fallback_kmh)`` assigns (tested), without building a networkx graph (30 s at city scale).
-    """
-    if len(seg) == 0:
-        return np.zeros(0)
-    raw = seg["maxspeed"].astype(object)
-    uniq = pd.unique(raw.dropna())
-    parsed = {m: _parse_maxspeed(str(m)) for m in uniq}
-    kph = raw.map(lambda m: parsed.get(m, np.nan) if m is not None else np.nan).astype(float)
-    hw = seg["highway"].astype(str)
-    table = pd.Series(CAR_HWY_SPEEDS_KMH, dtype=float)
-    observed = kph.groupby(hw).mean()
-    per_class = pd.concat([table, observed[~observed.index.isin(table.index)]]).fillna(fallback_kmh)
-    imputed = hw.map(per_class).astype(float).fillna(fallback_kmh)
-    speed = kph.fillna(imputed).to_numpy(np.float64)
-    return np.clip(speed, 5.0, 130.0)
-
-
-def _parse_maxspeed(value: str) -> float:
-    """One OSM ``maxspeed`` value in km/h with osmnx's own cleaner (``"50"``, ``"30 mph"``; else NaN)."""
-    from osmnx import routing
-
-    try:
-        return float(routing._clean_maxspeed(value))
-    except (TypeError, ValueError, AttributeError):
-        return np.nan
 
 
 def _haversine_m(lon1: np.ndarray, lat1: np.ndarray, lon2: np.ndarray, lat2: np.ndarray) -> np.ndarray:

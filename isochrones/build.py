@@ -86,7 +86,7 @@ def build_city(
     manifest: dict = {"city": city.key, "source": net.source, "modes": {}}
     for mode in tqdm(list(modes), desc=f"{city.key}: compile", unit="mode", disable=not progress):
         t0 = time.perf_counter()
-        graph = compile_graph(net, mode, speed_kmh=city.modes[mode].speed_kmh)
+        graph = compile_graph(net, mode, speed_kmh=city.modes[mode].speed_kmh, walk_kmh=city.modes["walk"].speed_kmh)
         timings[f"compile:{mode}"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         path = save_graph(graph, folder / f"{mode}.npz")

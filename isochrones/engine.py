@@ -15,10 +15,10 @@ query point and for each resource.
 
 Speed: ``reachable`` and ``isochrone`` search a Euclidean-disk slice of the graph when it is small
 (:mod:`isochrones.subgraph`; same answer as the whole graph). ``nearby`` reads a precomputed table: the
-exact node × resource table (:class:`isochrones.travel.ResourceTable`) when it fits the memory budget at
+sparse node × resource table (:class:`isochrones.travel.ResourceTable`) when it fits the memory budget at
 the mode's :data:`TABLE_MINUTES`, else — for modes that reach most of the city, like the car — a dense
-cell × resource table (:mod:`isochrones.celltable`) whose times are those of the worker's grid cell's
-representative node: within the travel time between that node and the worker's own snapped node.
+node × resource table (:mod:`isochrones.densetable`), memory-mapped from its cache file. Both are exact
+to 0.1 s (the times of a fresh Dijkstra from the worker's snapped node, rounded up to 0.1 s).
 ``resource_isochrones`` reads the polygons ``skillcircle build`` precomputed (:mod:`isochrones.precomputed`).
 
 Without compiled graphs (e.g. Jiaxing before its network is fetched) the engine answers with
@@ -44,7 +44,7 @@ from geo.cities import MODE_KEYS
 from geo.errors import InvalidParameterError, NetworkNotBuiltError, NotFoundError, OffNetworkError
 from isochrones import polygons as _poly
 from isochrones import precomputed as _pre
-from isochrones.celltable import CellTable
+from isochrones.densetable import DenseTable
 from isochrones.graph import CompiledGraph, load_graph, project, unproject, utm_crs
 from isochrones.modes import WALK_MODE, check_mode
 from isochrones.snap import Snap, Snapper
@@ -64,11 +64,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Minutes each mode's exact nearby() table covers; longer queries run a fresh Dijkstra (same answer).
-#: A mode whose exact table would not fit the memory budget at these minutes gets a cell table instead.
+#: A mode whose sparse table would not fit the memory budget at these minutes gets a dense table instead.
 TABLE_MINUTES: dict[str, float] = {"walk": 60.0, "bicycle": 60.0, "ebike": 45.0, "car": 60.0}
-#: Cell size of the dense cell × resource tables (:mod:`isochrones.celltable`).
-CELL_TABLE_M = 250.0
-TableKind = Literal["auto", "nodes", "cells"]
+TableKind = Literal["auto", "nodes", "dense"]
 MAX_MINUTES = 180.0
 ESTIMATE_SPACING_M = 500.0
 Direction = Literal["from", "to"]
@@ -108,7 +106,7 @@ class _Resources:
     lons: np.ndarray
     lats: np.ndarray
     snaps: dict[str, Snap] = field(default_factory=dict)
-    tables: dict[str, ResourceTable | CellTable] = field(default_factory=dict)
+    tables: dict[str, ResourceTable | DenseTable] = field(default_factory=dict)
     xy: tuple[np.ndarray, np.ndarray] | None = None  # projected (estimate mode)
 
 
@@ -134,13 +132,11 @@ class CityEngine:
     table_minutes
         Override :data:`TABLE_MINUTES`.
     table_kinds
-        Per mode, which nearby() table to build: ``"auto"`` (default: the exact node table when it fits
-        ``table_budget_bytes`` at the mode's table minutes, else the cell table), ``"nodes"`` or
-        ``"cells"`` (see :mod:`isochrones.celltable`).
-    cell_m
-        Cell size of cell tables (metres).
+        Per mode, which nearby() table to build: ``"auto"`` (default: the sparse node table when it
+        fits ``table_budget_bytes`` at the mode's table minutes, else the dense table), ``"nodes"`` or
+        ``"dense"`` (see :mod:`isochrones.densetable`). Both are exact.
     table_budget_bytes
-        Memory budget of each mode's nearby() table.
+        Memory budget of each mode's sparse nearby() table.
     isochrone_dir
         Where :meth:`resource_isochrones` finds precomputed polygons (``None``: always computed).
     """
@@ -157,7 +153,6 @@ class CityEngine:
         cache_dir: Path | None = None,
         table_minutes: dict[str, float] | None = None,
         table_kinds: dict[str, TableKind] | None = None,
-        cell_m: float = CELL_TABLE_M,
         table_budget_bytes: int = TABLE_BUDGET_BYTES,
         isochrone_dir: Path | None = None,
     ) -> None:
@@ -170,10 +165,9 @@ class CityEngine:
         self.table_minutes = {**TABLE_MINUTES, **(table_minutes or {})}
         self.table_kinds: dict[str, TableKind] = dict(table_kinds or {})
         for kind in self.table_kinds.values():
-            if kind not in ("auto", "nodes", "cells"):
-                msg = f"table kind must be auto, nodes or cells, got {kind!r}"
-                raise InvalidParameterError(msg, message_zh=f"表类型须为 auto、nodes 或 cells，收到 {kind}")
-        self.cell_m = float(cell_m)
+            if kind not in ("auto", "nodes", "dense"):
+                msg = f"table kind must be auto, nodes or dense, got {kind!r}"
+                raise InvalidParameterError(msg, message_zh=f"表类型须为 auto、nodes 或 dense，收到 {kind}")
         self.table_budget_bytes = int(table_budget_bytes)
         self.isochrone_dir = isochrone_dir
         walk = self.speeds_mps.get(WALK_MODE, 4.5 / 3.6)
@@ -278,9 +272,9 @@ class CityEngine:
             log.info("%s: %d resources ready in %.2fs", mode, ids_a.size, time.perf_counter() - t0)
         self._res = res
 
-    def _previous(self, mode: str) -> tuple[CellTable, np.ndarray, np.ndarray] | None:
-        """The current cell table of ``mode`` with its resources' snaps (columns a rebuild can reuse)."""
-        if self._res is None or not isinstance(self._res.tables.get(mode), CellTable):
+    def _previous(self, mode: str) -> tuple[DenseTable, np.ndarray, np.ndarray] | None:
+        """The current dense table of ``mode`` with its resources' snaps (columns a rebuild can reuse)."""
+        if self._res is None or not isinstance(self._res.tables.get(mode), DenseTable):
             return None
         snap = self._res.snaps[mode]
         return self._res.tables[mode], snap.node, snap.walk_s
@@ -292,21 +286,19 @@ class CityEngine:
         snap: Snap,
         *,
         progress: bool,
-        previous: tuple[CellTable, np.ndarray, np.ndarray] | None = None,
-    ) -> ResourceTable | CellTable:
+        previous: tuple[DenseTable, np.ndarray, np.ndarray] | None = None,
+    ) -> ResourceTable | DenseTable:
         """The mode's nearby() table: from the cache when its key matches, else built (and cached).
 
         The key covers the graph's content hash, the resources' snapped nodes and walks, the table
-        minutes, kind, cell size and budget; the cached file records which kind it is. A cell table
+        minutes, kind and budget; the cached file records which kind it is. A dense table
         rebuilt after a resource edit copies the unchanged resources' columns from ``previous``.
         """
         limit_s = self.table_minutes.get(mode, 60.0) * 60.0
         kind = self.table_kinds.get(mode, "auto")
         with_len = "speed_mps" not in graph.meta
         key = hashlib.blake2b(digest_size=12)
-        key.update(
-            f"v2|{graph.content_hash}|{limit_s}|{with_len}|{kind}|{self.cell_m}|{self.table_budget_bytes}".encode()
-        )
+        key.update(f"v3|{graph.content_hash}|{limit_s}|{with_len}|{kind}|{self.table_budget_bytes}".encode())
         key.update(snap.node.tobytes())
         key.update(np.round(snap.walk_s, 3).tobytes())
         path = self.cache_dir / f"{mode}-{key.hexdigest()}.npz" if self.cache_dir else None
@@ -316,22 +308,15 @@ class CityEngine:
             except (OSError, ValueError, KeyError):
                 log.warning("rebuilding unreadable table cache %s", path)
         if kind == "auto" and previous is not None:
-            kind = "cells"  # a re-set after an edit keeps the kind (and reuses the unchanged columns)
+            kind = "dense"  # a re-set after an edit keeps the kind (and reuses the unchanged columns)
         if kind == "auto":
             size = estimate_table_bytes(graph, snap.node, snap.walk_s, limit_s=limit_s, with_lengths=with_len)
-            kind = "nodes" if size <= self.table_budget_bytes else "cells"
+            kind = "nodes" if size <= self.table_budget_bytes else "dense"
             log.info("%s: exact nearby table ≈ %.0f MiB at %.0f min → %s table", mode, size / 2**20, limit_s / 60, kind)
-        table: ResourceTable | CellTable
-        if kind == "cells":
-            table = CellTable.build(
-                graph,
-                snap.node,
-                snap.walk_s,
-                cell_m=self.cell_m,
-                with_lengths=with_len,
-                budget_bytes=self.table_budget_bytes,
-                progress=progress,
-                previous=previous,
+        table: ResourceTable | DenseTable
+        if kind == "dense":
+            table = DenseTable.build(
+                graph, snap.node, snap.walk_s, with_lengths=with_len, progress=progress, previous=previous
             )
         else:
             table = ResourceTable.build(
@@ -349,6 +334,8 @@ class CityEngine:
                 for old in path.parent.glob(f"{mode}-*.npz"):
                     old.unlink(missing_ok=True)  # another worker may have removed it already
                 table.save(path)
+                if isinstance(table, DenseTable):
+                    table = DenseTable.load(path)  # serve from the shared, memory-mapped file
             except OSError:
                 log.warning("cannot cache nearby table at %s", path)
         return table
@@ -427,9 +414,8 @@ class CityEngine:
 
         Notes
         -----
-        With a cell table (see the module docstring) each time is within ``max(t(n→c), t(c→n)) + 1 s``
-        of a fresh Dijkstra's, ``n`` being the worker's snapped node and ``c`` its cell's representative
-        (:meth:`isochrones.celltable.CellTable.representative`); exact tables agree to 0.1 s.
+        Every mode's answer is a fresh Dijkstra's from the worker's snapped node, rounded up to 0.1 s
+        (both kinds of table are exact; queries beyond a table's minutes run that Dijkstra).
         """
         self._check(lon, lat, mode, minutes)
         max_hits = limit
@@ -446,21 +432,20 @@ class CityEngine:
         node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
         snap = res.snaps[mode]
         table = res.tables[mode]
-        if isinstance(table, CellTable):
-            # the row of the worker's cell: within max(t(n→c), t(c→n)) + 1 s of a fresh search
+        if limit - snap_s > table.limit_s:
+            pos, secs, net_m = self._fresh_nearby(graph, node, snap_s, limit, mask, snap)
+        elif isinstance(table, DenseTable):
             all_secs, all_dist = table.row(node)
             all_secs = all_secs + snap_s
             pos = np.flatnonzero(mask & (all_secs <= limit))
             secs = all_secs[pos]
             net_m = None if all_dist is None else all_dist[pos]
-        elif limit - snap_s <= table.limit_s:
+        else:
             cols, secs, dist = table.row(node)
             secs = secs + snap_s
             sel = mask[cols] & (secs <= limit)
             pos, secs = cols[sel].astype(np.int64), secs[sel]
             net_m = None if dist is None else dist[sel]
-        else:
-            pos, secs, net_m = self._fresh_nearby(graph, node, snap_s, limit, mask, snap)
         if net_m is None:
             net_m = (secs - snap_s - snap.walk_s[pos]) * graph.meta["speed_mps"]
         return _hits(res.ids, pos, secs, net_m + snap.distance_m[pos] + snap_m, estimate=False, limit=max_hits)
@@ -705,11 +690,11 @@ class CityEngine:
         return self._lattice
 
 
-def _load_table(path: Path) -> ResourceTable | CellTable:
+def _load_table(path: Path) -> ResourceTable | DenseTable:
     """Read a cached nearby() table of either kind (files record their kind)."""
     with np.load(path, allow_pickle=False) as data:
         kind = str(data["kind"]) if "kind" in data else ResourceTable.kind
-    return CellTable.load(path) if kind == CellTable.kind else ResourceTable.load(path)
+    return DenseTable.load(path) if kind == DenseTable.kind else ResourceTable.load(path)
 
 
 def _check_limit(limit_s: float | None) -> float | None:

@@ -36,7 +36,8 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from geo.errors import NetworkNotBuiltError
-from geo.network import RoadNetwork, largest_component, mode_edges
+from geo.moderules import DEFAULT_WALK_KMH, mode_edges
+from geo.network import RoadNetwork, largest_component
 from isochrones.storage import save_npz
 from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layout
 
@@ -328,9 +329,11 @@ def compile_arrays(
     return graph
 
 
-def compile_graph(net: RoadNetwork, mode: str, *, speed_kmh: float) -> CompiledGraph:
-    """Compile one mode of a road network (edge rules in :func:`geo.network.mode_edges`)."""
-    edges = mode_edges(net, mode, speed_kmh=speed_kmh)
+def compile_graph(
+    net: RoadNetwork, mode: str, *, speed_kmh: float, walk_kmh: float = DEFAULT_WALK_KMH
+) -> CompiledGraph:
+    """Compile one mode of a road network (rules in :mod:`geo.moderules`; bikes are pushed at ``walk_kmh``)."""
+    edges = mode_edges(net, mode, speed_kmh=speed_kmh, walk_kmh=walk_kmh)
     return compile_arrays(
         mode=mode,
         lon=net.lon,

@@ -1,25 +1,10 @@
-"""Travel modes: which ways each may use and how fast it goes.
+"""Travel modes: the four mode keys and the check every query makes.
 
-=========  ==============  ==================================================================================
-mode       speed           ways (OSM tags; rules implemented in :func:`geo.network.mode_edges`)
-=========  ==============  ==================================================================================
-walk       4.5 km/h        footways, paths, steps, pedestrian streets and all roads except motorways and
-                           trunk roads (trunk with ``foot=yes``); ``foot=no`` excluded; one-way ignored.
-bicycle    15 km/h         roads up to primary, cycleways, paths, tracks; footways/pedestrian/trunk only with
-                           ``bicycle=yes``; no motorways; one-way respected (``oneway=-1`` too) unless
-                           ``oneway:bicycle=no`` or a contraflow cycleway.
-ebike      20 km/h         as bicycle. China's GB 17761-2018 caps e-bikes (电动自行车) at 25 km/h; 20 km/h
-                           is a typical cruising speed. E-bikes ride the non-motorised lanes of urban roads,
-                           so they use the same ways as bicycles and never exceed their speed.
-car        by road class   drivable highway classes; one-way respected; speed from ``maxspeed`` where
-                           tagged, else the mean tagged speed of the highway class, else
-                           :data:`geo.network.CAR_HWY_SPEEDS_KMH` (osmnx ``add_edge_speeds``); the city
-                           pack's car speed is the fallback and the straight-line estimate's speed.
-=========  ==============  ==================================================================================
-
-Speeds come from the city pack (``[modes.<mode>] speed_kmh``), so a city can change them without code.
-Bicycles and e-bikes are not slowed on primary roads (their non-motorised lanes run at the same speed).
-The walk from a point to its nearest network node is always at walking speed.
+Which ways each mode may use, in which direction and how fast (with the source of every speed, and
+China's rules for e-bikes, 电动自行车) is one table in :mod:`geo.moderules`, which also implements it.
+Speeds come from the city pack (``[modes.<mode>] speed_kmh``), so a city can change them without code;
+an e-bike faster than GB 17761-2018's 25 km/h is refused. The walk from a point to its nearest
+network node is always at walking speed.
 """
 
 from __future__ import annotations

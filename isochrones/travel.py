@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from isochrones.graph import CompiledGraph
-from isochrones.storage import save_npz
+from isochrones.storage import load_npz, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -340,15 +340,15 @@ class ResourceTable:
 
     @classmethod
     def load(cls, path) -> ResourceTable:  # noqa: ANN001 - pathlib.Path
-        """Read a table written by :meth:`save`."""
-        with np.load(path, allow_pickle=False) as data:
-            if "kind" in data and str(data["kind"]) != cls.kind:
-                msg = f"{path} is not a node table"
-                raise ValueError(msg)
-            return cls(
-                limit_s=float(data["limit_s"]),
-                indptr=data["indptr"],
-                cols=data["cols"],
-                deci=data["deci"],
-                dist10=data["dist10"] if "dist10" in data else None,
-            )
+        """Map a table written by :meth:`save` (read-only, shared between processes)."""
+        data = load_npz(path)
+        if "kind" in data and str(data["kind"]) != cls.kind:
+            msg = f"{path} is not a node table"
+            raise ValueError(msg)
+        return cls(
+            limit_s=float(data["limit_s"]),
+            indptr=data["indptr"],
+            cols=data["cols"],
+            deci=data["deci"],
+            dist10=data.get("dist10"),
+        )

@@ -6,7 +6,7 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from geo.network import mode_edges
+from geo.moderules import mode_edges
 from isochrones.engine import CityEngine
 from isochrones.graph import compile_graph
 from tests._engine_fixtures import SPEEDS_MPS, hand_graph, lonlat, tag_network
@@ -66,7 +66,7 @@ def test_mode_rules_for_highway_and_access_tags() -> None:
     bike = _pairs(mode_edges(net, "ebike", speed_kmh=20))
     car = _pairs(mode_edges(net, "car", speed_kmh=30))
     assert walk == {(1, 2), (2, 1), (2, 3), (3, 2)}
-    assert bike == {(2, 3), (3, 2), (3, 4), (4, 3)}
+    assert bike == {(1, 2), (2, 1), (2, 3), (3, 2), (3, 4), (4, 3)}  # the footway is pushed (geo.moderules)
     assert car == {(0, 1), (3, 4), (4, 3)}  # motorway implied one-way; private service road excluded
 
 

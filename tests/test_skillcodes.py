@@ -250,7 +250,7 @@ def test_mode_switch_and_phone_location_change_the_answer(client, city_codes) ->
     assert walk["mode"] == "walk" and walk["mode_label"] == "步行"
     first = ebike["nearest"][0]["resource"]["id"]
     walk_times = {p["resource"]["id"]: p["minutes"] for p in walk["nearest"]}
-    assert walk_times[first] > ebike["nearest"][0]["minutes"] * 3  # 4.5 vs 20 km/h
+    assert walk_times[first] > ebike["nearest"][0]["minutes"] * 3  # 4.5 vs 17 km/h
     phone = client.get(f"/api/v1/skill-codes/{code}", params={"lat": 30.52, "lon": 120.68}).json()
     assert phone["origin"]["source"] == "phone"
     assert phone["nearest"][0]["resource"]["id"] != first
