@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -76,10 +78,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal_error", "internal error; it has been logged", "服务器内部错误，已记录")
 
 
+@asynccontextmanager
+async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    """Background work of one server process: the sign-up retention sweep."""
+    from api.retention import retention_task
+
+    task = retention_task()
+    task.start()
+    try:
+        yield
+    finally:
+        task.stop()
+
+
 def create_app() -> FastAPI:
     """Build the application from the current settings."""
     settings = get_settings()
     app = FastAPI(
+        lifespan=_lifespan,
         title="SkillCircle 技能圈 API",
         version="1.0.0",
         description=(

@@ -230,3 +230,38 @@ def test_demand_counts_only(database: str) -> None:
     totals = {t["district"]: t for t in demand_totals(rows, by="district")}
     assert totals["南湖区"]["waitlisted"] == 2
     assert not any("139" in str(v) for v in vars(rows[0]).values())
+
+
+def test_periodic_retention_task_deletes_expired_signups(database: str) -> None:
+    import time
+
+    from api.retention import RetentionTask
+
+    today = date.today()
+    _, old = make_class(seats=2, tag="SWEEP", start=today - timedelta(days=90), end=today - timedelta(days=80))
+    with session_scope() as session:
+        session.add(
+            Signup(
+                city="jiaxing",
+                class_id=old,
+                reference="SWEEP0000001",
+                submission_key="s" * 20,
+                status="confirmed",
+                name="x",
+                mobile_enc=personal.encrypt("13800138000"),
+                consent_version="t",
+            )
+        )
+    task = RetentionTask(interval_minutes=0.002, first_delay_s=0.05)
+    task.start()
+    try:
+        for _ in range(200):
+            with session_scope() as session:
+                if session.scalar(select(Signup.id).where(Signup.class_id == old)) is None:
+                    break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the periodic task did not delete the expired sign-up")
+    finally:
+        task.stop()
+    assert RetentionTask(interval_minutes=0).interval_s == 0  # 0 = off: start() does nothing

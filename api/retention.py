@@ -1,0 +1,64 @@
+"""The periodic retention sweep: deletes sign-ups ``signup_retention_days`` after their class ended.
+
+Each server process runs one daemon thread (started and stopped with the app's lifespan) that sweeps a
+minute after start and then every ``retention_interval_minutes`` (0 turns it off; the CLI command
+``skillcircle signup purge`` does the same sweep on demand, e.g. from cron). Sweeps are idempotent
+deletes, so several worker processes sweeping is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from geo.config import get_settings
+
+log = logging.getLogger(__name__)
+FIRST_DELAY_S = 60.0
+
+
+class RetentionTask:
+    """A daemon thread calling :func:`geo.signups.purge_expired` periodically."""
+
+    def __init__(self, *, interval_minutes: float, first_delay_s: float = FIRST_DELAY_S) -> None:
+        self.interval_s = interval_minutes * 60
+        self.first_delay_s = first_delay_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start sweeping (no-op when the interval is 0)."""
+        if self.interval_s <= 0 or self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="signup-retention", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current sweep."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def sweep(self) -> int:
+        """One sweep; returns how many sign-ups were deleted (errors are logged, never raised)."""
+        from geo.db import session_scope
+        from geo.signups import purge_expired
+
+        try:
+            with session_scope() as session:
+                return purge_expired(session)
+        except Exception:  # noqa: BLE001 - a failed sweep must not kill the thread; the next one retries
+            log.exception("retention sweep failed")
+            return 0
+
+    def _run(self) -> None:
+        delay = self.first_delay_s
+        while not self._stop.wait(delay):
+            self.sweep()
+            delay = self.interval_s
+
+
+def retention_task() -> RetentionTask:
+    """The task configured by the settings."""
+    return RetentionTask(interval_minutes=get_settings().retention_interval_minutes)

@@ -1,0 +1,115 @@
+"""What the server-rendered forms share (console and public sign-up): templates, language, CSRF, cookies.
+
+CSRF: a form shown to someone not logged in carries the value of the ``sc_csrf`` cookie (HttpOnly,
+SameSite=Lax, random) in a hidden field, and a POST is accepted only when both are present and equal
+(the double-submit pattern: another site can neither read nor set the cookie). A console form carries
+its session's own CSRF token instead (stored with the server-side session). A missing or wrong token
+is a 403 ``csrf_failed`` with a bilingual message, and nothing is written.
+
+Cookies are HttpOnly and SameSite=Lax always, and Secure when the request came over https (or the
+configured ``base_url`` is https).
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.i18n import html_lang, safe_negotiate
+from geo.config import get_settings
+from geo.errors import ForbiddenError, SkillCircleError
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+CSRF_COOKIE = "sc_csrf"
+CSRF_FIELD = "csrf_token"
+LANG_COOKIE = "sc_lang"
+
+
+def page_lang(request: Request) -> str:
+    """``?lang=``, else the ``sc_lang`` cookie, else ``Accept-Language``, else Chinese."""
+    query = request.query_params.get("lang")
+    if query in ("zh", "en"):
+        return query
+    cookie = request.cookies.get(LANG_COOKIE)
+    if cookie in ("zh", "en"):
+        return cookie
+    return safe_negotiate(None, request.headers.get("accept-language"))
+
+
+def is_https(request: Request) -> bool:
+    """Whether cookies must be Secure: the request came over https, or the public URL is https."""
+    return request.url.scheme == "https" or get_settings().base_url.startswith("https://")
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: int | None = None) -> None:
+    """Set an HttpOnly, SameSite=Lax cookie (Secure over https)."""
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=is_https(request), path="/")
+
+
+def anonymous_csrf(request: Request) -> str:
+    """The double-submit token of this browser (the ``sc_csrf`` cookie's value, or a new one)."""
+    current = request.cookies.get(CSRF_COOKIE)
+    if current and 20 <= len(current) <= 100:
+        return current
+    return secrets.token_urlsafe(24)
+
+
+def check_csrf(expected: str | None, submitted: str | None) -> None:
+    """Raise 403 ``csrf_failed`` unless both tokens are present and equal (constant-time compare)."""
+    if not expected or not submitted or not hmac.compare_digest(expected.encode(), submitted.encode()):
+        msg = "the form's security token is missing or expired; please reload the page and try again"
+        raise ForbiddenError(msg, message_zh="表单安全校验失败或已过期，请刷新页面后重试", code="csrf_failed")
+
+
+def client_ip(request: Request) -> str | None:
+    """The client address (uvicorn's ``--proxy-headers`` resolves X-Forwarded-For from trusted proxies)."""
+    return request.client.host if request.client else None
+
+
+def tr(lang: str):  # noqa: ANN201 - returns the template's translation function
+    """``t("中文", "English")`` in templates: the text in the page language."""
+
+    def t(zh: str, en: str) -> str:
+        return en if lang == "en" else zh
+
+    return t
+
+
+def message(exc: SkillCircleError, lang: str) -> str:
+    """An error's message in the page language."""
+    return exc.message_en if lang == "en" else exc.message_zh
+
+
+def render(
+    request: Request,
+    name: str,
+    context: dict[str, Any],
+    *,
+    lang: str,
+    status_code: int = 200,
+    csrf: str | None = None,
+) -> HTMLResponse:
+    """Render a page template with its language helpers; ``csrf``: the double-submit token to (re)set."""
+    other = "en" if lang == "zh" else "zh"
+    ctx = {
+        "lang": lang,
+        "html_lang": html_lang(lang),
+        "t": tr(lang),
+        "other_lang": other,
+        "csrf_field": CSRF_FIELD,
+        "path": request.url.path,
+    } | context
+    response = TEMPLATES.TemplateResponse(
+        request, name, ctx, status_code=status_code, headers={"Cache-Control": "no-store"}
+    )
+    if request.query_params.get("lang") in ("zh", "en"):
+        set_cookie(response, request, LANG_COOKIE, lang, max_age=365 * 86400)
+    if csrf is not None:
+        set_cookie(response, request, CSRF_COOKIE, csrf)
+    return response

@@ -1,0 +1,115 @@
+"""The worker's sign-up pages over HTTP: form, CSRF, honeypot, bad numbers, result, cancel and erase."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from geo.db import session_scope
+from geo.models import AuditEntry, Signup, TrainingClass
+from tests._signup_fixtures import make_class, mobile
+
+
+def _form(client, class_id: int, lang: str = "zh") -> dict:  # noqa: ANN001
+    page = client.get(f"/signup/{class_id}", params={"lang": lang})
+    assert page.status_code == 200
+    fields = dict(re.findall(r'name="(csrf_token|submission_key)" value="([^"]+)"', page.text))
+    assert set(fields) == {"csrf_token", "submission_key"}
+    assert client.cookies.get("sc_csrf") == fields["csrf_token"]
+    return fields
+
+
+def _post(client, class_id: int, fields: dict, **kw):  # noqa: ANN001, ANN202
+    data = {"name": "张三", "mobile": mobile(9000), "note": "", "consent": "yes", **fields, **kw}
+    return client.post(f"/signup/{class_id}?lang=zh", data=data, follow_redirects=False)
+
+
+def test_sign_up_then_cancel_and_erase(client) -> None:  # noqa: ANN001
+    _, cid = make_class(seats=1, tag="PAGE1")
+    page = client.get(f"/signup/{cid}")
+    assert "在线报名" in page.text and "个人信息保护告知书" in page.text and "更新于" in page.text
+    assert 'name="website"' in page.text  # the honeypot
+    set_cookie = page.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=lax" in set_cookie
+    fields = _form(client, cid)
+    done = _post(client, cid, fields, mobile="138 0013 8000")
+    assert done.status_code == 303
+    result_url = done.headers["location"]
+    again = _post(client, cid, fields, mobile="138 0013 8000")  # a double submit lands on the same sign-up
+    assert again.status_code == 303 and again.headers["location"] == result_url
+    result = client.get(result_url)
+    assert result.status_code == 200 and 'data-status="confirmed"' in result.text
+    ref = re.search(r'id="reference" translate="no">([A-Z0-9]+)<', result.text).group(1)
+    assert len(ref) >= 10 and "138****8000" in result.text and "13800138000" not in result.text
+
+    # the class is now full: the next worker is waitlisted, told so in English on request
+    other = _post(client, cid, _form(client, cid, "en"), mobile=mobile(9001), name="Li Si")
+    waiting = client.get(other.headers["location"].replace("lang=zh", "lang=en"))
+    assert 'data-status="waitlisted"' in waiting.text and "number 1 on the waitlist" in waiting.text
+
+    confirm = client.get(f"/signup/r/{ref}/cancel")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', confirm.text).group(1)
+    forged = client.post(f"/signup/r/{ref}/cancel?lang=zh", data={"csrf_token": "forged-token-value-123456"})
+    assert forged.status_code == 403 and "安全校验" in forged.text
+    gone = client.post(f"/signup/r/{ref}/cancel?lang=zh", data={"csrf_token": token}, follow_redirects=True)
+    assert 'data-status="cancelled"' in gone.text and "已删除" in gone.text
+    with session_scope() as session:
+        rows = {s.reference: s for s in session.scalars(select(Signup).where(Signup.class_id == cid))}
+        assert rows[ref].name == "" and rows[ref].mobile_enc == ""
+        assert [s.status for r, s in rows.items() if r != ref] == ["confirmed"]  # promoted from the waitlist
+        audit = session.scalars(select(AuditEntry.changes)).all()
+        assert not any("13800138000" in str(a) for a in audit)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "code", "text"),
+    [
+        ({"mobile": "12345678901"}, 422, "invalid_mobile", "手机号码"),
+        ({"consent": ""}, 422, "consent_required", "同意"),
+        ({"website": "http://spam.example"}, 422, "spam_suspected", "手动填写"),
+        ({"csrf_token": "x" * 30}, 403, "csrf_failed", "安全校验"),
+    ],
+)
+def test_refused_forms_explain_and_write_nothing(client, change, status, code, text) -> None:  # noqa: ANN001
+    _, cid = make_class(seats=2, tag=f"PAGE-{code}")
+    resp = _post(client, cid, _form(client, cid), **change)
+    assert resp.status_code == status
+    assert f'data-code="{code}"' in resp.text and text in resp.text
+    assert 'id="signup-form"' in resp.text  # the form comes back with what was typed
+    with session_scope() as session:
+        assert session.get(TrainingClass, cid).seats_left == 2
+        assert session.scalars(select(Signup).where(Signup.class_id == cid)).all() == []
+
+
+def test_closed_cancelled_and_unknown_classes(client) -> None:  # noqa: ANN001
+    _, cid = make_class(seats=2, tag="PAGE-OLD", deadline=date.today() - timedelta(days=2))
+    page = client.get(f"/signup/{cid}", params={"lang": "en"})
+    assert 'data-code="signup_closed"' in page.text and "closed on" in page.text
+    assert 'id="signup-form"' not in page.text
+    resp = _post(client, cid, {"csrf_token": client.cookies["sc_csrf"], "submission_key": "k" * 24})
+    assert resp.status_code == 409 and "截止报名" in resp.text
+    missing = client.get("/signup/2147483000")
+    assert missing.status_code == 404 and "找不到该班次" in missing.text
+    unknown = client.get("/signup/r/NOSUCHREFERENCE")
+    assert unknown.status_code == 404 and 'data-code="signup_not_found"' in unknown.text
+    privacy = client.get("/privacy")
+    assert privacy.status_code == 200 and "个人信息保护法" in privacy.text and "12333" in privacy.text
+    assert "Personal Information Protection Law" in client.get("/privacy?lang=en").text
+
+
+def test_skill_code_class_cards_link_to_sign_up(client, admin_token: str) -> None:  # noqa: ANN001
+    made = client.post(
+        "/api/v1/admin/skill-codes",
+        json={"target_type": "city", "city": "jiaxing"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert made.status_code == 201, made.text
+    page = client.get(f"/s/{made.json()['code']}")
+    links = re.findall(r'href="/signup/(\d+)\?lang=zh"', page.text)
+    assert links, "a class card without a sign-up link"
+    assert "更新于" in page.text
+    form = client.get(f"/signup/{links[0]}")
+    assert form.status_code == 200 and 'id="signup-form"' in form.text
