@@ -17,12 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.ratelimit import RateLimiter
+from api.security import SecurityHeadersMiddleware
 from api.telemetry import observe_request
 from geo.config import get_settings
-from geo.errors import RateLimitedError, SkillCircleError
+from geo.db import database_unavailable
+from geo.errors import DatabaseUnavailableError, RateLimitedError, SkillCircleError
 from geo.text_input import TextProblem
 
 log = logging.getLogger(__name__)
@@ -38,9 +41,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SkillCircleError)
     async def _skillcircle_error(_request: Request, exc: SkillCircleError) -> JSONResponse:
         headers = {}
-        if isinstance(exc, RateLimitedError):
+        if isinstance(exc, RateLimitedError | DatabaseUnavailableError):
             headers["Retry-After"] = str(exc.details.get("retry_after", 60))
         return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # a lost, dropped or unreachable database: 503 with Retry-After, never a 500
+        log.warning("database error on %s: %s", request.url.path, str(exc.orig or exc).splitlines()[0])
+        return await _skillcircle_error(request, database_unavailable(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -104,7 +113,7 @@ def create_app() -> FastAPI:
             "that show sample data or straight-line estimates say so (`sample`, `estimate`)."
         ),
         openapi_url="/api/v1/openapi.json",
-        docs_url="/docs",
+        docs_url=None,  # /docs is api/routers/docs.py: Swagger UI served from /static/vendor (offline)
         redoc_url=None,
     )
     _install_error_handlers(app)
@@ -112,15 +121,15 @@ def create_app() -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"], allow_headers=["*"]
         )
-    limiter = RateLimiter(per_minute=settings.rate_limit_per_minute)
+    limiter = RateLimiter(per_minute=settings.rate_limit_per_minute, trusted_proxies=settings.trusted_proxies)
 
     @app.middleware("http")
     async def _limit_and_measure(request: Request, call_next):  # noqa: ANN202
         path = request.url.path
         start = time.perf_counter()
         if path.startswith("/api/v1/") and not path.startswith("/api/v1/admin"):
-            client = request.client.host if request.client else "unknown"
-            retry = limiter.hit(client)
+            peer = request.client.host if request.client else "unknown"
+            retry = limiter.hit(limiter.client(peer, request.headers.get("x-forwarded-for")))
             if retry is not None:
                 exc = RateLimitedError(
                     "too many requests; retry later",
@@ -141,6 +150,7 @@ def create_app() -> FastAPI:
         app.include_router(router)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer, errors included
     return app
 
 

@@ -3,8 +3,11 @@
 The engine is loaded lazily, once per process. The resource index (ids, points, categories, skills,
 and each resource's public record) is rebuilt whenever the registry changed: at once after a write
 through this process, and within ``CHECK_SECONDS`` after a write through another worker process or
-the CLI (a cheap signature query: count, newest update, largest id). ``/nearby`` therefore answers
-from memory, without a database query, and still routes to what the registry holds.
+the CLI or an import job (a cheap signature query: the city's registry version, bumped in the same
+transaction as every write (:mod:`geo.versions`), plus count, newest update and largest id, which
+also catch bulk deletes). ``/nearby`` therefore answers from memory, without a database query, and
+still routes to what the registry holds. When the database is away, the last index keeps serving
+(the check is retried every ``CHECK_SECONDS``); only a process that never indexed answers 503.
 """
 
 from __future__ import annotations
@@ -17,12 +20,13 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from api.schemas import ResourceOut
 from geo.cities import CityPack, load_city
 from geo.coords import from_wgs84
-from geo.db import session_scope
-from geo.models import Resource
+from geo.db import database_unavailable, session_scope
+from geo.models import RegistryVersion, Resource
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 2.0
@@ -69,6 +73,7 @@ class CityRuntime:
         self._stale = True
         self._signature: tuple | None = None
         self._checked_at = 0.0
+        self._retry_at = 0.0
         self._lock = threading.RLock()
 
     @property
@@ -80,11 +85,21 @@ class CityRuntime:
 
                 self._engine = CityEngine.load(self.city)
             now = time.monotonic()
-            if not self._stale and now - self._checked_at > CHECK_SECONDS:
-                self._checked_at = now
-                self._stale = self._read_signature() != self._signature
-            if self._stale:
-                self._refresh()
+            due = now - self._checked_at > CHECK_SECONDS
+            if self._index is not None and (not (self._stale or due) or now < self._retry_at):
+                return self._engine
+            try:
+                if not self._stale:
+                    self._checked_at = now
+                    self._stale = self._read_signature() != self._signature
+                if self._stale:
+                    self._refresh()
+            except DBAPIError as exc:
+                if self._index is None:
+                    raise database_unavailable(exc) from exc
+                # the database is away: keep answering from the last index, try again later
+                self._retry_at = now + CHECK_SECONDS
+                log.warning("city %s: database unavailable, serving the last index: %s", self.city.key, exc.orig)
             return self._engine
 
     @property
@@ -101,8 +116,9 @@ class CityRuntime:
 
     def _read_signature(self) -> tuple:
         with session_scope() as session:
+            version = select(RegistryVersion.version).where(RegistryVersion.city == self.city.key).scalar_subquery()
             row = session.execute(
-                select(func.count(Resource.id), func.max(Resource.updated_at), func.max(Resource.id)).where(
+                select(version, func.count(Resource.id), func.max(Resource.updated_at), func.max(Resource.id)).where(
                     Resource.city == self.city.key
                 )
             ).one()

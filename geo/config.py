@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     embed_origins: list[str] = Field(default_factory=list, description="portal origins allowed to frame /embed")
     rate_limit_per_minute: int = Field(default=600, ge=0, description="public requests per client per minute; 0 = off")
+    redis_url: str = Field(default="", description="Redis for the shared rate limit, e.g. redis://127.0.0.1:6379/0")
+    redis_key_prefix: str = Field(default="skillcircle", description="prefix of every Redis key this service writes")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="proxy addresses/networks whose X-Forwarded-For is believed"
+    )
     max_upload_mb: float = 10.0
     basemap: str = Field(default="osm", description="default basemap: osm, tianditu, amap or none")
     tianditu_key: str = ""

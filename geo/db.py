@@ -15,10 +15,14 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo import versions  # noqa: F401 - registers the registry-version bump on every session
 from geo.config import get_settings
+from geo.errors import DatabaseUnavailableError
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+CONNECT_TIMEOUT_S = 3
+RETRY_AFTER_S = 10
 
 
 def _normalise_url(url: str) -> str:
@@ -46,7 +50,21 @@ def get_engine(url: str | None = None) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # a short connect timeout: with the database away, requests fail fast with 503 instead of hanging
+    connect_args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
+
+
+def database_unavailable(exc: BaseException | None = None) -> DatabaseUnavailableError:
+    """The error every database-backed route answers when the database is lost (503 + Retry-After).
+
+    The driver's message (``exc``) is logged by the caller, never sent to the client.
+    """
+    msg = "the database is unavailable; retry later"
+    details = {"retry_after": RETRY_AFTER_S}
+    err = DatabaseUnavailableError(msg, message_zh="数据库暂时不可用，请稍后再试", details=details)
+    err.__cause__ = exc
+    return err
 
 
 @cache

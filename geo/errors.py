@@ -185,3 +185,16 @@ class RateLimitedError(SkillCircleError):
 
     code = "rate_limited"
     status = 429
+
+
+class DatabaseUnavailableError(SkillCircleError):
+    """The database does not answer (down, dropped, unreachable); ``details["retry_after"]`` in seconds."""
+
+    code = "database_unavailable"
+    status = 503
+
+
+class JobNotFoundError(NotFoundError):
+    """No background job with that id."""
+
+    code = "job_not_found"

@@ -126,6 +126,8 @@ def test_healthz_and_metrics(client) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
     assert health["database"]["revision"] == head_revision()
+    assert health["dependencies"]["database"]["ok"] is True and health["down"] == []
+    assert client.get("/livez").json() == {"status": "alive"}
     assert set(health["cities"]) == {"jiaxing", "demo"}
     metrics = client.get("/metrics")
     assert metrics.status_code == 200

@@ -9,12 +9,14 @@ Bootstrap or icon fonts at all. A small hook element hands the generated Leaflet
 ``SkillCircle.attach`` in ``/static/map.js``, which fills the markers and does the interactive parts.
 
 The page templates embed the three rendered parts (:class:`MapParts`): header links and styles, the
-map ``<div>``, and the script.
+map ``<div>``, and the script (folium's inline header scripts moved into it), which the page runs
+with its CSP nonce.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,6 +113,15 @@ class MapParts:
     html: str
     script: str
     map_name: str
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def _split_inline_scripts(header: str) -> tuple[str, list[str]]:
+    """folium's header without its inline ``<script>`` blocks, and their code: the page runs that code
+    in its one nonce-carrying script (the CSP allows no other inline script)."""
+    return _INLINE_SCRIPT.sub("", header), [m.strip() for m in _INLINE_SCRIPT.findall(header)]
 
 
 def category_label_html(key: str, *, lang: str, count: int | None = None) -> str:
@@ -214,10 +225,11 @@ def build_map(
     fmap.add_child(_Hook(cluster=cluster, groups=groups, districts=district_layer, control=control))
     figure = fmap.get_root()
     figure.render()
+    header, header_scripts = _split_inline_scripts(figure.header.render())
     parts = MapParts(
-        header=figure.header.render(),
+        header=header,
         html=figure.html.render(),
-        script=figure.script.render(),
+        script="\n".join([*header_scripts, figure.script.render()]),
         map_name=fmap.get_name(),
     )
     log.debug("built %s map %s (%d bytes of script)", city.key, parts.map_name, len(parts.script))

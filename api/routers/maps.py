@@ -3,10 +3,10 @@
 Pages are HTML generated with folium (see :mod:`api.maps.builder`) and completed by
 ``/static/map.js``, which calls the public API. Bad parameters get a 4xx with a stable code
 (:mod:`api.maps.params`): an HTML error page for browsers (``Accept: text/html``), the usual JSON
-error body for every other client. Every page sends a Content-Security-Policy that allows scripts,
-styles and requests only from this service (tile images also from the basemap's host); ``/embed``
-may be framed by this site and the portal origins in ``settings.embed_origins``, the other pages
-only by this site.
+error body for every other client. Every page sends a Content-Security-Policy that allows scripts
+(files, or inline with the request's nonce: :mod:`api.security`), styles and requests only from this
+service (tile images also from the basemap's host); ``/embed`` may be framed by this site and the
+portal origins in ``settings.embed_origins``, the other pages only by this site.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from api.maps.builder import build_map
 from api.maps.overlays import data_notes, district_features, resource_points
 from api.maps.params import MapParams, parse_map_params, parse_resolution
 from api.maps.text import LANGS, texts
+from api.security import content_security_policy, template_context
 from api.state import get_runtime
 from geo.categories import CATEGORIES
 from geo.cities import MODE_KEYS, CityPack, load_city
@@ -39,7 +40,7 @@ from geo.errors import SkillCircleError
 log = logging.getLogger(__name__)
 
 API_DIR = Path(__file__).resolve().parent.parent
-templates = Jinja2Templates(directory=API_DIR / "templates")
+templates = Jinja2Templates(directory=API_DIR / "templates", context_processors=[template_context])
 router = APIRouter(tags=["maps"], include_in_schema=False)
 
 ISOCHRONE_BANDS = (10, 20, 30)
@@ -63,20 +64,8 @@ def frame_ancestors(origins: list[str]) -> str:
 
 
 def _csp(basemap: Basemap | None, *, ancestors: str = "'self'") -> str:
-    images = " ".join(["'self'", "data:", *(basemap.tile_origins if basemap else [])])
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self' 'unsafe-inline'",
-            "style-src 'self' 'unsafe-inline'",
-            f"img-src {images}",
-            "connect-src 'self'",
-            "frame-src 'self'",
-            "base-uri 'self'",
-            "form-action 'self'",
-            f"frame-ancestors {ancestors}",
-        ]
-    )
+    """The page's Content-Security-Policy (the security middleware adds the request's script nonce)."""
+    return content_security_policy(img_origins=tuple(basemap.tile_origins) if basemap else (), ancestors=ancestors)
 
 
 def _static_url(name: str) -> str:

@@ -42,6 +42,7 @@ from api.deps import DbSession, require_scope
 from api.i18n import html_lang, negotiate, safe_negotiate
 from api.routers.nearby import wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
+from api.security import template_context
 from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer
 from api.skillcode_text import js_texts, texts
 from api.state import CityRuntime, get_runtime
@@ -57,7 +58,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["skill codes"])
 
 API_DIR = FsPath(__file__).resolve().parent.parent
-templates = Jinja2Templates(directory=API_DIR / "templates")
+templates = Jinja2Templates(directory=API_DIR / "templates", context_processors=[template_context])
 CodeText = Annotated[str, Path(min_length=1, max_length=40, description="the code, e.g. K7M2Q9XA (case-insensitive)")]
 Writer = Annotated[ApiToken, Depends(require_scope("codes:write"))]
 ERRORS: dict[int | str, dict[str, Any]] = {

@@ -682,6 +682,7 @@
         .catch(function () { select.dataset.loaded = "0"; });
     }
 
+    form.addEventListener("submit", function (e) { e.preventDefault(); });
     form.addEventListener("input", schedule);
     form.addEventListener("change", function (e) {
       if (e.target.name === "city") {
@@ -707,4 +708,10 @@
     SC.state.ready = true;
     document.body.dataset.ready = "1";
   };
+
+  // ------------------------------------------------------------------ header switches (no inline handlers: CSP)
+  document.addEventListener("change", function (e) {
+    var target = e.target;
+    if (target && target.hasAttribute && target.hasAttribute("data-autosubmit") && target.form) target.form.submit();
+  });
 })();
