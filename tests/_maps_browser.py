@@ -71,7 +71,8 @@ def live_server(jiaxing_sample: Path, demo_sample: Path, demo_network: Path) -> 
     def _portal(src: str) -> HTMLResponse:
         """A stand-in portal page (no CSP of ours) that frames ``src``: for frame-ancestors tests."""
         body = f'<!DOCTYPE html><title>portal</title><iframe id="f" src="{html.escape(src)}" width="640" height="420">'
-        return HTMLResponse(body + "</iframe>")
+        # a portal's own policy (ours would forbid framing another origin): frames from anywhere
+        return HTMLResponse(body + "</iframe>", headers={"Content-Security-Policy": "frame-src *"})
 
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)

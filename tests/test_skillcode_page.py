@@ -232,7 +232,7 @@ def test_phone_outside_the_city_falls_back_to_the_codes_place(browser, live_serv
     ctx = _context(browser, JIAXING_PHONE, allow=True)  # a worker in Jiaxing scanning a demo-city code
     page = ctx.new_page()
     page.goto(f"{live_server}/s/{code}")
-    page.wait_for_function("document.getElementById('locstatus').textContent.includes('不在本市服务范围内')")
+    page.wait_for_function("() => document.getElementById('locstatus').textContent.includes('不在本市服务范围内')")
     page.wait_for_selector('#live .live[data-origin="code"]:not([aria-busy])', timeout=20_000)
     here = _api(live_server, code)
     assert [i for i, _ in _shown(page)] == [p["resource"]["id"] for p in here["nearest"]]

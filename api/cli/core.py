@@ -147,10 +147,14 @@ def serve_command(
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
 ) -> None:
-    """Start the web service (pages and API) with uvicorn."""
+    """Start the web service (pages and API) with uvicorn.
+
+    uvicorn's own X-Forwarded-For handling is off: the app reads it only from the proxies listed in
+    SKILLCIRCLE_TRUSTED_PROXIES (the rate limit counts per real client).
+    """
     import uvicorn
 
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info")
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False)
 
 
 @token_app.command("create")
