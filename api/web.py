@@ -22,10 +22,13 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.i18n import html_lang, safe_negotiate
+from api.security import template_context
 from geo.config import get_settings
 from geo.errors import ForbiddenError, SkillCircleError
 
-TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parent / "templates")
+TEMPLATES = Jinja2Templates(
+    directory=Path(__file__).resolve().parent / "templates", context_processors=[template_context]
+)
 CSRF_COOKIE = "sc_csrf"
 CSRF_FIELD = "csrf_token"
 LANG_COOKIE = "sc_lang"
