@@ -37,7 +37,12 @@ class Settings(BaseSettings):
     trusted_proxies: list[str] = Field(
         default_factory=list, description="proxy addresses/networks whose X-Forwarded-For is believed"
     )
-    max_upload_mb: float = 10.0
+    max_upload_mb: float = Field(default=10.0, gt=0, description="largest import file, API upload and CLI alike")
+    max_sheet_rows: int = Field(default=100_000, ge=1, description="data rows one import file may hold")
+    max_sheet_columns: int = Field(default=100, ge=1, description="columns one import sheet may hold")
+    max_xlsx_sheets: int = Field(default=50, ge=1, description="worksheets one XLSX file may hold")
+    max_xlsx_unzipped_mb: float = Field(default=100.0, gt=0, description="declared unzipped size of an XLSX")
+    max_xlsx_ratio: float = Field(default=100.0, gt=1, description="compression ratio of an XLSX part (> 1 MB)")
     basemap: str = Field(default="osm", description="default basemap: osm, tianditu, amap or none")
     tianditu_key: str = ""
     amap_key: str = ""

@@ -32,7 +32,7 @@ from geo.sheets import (
     parse_bool,
     parse_date,
     parse_skills,
-    read_sheet,
+    read_table,
 )
 from geo.text_input import normalise_newlines, text_problem
 
@@ -49,10 +49,17 @@ class ImportReport:
     updated: int = 0
     rows: int = 0
     external_ids: list[str] = field(default_factory=list)
+    sheet: str | None = None
+    encoding: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form for the API and the CLI."""
-        return {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated}
+        """JSON form for the API and the CLI (``sheet``: the XLSX worksheet read; ``encoding``: a CSV's)."""
+        out = {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated}
+        if self.sheet is not None:
+            out["sheet"] = self.sheet
+        if self.encoding is not None:
+            out["encoding"] = self.encoding
+        return out
 
 
 MULTILINE_COLUMNS = frozenset({"address", "opening_hours", "subsidy_note", "reg_steps"})
@@ -186,6 +193,7 @@ def import_sheet(
     kind: str,
     crs: str = "wgs84",
     filename: str | None = None,
+    sheet: str | None = None,
     actor: str = "cli",
 ) -> ImportReport:
     """Validate a sheet completely, then upsert it into ``session`` (the caller commits).
@@ -203,6 +211,8 @@ def import_sheet(
     crs
         Coordinate system of the sheet's points when a row has no ``crs`` cell: ``wgs84``,
         ``gcj02`` (Amap, Tencent) or ``bd09`` (Baidu). Points are stored in WGS84.
+    sheet
+        XLSX: the worksheet to read; by default the first visible one (never a hidden one unless named).
     actor
         Who imports, for the audit log.
 
@@ -214,11 +224,12 @@ def import_sheet(
     if crs not in CRS_KEYS:
         msg = f"unknown coordinate system {crs!r}; expected one of {', '.join(CRS_KEYS)}"
         raise CoordinateError(msg, message_zh=f"未知的坐标系“{crs}”，应为 wgs84、gcj02 或 bd09")
-    rows = read_sheet(source, kind=kind, filename=filename)
+    table, rows = read_table(source, kind=kind, filename=filename, sheet=sheet)
     if kind == "resources":
         report = _import_resources(session, city, rows, crs=crs)
     else:
         report = _import_events(session, city, rows, kind=kind)
+    report.sheet, report.encoding = table.sheet, table.encoding
     record(session, actor=actor, action="import", entity=kind, entity_id=city.key, changes=report.to_dict())
     log.info("imported %s for %s: %s", kind, city.key, report.to_dict())
     return report

@@ -7,17 +7,15 @@ Rows are numbered as a spreadsheet user sees them: the header is row 1, the firs
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from geo.errors import ImportValidationError
+from geo.errors import ImportValidationError, SkillCircleError
 from geo.safe_cells import unescape_cell
+from geo.sheet_files import SheetLimits, Table, check_file_size, read_csv, read_geojson, read_xlsx
 
 SHEET_KINDS: tuple[str, ...] = ("resources", "classes", "evaluations")
 
@@ -196,8 +194,15 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def read_sheet(source: Path | bytes, *, kind: str, filename: str | None = None) -> list[SheetRow]:
-    """Read a CSV, XLSX or GeoJSON sheet of ``kind`` into rows keyed by column.
+def read_sheet(
+    source: Path | bytes,
+    *,
+    kind: str,
+    filename: str | None = None,
+    sheet: str | None = None,
+    limits: SheetLimits | None = None,
+) -> list[SheetRow]:
+    """Read a CSV, XLSX or GeoJSON sheet of ``kind`` into rows keyed by column, at a bounded cost.
 
     Parameters
     ----------
@@ -207,37 +212,59 @@ def read_sheet(source: Path | bytes, *, kind: str, filename: str | None = None) 
         ``resources``, ``classes`` or ``evaluations``.
     filename
         Name used to tell the format when ``source`` is bytes (by its extension).
+    sheet
+        XLSX only: the worksheet to read (default: the first visible one; hidden ones only by name).
+    limits
+        Size, row, column and zip limits (default: from the settings, see :mod:`geo.sheet_files`).
 
     Raises
     ------
     ImportValidationError
-        When the file cannot be read or a required column is missing (reported on row 1).
+        When the file cannot be read, its encoding is unclear, a required column is missing (row 1) or a
+        GeoJSON feature is not a Point.
+    PayloadTooLargeError
+        413 when the file, or what it unzips to, is past a limit.
     """
+    return read_table(source, kind=kind, filename=filename, sheet=sheet, limits=limits)[1]
+
+
+def read_table(
+    source: Path | bytes,
+    *,
+    kind: str,
+    filename: str | None = None,
+    sheet: str | None = None,
+    limits: SheetLimits | None = None,
+) -> tuple[Table, list[SheetRow]]:
+    """:func:`read_sheet`, also returning the file's :class:`~geo.sheet_files.Table` (sheet, encoding)."""
     if kind not in COLUMNS:
         msg = f"unknown sheet kind {kind!r}; expected one of {', '.join(SHEET_KINDS)}"
         raise ImportValidationError(msg, message_zh=f"未知的表格类型“{kind}”", code="unknown_sheet_kind")
+    limits = limits or SheetLimits.from_settings()
     name = filename or (source.name if isinstance(source, Path) else "")
+    check_file_size(source.stat().st_size if isinstance(source, Path) else len(source), limits)
     data = source.read_bytes() if isinstance(source, Path) else source
     suffix = Path(name).suffix.lower()
     try:
         if suffix in (".xlsx", ".xlsm"):
-            header, records = _read_xlsx(data)
+            table = read_xlsx(data, limits, sheet=sheet)
         elif suffix in (".geojson", ".json"):
-            header, records = _read_geojson(data)
+            table = read_geojson(data, limits)
         elif suffix in (".csv", ".txt", ""):
-            header, records = _read_csv(data)
+            table = read_csv(data, limits)
         else:
             msg = f"unsupported file type {suffix!r}; use .csv, .xlsx or .geojson"
             raise ImportValidationError(
                 msg, message_zh=f"不支持的文件类型“{suffix}”，请使用 .csv、.xlsx 或 .geojson", code="unsupported_format"
             )
-    except ImportValidationError:
+    except SkillCircleError:
         raise
     except Exception as exc:  # a corrupt upload must be a clear 4xx, whatever the parser raised
         msg = f"cannot read the {suffix or 'csv'} file: {exc}"
         raise ImportValidationError(
             msg, message_zh=f"无法读取文件：{exc}", code="unreadable_file", details={"errors": []}
         ) from exc
+    header = {_normalise_header(h) for h in table.header}
     errors = [
         cell_error(1, col, f"missing required column '{col}'", f"缺少必填列“{col}”", kind="missing_column")
         for col, required in COLUMNS[kind].items()
@@ -245,59 +272,20 @@ def read_sheet(source: Path | bytes, *, kind: str, filename: str | None = None) 
     ]
     if errors:
         raise sheet_error(errors, kind=kind)
-    if not records:
+    if table.problems:
+        raise sheet_error([cell_error(r, c, en, zh, kind=k) for r, c, en, zh, k in table.problems], kind=kind)
+    if not table.records:
         errors = [cell_error(2, None, "the sheet has no data rows", "表格没有数据行", kind="no_rows")]
         raise sheet_error(errors, kind=kind)
-    return records
-
-
-def _read_csv(data: bytes) -> tuple[set[str], list[SheetRow]]:
-    text = data.decode("utf-8-sig")
-    reader = csv.reader(io.StringIO(text))
-    rows = list(reader)
-    if not rows:
-        return set(), []
-    header = [_normalise_header(h) for h in rows[0]]
-    records = []
-    for i, values in enumerate(rows[1:], start=2):
-        if not any(v.strip() for v in values):
-            continue
-        records.append(SheetRow(i, {h: _clean(v) for h, v in zip(header, values, strict=False) if h}))
-    return set(header), records
-
-
-def _read_xlsx(data: bytes) -> tuple[set[str], list[SheetRow]]:
-    from openpyxl import load_workbook
-
-    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    sheet = book.worksheets[0]
-    rows = sheet.iter_rows(values_only=True)
-    first = next(rows, None)
-    if first is None:
-        return set(), []
-    header = [_normalise_header(h) for h in first]
-    records = []
-    for i, values in enumerate(rows, start=2):
-        if not any(v not in (None, "") for v in values):
-            continue
-        records.append(SheetRow(i, {h: _clean(v) for h, v in zip(header, values, strict=False) if h}))
-    book.close()
-    return set(header), records
-
-
-def _read_geojson(data: bytes) -> tuple[set[str], list[SheetRow]]:
-    doc = json.loads(data.decode("utf-8-sig"))
-    features = doc.get("features", []) if isinstance(doc, dict) else []
-    header: set[str] = set()
-    records = []
-    for i, feat in enumerate(features, start=2):  # feature 1 = "row 2", as in a sheet
-        props = {_normalise_header(k): _clean(v) for k, v in (feat.get("properties") or {}).items()}
-        geom = feat.get("geometry") or {}
-        if geom.get("type") == "Point" and len(geom.get("coordinates") or []) >= 2:
-            props["lon"], props["lat"] = geom["coordinates"][:2]
-        header |= set(props)
-        records.append(SheetRow(i, props))
-    return header, records
+    rows = []
+    for row, cells in table.records:
+        out = {}
+        for key, value in cells.items():
+            norm = _normalise_header(key)
+            if norm:
+                out[norm] = _clean(value)
+        rows.append(SheetRow(row, out))
+    return table, rows
 
 
 def parse_date(value: Any) -> date:

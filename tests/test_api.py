@@ -243,7 +243,7 @@ def test_admin_upload_all_or_nothing(client, admin_token: str) -> None:
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(Resource).where(Resource.external_id == "UP-1")) == 0
     resp = client.post("/api/v1/admin/import", headers=h, files={"file": ("s.csv", _sheet([good]), "text/csv")})
-    assert resp.json() == {"kind": "resources", "rows": 1, "created": 1, "updated": 0}
+    assert resp.json() == {"kind": "resources", "rows": 1, "created": 1, "updated": 0, "encoding": "utf-8"}
     with session_scope() as s:
         rid = s.scalar(select(Resource.id).where(Resource.external_id == "UP-1"))
     assert client.delete(f"/api/v1/admin/resources/{rid}", headers=h).status_code == 204

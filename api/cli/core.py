@@ -29,8 +29,13 @@ CityArg = Annotated[str, typer.Argument(help="city pack key: " + ", ".join(avail
 
 def _fail(exc: SkillCircleError) -> None:
     typer.secho(f"错误 / error [{exc.code}]: {exc.message_zh}\n  {exc.message_en}", fg="red", err=True)
-    for err in exc.details.get("errors", [])[:50]:
+    shown = exc.details.get("errors", [])[:50]
+    for err in shown:
         typer.secho(f"  row {err['row']}, column {err['column']}: {err['message_zh']} / {err['message_en']}", err=True)
+    total = exc.details.get("error_count", len(shown))
+    if total > len(shown):
+        counts = ", ".join(f"{k} {v}" for k, v in exc.details.get("counts", {}).items())
+        typer.secho(f"  … 共 {total} 处错误 / {total} errors in all ({counts})", err=True)
     raise typer.Exit(2)
 
 
@@ -56,15 +61,21 @@ def import_command(
     crs: Annotated[str, typer.Option(help="coordinates of the sheet: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu)")] = (
         "wgs84"
     ),
+    sheet: Annotated[
+        str | None, typer.Option(help="XLSX: worksheet to import (default: the first visible one)")
+    ] = None,
 ) -> None:
-    """Import a sheet: every row or none; bad rows are listed by row and column."""
+    """Import a sheet: every row or none; bad rows are listed by row and column.
+
+    The file may be at most SKILLCIRCLE_MAX_UPLOAD_MB (as an upload); see the README's limits.
+    """
     from geo.db import session_scope, upgrade
     from geo.importer import import_sheet
 
     try:
         upgrade()
         with session_scope() as session:
-            report = import_sheet(session, load_city(city), file, kind=kind, crs=crs)
+            report = import_sheet(session, load_city(city), file, kind=kind, crs=crs, sheet=sheet)
     except SkillCircleError as exc:
         _fail(exc)
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))

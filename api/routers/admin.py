@@ -31,6 +31,7 @@ from geo.coords import to_wgs84
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, PayloadTooLargeError
 from geo.importer import import_sheet
 from geo.models import ApiToken, AuditEntry, Evaluation, Resource, ResourceSkill, TrainingClass
+from geo.text_input import Line
 
 router = APIRouter(
     prefix="/api/v1/admin",
@@ -281,6 +282,9 @@ async def upload_sheet(
     file: Annotated[UploadFile, File(description="resources/classes/evaluations sheet")],
     kind: Annotated[Literal["resources", "classes", "evaluations"], Form()] = "resources",
     crs: Annotated[Literal["wgs84", "gcj02", "bd09"], Form()] = "wgs84",
+    sheet: Annotated[
+        Line | None, Form(max_length=100, description="XLSX worksheet (default: the first visible one)")
+    ] = None,
 ) -> dict:
     """Validate every row, then write all of them in one transaction, or none with a row-numbered report."""
     limit = int(get_settings().max_upload_mb * 1024 * 1024)
@@ -288,7 +292,9 @@ async def upload_sheet(
     if len(data) > limit:
         msg = f"upload larger than {get_settings().max_upload_mb} MB"
         raise PayloadTooLargeError(msg, message_zh=f"上传文件超过 {get_settings().max_upload_mb} MB")
-    report = import_sheet(db, city, data, kind=kind, crs=crs, filename=file.filename or "upload.csv", actor=token.name)
+    report = import_sheet(
+        db, city, data, kind=kind, crs=crs, filename=file.filename or "upload.csv", sheet=sheet, actor=token.name
+    )
     db.commit()
     runtime.invalidate()
     return report.to_dict()

@@ -101,8 +101,10 @@ def list_resources(
     if town:
         stmt = stmt.where(Resource.town == town)
     if q:
-        like = f"%{q}%"
-        stmt = stmt.where(or_(Resource.name.like(like), Resource.address.like(like)))
+        # autoescape: q=% or q=_ is literal text, not "match everything"
+        stmt = stmt.where(
+            or_(Resource.name.contains(q, autoescape=True), Resource.address.contains(q, autoescape=True))
+        )
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.scalars(stmt.order_by(Resource.id).offset((page - 1) * page_size).limit(page_size)).all()
     items = [ResourceOut.of(r, lang=lang, crs=crs) for r in rows]
