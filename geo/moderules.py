@@ -69,6 +69,9 @@ car        the way's ``maxspeed`` where tagged (:func:`parse_maxspeed`), else :d
            else the pack's car speed.
 =========  ==============================================================================================
 
+Snapping: points join the network only at nodes of ground-level ways (:func:`surface_ways`: no
+tunnels, bridges, other layers or indoor corridors); paths may still pass through the others.
+
 Not modelled: turn restrictions, time-conditional access (``access:conditional``), pushing a bicycle
 against a one-way, traffic signals and congestion.
 """
@@ -113,6 +116,9 @@ RULE_TAGS: tuple[str, ...] = (
     "cycleway:both",
     "area",
     "maxspeed",
+    "tunnel",
+    "bridge",
+    "layer",
 )
 
 ACCESS_CHAIN: dict[str, tuple[str, ...]] = {
@@ -182,7 +188,8 @@ _CAR_MIN_KMH, _CAR_MAX_KMH = 5.0, 130.0
 class ModeEdges:
     """The directed edges one travel mode may use, as positions into :class:`geo.network.RoadNetwork` nodes.
 
-    ``speed_mps`` is each edge's speed in metres per second.
+    ``speed_mps`` is each edge's speed in metres per second; ``surface`` is False for edges on tunnels,
+    bridges or another layer (:func:`surface_ways`).
     """
 
     mode: str
@@ -190,6 +197,7 @@ class ModeEdges:
     v: np.ndarray
     length_m: np.ndarray
     speed_mps: np.ndarray
+    surface: np.ndarray
 
 
 def ebike_speed(speed_kmh: float) -> float:
@@ -250,6 +258,19 @@ def _bike_oneway(seg: pd.DataFrame, code: np.ndarray) -> np.ndarray:
     out[np.isin(ob, ["yes", "true", "1"])] = 1
     out[ob == "-1"] = -1
     return out
+
+
+def surface_ways(seg: pd.DataFrame) -> np.ndarray:
+    """True for segments at ground level: not ``tunnel=*`` (except ``building_passage``), not
+    ``bridge=*``, ``layer`` 0 or untagged, and not ``highway=corridor`` (indoor).
+
+    Points are snapped only to nodes on such ways (:mod:`isochrones.graph`): a worker on a street is
+    not in the service tunnel four levels below it, nor on the flyover above.
+    """
+    tunnel, bridge, hw = _tag(seg, "tunnel"), _tag(seg, "bridge"), _tag(seg, "highway")
+    layer = pd.to_numeric(pd.Series(_tag(seg, "layer")), errors="coerce").fillna(0.0).to_numpy()
+    off = (~np.isin(tunnel, ["", "no", "building_passage"])) | (~np.isin(bridge, ["", "no"])) | (layer != 0)
+    return ~(off | (hw == "corridor"))
 
 
 # --------------------------------------------------------------------------------------------- rules
@@ -313,6 +334,7 @@ def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float, walk_kmh: float
     idx = np.flatnonzero(ok)
     u, v = seg["u"].to_numpy()[idx], seg["v"].to_numpy()[idx]
     length, c = seg["length_m"].to_numpy(np.float64)[idx], code[idx]
+    ground = surface_ways(seg)[idx]
     speed = car_speeds_kmh(seg.iloc[idx], fallback_kmh=speed_kmh) if mode == "car" else kmh[idx]
     fwd, bwd = c >= 0, c <= 0
     return ModeEdges(
@@ -321,6 +343,7 @@ def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float, walk_kmh: float
         v=np.concatenate([v[fwd], u[bwd]]),
         length_m=np.concatenate([length[fwd], length[bwd]]),
         speed_mps=np.concatenate([speed[fwd], speed[bwd]]) / 3.6,
+        surface=np.concatenate([ground[fwd], ground[bwd]]),
     )
 
 

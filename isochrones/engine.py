@@ -535,14 +535,13 @@ class CityEngine:
         mode: str,
         minutes: Sequence[float] = (10, 15, 20, 30),
         direction: Direction = "from",
-        cell_m: float = _poly.DEFAULT_CELL_M,
-        simplify_m: float = _poly.DEFAULT_SIMPLIFY_M,
     ) -> dict:
         """Nested isochrone polygons as a GeoJSON FeatureCollection (WGS84), one Feature per band.
 
-        Built from a raster of reached times along the network (holes kept; see
-        :mod:`isochrones.polygons`); properties: ``minutes``, ``mode``, ``direction``, ``estimate``,
-        ``area_km2``. Largest band first.
+        Each band is drawn from a raster of the network reached within it, with cells sized to the band
+        (real gaps kept as holes; see :mod:`isochrones.polygons`); properties: ``minutes``, ``mode``,
+        ``direction``, ``estimate``, ``area_km2`` and, for routed bands, ``tolerance_m`` and ``cell_m``.
+        Largest band first.
         """
         bands = sorted({float(m) for m in minutes})
         if not bands:
@@ -567,12 +566,17 @@ class CityEngine:
         max_s = bands[-1] * 60.0
         nodes, secs = search_reached(graph, node, limit_s=max_s - snap_s, reverse=reverse)
         secs += snap_s
-        span = max(float(np.ptp(graph.x[nodes])), float(np.ptp(graph.y[nodes]))) if nodes.size else 0.0
-        cell = _poly.cell_size(span, cell_m)
-        xs, ys, ts = _poly.reached_samples(graph, secs, nodes=nodes, reverse=reverse, max_s=max_s, step_m=cell)
-        geoms = _poly.band_polygons(xs, ys, ts, [b * 60.0 for b in bands], cell_m=cell, simplify_m=simplify_m)
-        props = {**props, "estimate": False, "tolerance_m": round(_poly.tolerance_m(cell, simplify_m), 1)}
-        return _poly.feature_collection(geoms, bands, crs=graph.crs, properties=props)
+        out = _poly.band_polygons(
+            graph, nodes, secs, [b * 60.0 for b in bands], reverse=reverse, origin_xy=(graph.x[node], graph.y[node])
+        )
+        per_band = [{"tolerance_m": round(b.tolerance_m, 1), "cell_m": round(b.cell_m, 1)} for b in out]
+        return _poly.feature_collection(
+            [b.geom for b in out],
+            bands,
+            crs=graph.crs,
+            properties={**props, "estimate": False},
+            band_properties=per_band,
+        )
 
     # ------------------------------------------------------------------ per-resource isochrones
     def _resource_point(self, resource_id: int) -> tuple[float, float]:

@@ -11,7 +11,8 @@ Compiling turns a :class:`geo.network.RoadNetwork` into flat numpy arrays that s
 
 Only the largest weakly connected component of each mode is kept (clipped extracts leave fragments a
 point could snap to and then reach nothing). Within it, ``snap_ok`` marks the largest *strongly*
-connected component: the only nodes points are snapped to (:mod:`isochrones.snap`). With one-way
+connected component, restricted to nodes on ground-level ways (no tunnels, bridges or other layers:
+:func:`geo.moderules.surface_ways`): the only nodes points are snapped to (:mod:`isochrones.snap`). With one-way
 streets (bicycle, e-bike, car) a node in a one-way dead end can be entered but not left (or the
 reverse), so a point snapped there would reach nothing or be reached by nobody; such nodes stay in
 the graph (paths may still pass through them) but are never snap targets. For walking (both
@@ -43,7 +44,7 @@ from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layo
 
 log = logging.getLogger(__name__)
 
-FORMAT_VERSION = 2  # 2: snap_ok (largest strongly connected component)
+FORMAT_VERSION = 3  # 2: snap_ok (largest strongly connected component); 3: the rules of geo.moderules
 _MIN_SECONDS = 1e-3  # csgraph would treat a zero-weight edge as missing
 _ARRAYS = (
     "node_id",
@@ -259,6 +260,7 @@ def compile_arrays(
     crs: str | None = None,
     source: str = "",
     keep_largest: bool = True,
+    surface: np.ndarray | None = None,
 ) -> CompiledGraph:
     """Compile directed edges over nodes (lon, lat) into a :class:`CompiledGraph`.
 
@@ -276,10 +278,14 @@ def compile_arrays(
         Projected CRS for x/y (default: UTM zone of the nodes' centre).
     keep_largest
         Keep only the largest weakly connected component.
+    surface
+        Per edge, True when it is at ground level (default: all). Only nodes on a ground-level edge
+        are snap targets.
 
     Notes
     -----
-    The largest strongly connected component is computed here, once, and stored as ``snap_ok``.
+    The largest strongly connected component (restricted to nodes on ground-level edges) is computed
+    here, once, and stored as ``snap_ok``.
     """
     n_all = int(np.asarray(lon).size)
     node_id = np.arange(n_all, dtype=np.int64) if node_id is None else np.asarray(node_id, np.int64)
@@ -311,6 +317,12 @@ def compile_arrays(
     fwd = _build_csr(nu, nv, sec, length, n)
     rev = _build_csr(nv, nu, sec, length, n)
     snap_ok = strong_component(fwd[0], fwd[1], n)
+    if surface is not None:
+        ground = np.zeros(n, dtype=bool)
+        on = np.asarray(surface, dtype=bool)[ok]
+        ground[nu[on]] = True
+        ground[nv[on]] = True
+        snap_ok &= ground
     graph = CompiledGraph(mode, crs, source, node_id[kept], lon_k, lat_k, x, y, *fwd, *rev, snap_ok)
     graph.meta["grid"] = layout
     graph.meta["snap_nodes"] = int(snap_ok.sum())
@@ -342,6 +354,7 @@ def compile_graph(
         v=edges.v,
         length_m=edges.length_m,
         speed_mps=edges.speed_mps,
+        surface=edges.surface,
         node_id=net.node_id,
         source=net.source,
     )

@@ -10,10 +10,19 @@ import numpy as np
 import pytest
 
 from geo.errors import NetworkNotBuiltError
+from geo.moderules import mode_edges
 from isochrones.engine import CityEngine
-from isochrones.graph import FORMAT_VERSION, load_graph, save_graph, strong_component
+from isochrones.graph import FORMAT_VERSION, compile_graph, load_graph, save_graph, strong_component
 from isochrones.travel import search
-from tests._engine_fixtures import SPEEDS_MPS, both, hand_graph, helsinki_graphs, lonlat
+from tests._engine_fixtures import (
+    SPEEDS_MPS,
+    both,
+    hand_graph,
+    helsinki_graphs,
+    helsinki_network,
+    lonlat,
+    tag_network,
+)
 
 # Main road: A(0) - B(1) - C(2), two-way, 400 m hops along y = 0.
 # Spur: B -> S(3) one-way into a dead end 300 m north of B (S can be entered, never left).
@@ -119,8 +128,12 @@ def test_helsinki_snap_targets_are_mutually_reachable(mode: str) -> None:
     graph = helsinki_graphs()[mode]
     core = graph.snap_nodes
     assert core.size > 0.5 * graph.n_nodes
-    if mode == "walk":  # walkers ignore one-way streets: the whole (weakly connected) graph
-        assert core.size == graph.n_nodes
+    if mode == "walk":  # walkers ignore one-way streets: every node on a ground-level way
+        net = helsinki_network()
+        ground = mode_edges(net, "walk", speed_kmh=4.5).surface
+        edges = mode_edges(net, "walk", speed_kmh=4.5)
+        on_ground = set(net.node_id[edges.u[ground]].tolist()) | set(net.node_id[edges.v[ground]].tolist())
+        assert set(graph.node_id[core].tolist()) == on_ground & set(graph.node_id.tolist())
     rng = np.random.default_rng(3)
     for node in rng.choice(core, 3, replace=False):
         assert np.isfinite(search(graph, int(node), limit_s=np.inf)[core]).all()
@@ -131,3 +144,27 @@ def test_helsinki_snap_targets_are_mutually_reachable(mode: str) -> None:
     lats = graph.lat + rng.normal(0, 1.5e-4, graph.n_nodes)
     snap = eng.snappers[mode].snap_many(lons, lats)
     assert snap.ok.all() and graph.snap_ok[snap.node].all()
+
+
+def test_points_never_snap_into_tunnels_or_onto_bridges() -> None:
+    # a street 0-1-2 with a tunnel 3-4 running right under it (joined far away by 2-5-3 and 4-6-0)
+    xy = np.array([(0, 0), (200, 0), (400, 0), (100, 2), (300, 2), (400, 300), (0, 300)], dtype=float)
+    net = tag_network(
+        xy,
+        [
+            {"u": 0, "v": 1, "highway": "residential"},
+            {"u": 1, "v": 2, "highway": "residential"},
+            {"u": 3, "v": 4, "highway": "service", "tunnel": "yes", "layer": "-2"},
+            {"u": 2, "v": 5, "highway": "residential"},
+            {"u": 5, "v": 3, "highway": "service", "tunnel": "yes"},
+            {"u": 4, "v": 6, "highway": "footway", "bridge": "yes", "layer": "1"},
+            {"u": 6, "v": 0, "highway": "residential"},
+        ],
+    )
+    graph = compile_graph(net, "walk", speed_kmh=4.5)
+    ok = dict(zip(graph.node_id.tolist(), graph.snap_ok.tolist(), strict=True))
+    assert ok == {0: True, 1: True, 2: True, 3: False, 4: False, 5: True, 6: True}
+    eng = CityEngine({"walk": graph}, speeds_mps=SPEEDS_MPS, max_snap_m=500.0)
+    lon, lat = lonlat(np.array([(100.0, 2.5)]))  # right above the tunnel node 3
+    node, dist, _ = eng.snappers["walk"].snap(lon[0], lat[0])
+    assert graph.node_id[node] in (0, 1) and dist > 90
