@@ -1,19 +1,22 @@
-"""FastAPI dependencies: the database session, the city, the API-token check."""
+"""FastAPI dependencies: the database session, the city, the API-token check, the console login."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Query
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.orm import Session
 
 from api.state import CityRuntime, get_runtime
 from geo.cities import CityPack
 from geo.config import get_settings
 from geo.db import session_scope
-from geo.models import ApiToken
+from geo.errors import SkillCircleError
+from geo.models import ApiToken, ConsoleSession
 from geo.tokens import check_token
+
+CONSOLE_COOKIE = "sc_console"
 
 
 def get_db() -> Iterator[Session]:
@@ -51,6 +54,20 @@ def require_scope(scope: str):  # noqa: ANN201 - returns a dependency
     return _check
 
 
+def console_session(request: Request, db: Annotated[Session, Depends(get_db)]) -> ConsoleSession:
+    """The logged-in console session of the request's cookie; otherwise a redirect to the login page."""
+    from api.web import PageError
+    from geo.accounts import session_for
+
+    try:
+        live = session_for(db, request.cookies.get(CONSOLE_COOKIE))
+    except SkillCircleError as exc:
+        raise PageError(exc) from None
+    db.commit()  # keeps the extended expiry
+    return live
+
+
 DbSession = Annotated[Session, Depends(get_db)]
+Console = Annotated[ConsoleSession, Depends(console_session)]
 City = Annotated[CityPack, Depends(get_city)]
 Runtime = Annotated[CityRuntime, Depends(get_city_runtime)]

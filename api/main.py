@@ -15,7 +15,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.ratelimit import RateLimiter
 from api.security import SecurityHeadersMiddleware
 from api.telemetry import observe_request
+from api.web import PageError, page_error_response
 from geo.config import get_settings
 from geo.db import database_unavailable
 from geo.errors import DatabaseUnavailableError, RateLimitedError, SkillCircleError
@@ -50,6 +51,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         # a lost, dropped or unreachable database: 503 with Retry-After, never a 500
         log.warning("database error on %s: %s", request.url.path, str(exc.orig or exc).splitlines()[0])
         return await _skillcircle_error(request, database_unavailable(exc))
+
+    @app.exception_handler(PageError)
+    async def _page_error(request: Request, exc: PageError) -> Response:
+        return page_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.i18n import html_lang, safe_negotiate
@@ -50,9 +50,12 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https" or get_settings().base_url.startswith("https://")
 
 
-def set_cookie(response: Response, request: Request, name: str, value: str, *, max_age: int | None = None) -> None:
+def set_cookie(
+    response: Response, request: Request, name: str, value: str, *, max_age: int | None = None, path: str = "/"
+) -> None:
     """Set an HttpOnly, SameSite=Lax cookie (Secure over https)."""
-    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=is_https(request), path="/")
+    secure = is_https(request)
+    response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="lax", secure=secure, path=path)
 
 
 def anonymous_csrf(request: Request) -> str:
@@ -116,3 +119,45 @@ def render(
     if csrf is not None:
         set_cookie(response, request, CSRF_COOKIE, csrf)
     return response
+
+
+class PageError(Exception):
+    """A :class:`SkillCircleError` raised while building an HTML page: answered with a page, not JSON.
+
+    ``session_expired`` becomes a redirect to the console's login page.
+    """
+
+    def __init__(self, error: SkillCircleError, *, back: str | None = None) -> None:
+        super().__init__(error.message_en)
+        self.error = error
+        self.back = back
+
+
+def page_error_response(request: Request, exc: PageError) -> Response:
+    """The page (or login redirect) for a :class:`PageError`."""
+    lang = page_lang(request)
+    err = exc.error
+    if err.code == "session_expired":
+        return RedirectResponse("/console/login?expired=1", status_code=303)
+    headings = {401: ("需要登录", "Login needed"), 403: ("没有权限", "Not allowed"), 404: ("没有找到", "Not found")}
+    zh, en = headings.get(err.status, ("无法完成", "Could not be done"))
+    context = {"error": err, "error_text": message(err, lang), "heading": en if lang == "en" else zh, "back": exc.back}
+    return render(request, "page_error.html", context, lang=lang, status_code=err.status)
+
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def form_dict(request: Request) -> dict[str, str]:
+    """The submitted form as a dict of strings (bounded: 64 KB, 100 fields, no files)."""
+    from geo.errors import PayloadTooLargeError
+
+    try:
+        length = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        length = MAX_FORM_BYTES + 1
+    if length > MAX_FORM_BYTES:
+        msg = "the form is larger than 64 KB"
+        raise PageError(PayloadTooLargeError(msg, message_zh="提交的表单内容过多（超过 64 KB）"))
+    form = await request.form(max_files=0, max_fields=100)
+    return {k: str(v)[:4000] for k, v in form.items()}

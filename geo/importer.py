@@ -235,6 +235,42 @@ def import_sheet(
     return report
 
 
+def import_records(
+    session: Session,
+    city: CityPack,
+    records: list[dict[str, Any]],
+    *,
+    kind: str,
+    crs: str = "wgs84",
+    dry_run: bool = False,
+) -> ImportReport:
+    """Validate and upsert records given as dicts of sheet columns (the console's forms), by the same
+    rules and with the same row/column error report as a sheet; the caller audits and commits.
+
+    Text values are stripped and empty ones count as missing, as in a sheet. Rows are numbered from 2
+    (as if under a header row). ``dry_run`` validates and writes nothing.
+    """
+    if kind not in _KINDS:
+        msg = f"unknown kind {kind!r}"
+        raise ImportValidationError(msg, message_zh=f"未知的数据类型“{kind}”", code="unknown_kind")
+    rows = [
+        SheetRow(row=i + 2, cells={k: _form_value(v) for k, v in rec.items() if _form_value(v) is not None})
+        for i, rec in enumerate(records)
+    ]
+    if kind == "resources":
+        return _import_resources(session, city, rows, crs=crs, dry_run=dry_run)
+    return _import_events(session, city, rows, kind=kind, dry_run=dry_run)
+
+
+_KINDS = ("resources", "classes", "evaluations")
+
+
+def _form_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
 def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs: str) -> list[tuple | None]:
     """Validate and convert every row's point to WGS84, then check it lies in a district polygon."""
     from geo.boundaries import district_of, districts
@@ -285,7 +321,9 @@ def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs
     return out
 
 
-def _import_resources(session: Session, city: CityPack, rows: list[SheetRow], *, crs: str) -> ImportReport:
+def _import_resources(
+    session: Session, city: CityPack, rows: list[SheetRow], *, crs: str, dry_run: bool = False
+) -> ImportReport:
     checks = _Rows()
     checks.texts(rows, kind="resources", model=Resource)
     checks.unique_ids(rows)
@@ -313,6 +351,8 @@ def _import_resources(session: Session, city: CityPack, rows: list[SheetRow], *,
         parsed.append(values)
     if checks.errors:
         raise checks.error(kind="resources")
+    if dry_run:
+        return ImportReport(kind="resources", rows=len(parsed))
 
     existing = {
         res.external_id: res
@@ -352,7 +392,9 @@ _EVENT_SPECS: dict[str, tuple[type, str]] = {
 }
 
 
-def _import_events(session: Session, city: CityPack, rows: list[SheetRow], *, kind: str) -> ImportReport:
+def _import_events(
+    session: Session, city: CityPack, rows: list[SheetRow], *, kind: str, dry_run: bool = False
+) -> ImportReport:
     model, owner_col = _EVENT_SPECS[kind]
     checks = _Rows()
     checks.texts(rows, kind=kind, model=model)
@@ -409,6 +451,8 @@ def _import_events(session: Session, city: CityPack, rows: list[SheetRow], *, ki
         parsed.append(values)
     if checks.errors:
         raise checks.error(kind=kind)
+    if dry_run:
+        return ImportReport(kind=kind, rows=len(parsed))
 
     existing = {
         obj.external_id: obj
