@@ -84,6 +84,15 @@ def test_login_refusals(app, setup) -> None:  # noqa: ANN001
     assert expired.status_code == 303 and expired.headers["location"] == "/console/login?expired=1"
     assert "登录已过期" in c.get("/console/login?expired=1&lang=zh").text
 
+    over_https = TestClient(app, base_url="https://testserver")
+    page = over_https.get("/console/login")
+    resp = over_https.post(
+        "/console/login",
+        data={"username": "con-admin", "password": PASSWORD, "csrf_token": _csrf(page.text)},
+        follow_redirects=False,
+    )
+    assert resp.status_code == 303 and "; secure" in resp.headers["set-cookie"].lower()
+
 
 def test_editor_adds_edits_and_cancels_a_class(app, setup) -> None:  # noqa: ANN001
     c = _login(app, "con-editor")
