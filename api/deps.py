@@ -12,7 +12,7 @@ from api.state import CityRuntime, get_runtime
 from geo.cities import CityPack
 from geo.config import get_settings
 from geo.db import session_scope
-from geo.errors import SkillCircleError
+from geo.errors import SkillCircleError, TokenRequiredError
 from geo.models import ApiToken, ConsoleSession
 from geo.tokens import check_token
 
@@ -35,6 +35,31 @@ def get_city_runtime(
 def get_city(runtime: Annotated[CityRuntime, Depends(get_city_runtime)]) -> CityPack:
     """The requested city's pack."""
     return runtime.city
+
+
+def bearer_secret(authorization: Annotated[str | None, Header()] = None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if any (public routes that cost more with one)."""
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip() or None
+    return None
+
+
+def require_heavy(db: Session, secret: str | None, *, what_en: str, what_zh: str) -> ApiToken:
+    """Admit costly planner work only with a live token of scope ``plan:heavy`` (or ``admin``).
+
+    Raises 401 ``token_required`` naming the work when no token was sent, else what :func:`check_token`
+    raises (401 unknown/revoked, 403 without the scope).
+    """
+    if secret is None:
+        msg = f"{what_en} needs an API token with scope plan:heavy (Authorization: Bearer …)"
+        raise TokenRequiredError(
+            msg,
+            message_zh=f"{what_zh}需要具有 plan:heavy 权限的 API 令牌（请求头 Authorization: Bearer …）",
+            details={"scope": "plan:heavy"},
+        )
+    tok = check_token(db, secret, scope="plan:heavy")
+    db.commit()
+    return tok
 
 
 def require_scope(scope: str):  # noqa: ANN201 - returns a dependency
@@ -71,3 +96,4 @@ DbSession = Annotated[Session, Depends(get_db)]
 Console = Annotated[ConsoleSession, Depends(console_session)]
 City = Annotated[CityPack, Depends(get_city)]
 Runtime = Annotated[CityRuntime, Depends(get_city_runtime)]
+Bearer = Annotated[str | None, Depends(bearer_secret)]

@@ -173,6 +173,12 @@ class ForbiddenError(AuthError):
     status = 403
 
 
+class TokenRequiredError(AuthError):
+    """Costly work (exact solves, fine grids) asked for without an API token that allows it."""
+
+    code = "token_required"
+
+
 class PayloadTooLargeError(SkillCircleError):
     """An upload above the configured size limit."""
 

@@ -15,6 +15,7 @@ from geo.models import ApiToken
 SCOPES: dict[str, str] = {
     "resources:write": "create, update and delete resources, classes and evaluations; upload sheets",
     "codes:write": "create, disable and re-target skill codes",
+    "plan:heavy": "costly planner work: exact site solves and grids finer than the city's default",
     "admin": "everything, including reading the audit log",
 }
 TOKEN_PREFIX = "sc_"

@@ -190,9 +190,12 @@ def test_api_plan_table(http) -> None:
     _error(http.get("/api/v1/plan/table", params={"categories": "bakery"}), 422, "unknown_category")
 
 
-def test_api_plan_suggest_greedy_and_exact(http) -> None:
+def test_api_plan_suggest_greedy_and_exact(http, admin_token) -> None:
     body = {"category": "evaluation", "mode": "ebike", "minutes": 15, "k": 3, "method": "both"}
-    resp = http.post("/api/v1/plan/suggest", params={"city": "jiaxing"}, json=body)
+    # an exact solve is costly work: a plan:heavy token is needed (admin holds every scope)
+    _error(http.post("/api/v1/plan/suggest", params={"city": "jiaxing"}, json=body), 401, "token_required")
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    resp = http.post("/api/v1/plan/suggest", params={"city": "jiaxing"}, json=body, headers=auth)
     assert resp.status_code == 200, resp.text
     out = resp.json()
     assert out["estimate"] is True and "estimate" in out["notice"] and out["sample"] is True
@@ -220,11 +223,12 @@ def test_api_plan_suggest_greedy_and_exact(http) -> None:
     assert demo["sites"][0]["label"] in ("library", "#2")
 
 
-def test_api_plan_suggest_bad_input(http) -> None:
+def test_api_plan_suggest_bad_input(http, admin_token) -> None:
     url, city = "/api/v1/plan/suggest", {"city": "jiaxing"}
     base = {"category": "evaluation", "mode": "ebike", "minutes": 15}
     _error(http.post(url, params=city, json={**base, "k": 0}), 422, "invalid_parameter")
-    _error(http.post(url, params=city, json={**base, "k": 20, "method": "exact"}), 422, "invalid_k")
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    _error(http.post(url, params=city, json={**base, "k": 20, "method": "exact"}, headers=auth), 422, "invalid_k")
     _error(http.post(url, params=city, json={**base, "method": "magic"}), 422, "invalid_parameter")
     _error(http.post(url, params=city, json={**base, "category": "bakery"}), 422, "unknown_category")
     far = {**base, "candidates": [{"lat": 39.9, "lon": 116.4}]}

@@ -14,25 +14,34 @@ The answer (the map's ``/map/coverage`` page is built on exactly this shape)::
 Times come from one nearest-resource pass of the engine per category and mode
 (:mod:`isochrones.coverage`); answers are cached per (city, category, mode, minutes, grid resolution,
 resources version), where the version is a hash of the resources' ids, positions, categories and
-seats plus the loaded road graphs, so any write to the registry invalidates them.
+seats plus the loaded road graphs, so any write to the registry invalidates them. The answer cache is
+bounded by bytes (``SKILLCIRCLE_COVERAGE_CACHE_MB`` of encoded JSON per worker, least recently used out
+first), not by entries: one fine-grid answer is tens of megabytes.
+
+A grid finer than the city's default (``resolution`` above it) needs an API token with scope
+``plan:heavy`` (401 ``token_required`` without one): it multiplies the cells, time and answer by 7.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections import OrderedDict
 from typing import Annotated, Any
 
 import numpy as np
+from cachetools import LRUCache
 from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.deps import DbSession, Runtime
+from api.deps import Bearer, DbSession, Runtime, require_heavy
 from api.routers.nearby import geojson_to_crs
 from api.schemas import Crs, ErrorResponse, Mode
 from api.state import CityRuntime
+from geo.config import get_settings
 from geo.models import Resource
 from isochrones.coverage import (
     CoverageModel,
@@ -40,6 +49,7 @@ from isochrones.coverage import (
     city_grid,
     class_seats_by_resource,
     coverage_notice,
+    default_resolution,
     parse_category_or_all,
 )
 
@@ -48,7 +58,12 @@ log = logging.getLogger(__name__)
 router = APIRouter(
     prefix="/api/v1",
     tags=["planning"],
-    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        401: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
 )
 
 CategoryParam = Annotated[str, Query(description="category key or label, or 'all' (every category)", max_length=40)]
@@ -57,11 +72,28 @@ ResolutionParam = Annotated[
     int | None, Query(ge=6, le=10, description="H3 resolution of the population grid (default: by city size)")
 ]
 
-_MODEL_SLOTS = 6
-_ANSWER_SLOTS = 128
+_MODEL_SLOTS = 6  # models share the grid cache's frames; each holds per-cell arrays only
 _MODELS: OrderedDict[tuple, CoverageModel] = OrderedDict()
-_ANSWERS: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
 _LOCK = threading.RLock()
+
+
+def _answer_cache() -> LRUCache:
+    return LRUCache(maxsize=max(1, int(get_settings().coverage_cache_mb * 1024 * 1024)), getsizeof=len)
+
+
+_ANSWERS: LRUCache = _answer_cache()
+
+
+def check_grid_cost(db: Session, runtime: CityRuntime, secret: str | None, resolution: int | None) -> None:
+    """A grid finer than the city's default needs a ``plan:heavy`` token (401/403 otherwise)."""
+    default = default_resolution(runtime.city)
+    if resolution is not None and default < resolution <= min(10, default + 1):  # out of range: city_grid's 422
+        require_heavy(
+            db,
+            secret,
+            what_en=f"a grid finer than {runtime.city.name_en}'s default (resolution {resolution})",
+            what_zh=f"比{runtime.city.name_zh}默认更细的网格（分辨率 {resolution}）",
+        )
 
 
 def _engine_signature(engine: Any) -> str:
@@ -147,14 +179,13 @@ def grid_geojson(model: CoverageModel, seconds: np.ndarray, minutes: float) -> d
     return {"type": "FeatureCollection", "features": feats}
 
 
-def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: int, grid: bool) -> dict[str, Any]:
-    """The ``/coverage`` JSON for one category × mode × threshold (cached per inputs)."""
+def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: int, grid: bool) -> bytes:
+    """The ``/coverage`` JSON for one category × mode × threshold, encoded (cached per inputs, by bytes)."""
     cat = parse_category_or_all(category)
     key = (*model_key(model), cat, mode, int(minutes), bool(grid))
     with _LOCK:
         hit = _ANSWERS.get(key)
         if hit is not None:
-            _ANSWERS.move_to_end(key)
             return hit
     cov = model.coverage(cat, mode=mode, minutes=minutes)
     answer = {
@@ -172,11 +203,11 @@ def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: 
         ),
         "grid": grid_geojson(model, cov.seconds, float(minutes)) if grid else None,
     }
+    data = json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
     with _LOCK:
-        _ANSWERS[key] = answer
-        while len(_ANSWERS) > _ANSWER_SLOTS:
-            _ANSWERS.popitem(last=False)
-    return answer
+        if len(data) <= _ANSWERS.maxsize:  # an answer larger than the whole budget is not kept
+            _ANSWERS[key] = data
+    return data
 
 
 def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
@@ -197,23 +228,31 @@ def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
 
 
 def clear_cache() -> None:
-    """Forget cached models and answers (tests)."""
+    """Forget cached models and answers, and re-read the answer budget from the settings (tests)."""
+    global _ANSWERS
     with _LOCK:
         _MODELS.clear()
-        _ANSWERS.clear()
+        _ANSWERS = _answer_cache()
+
+
+def answer_cache_usage() -> tuple[int, int, int]:
+    """(answers kept, their bytes, the byte budget) of this worker's answer cache."""
+    with _LOCK:
+        return len(_ANSWERS), int(_ANSWERS.currsize), int(_ANSWERS.maxsize)
 
 
 @router.get("/coverage", summary="Population within N minutes of a category, per district, town and H3 cell")
 def coverage(
     db: DbSession,
     runtime: Runtime,
+    token: Bearer,
     category: CategoryParam = "all",
     mode: Mode = "ebike",
     minutes: MinutesParam = 30,
     grid: Annotated[bool, Query(description="include the H3 cell grid as GeoJSON")] = False,
     resolution: ResolutionParam = None,
     crs: Annotated[Crs, Query(description="crs of the grid's coordinates")] = "wgs84",
-) -> dict[str, Any]:
+) -> Response:
     """Covered population (residents whose time to the nearest resource of the category is ≤ ``minutes``)
     in total, per district and per town (towns are approximate Voronoi areas), and optionally per H3 cell.
 
@@ -221,11 +260,11 @@ def coverage(
     when the resources are a labelled sample. Population is the 2020 census per district spread over the
     grid by a documented proxy (see ``notice.population``)."""
     cat = parse_category_or_all(category)
+    check_grid_cost(db, runtime, token, resolution)
     model = coverage_model(runtime, db, resolution=resolution)
-    answer = coverage_answer(model, cat, mode=mode, minutes=minutes, grid=grid)
+    data = coverage_answer(model, cat, mode=mode, minutes=minutes, grid=grid)
     if grid and crs != "wgs84":
-        import copy
-
-        answer = dict(answer)
-        answer["grid"] = geojson_to_crs(copy.deepcopy(answer["grid"]), crs)
-    return answer
+        answer = json.loads(data)  # a private copy to convert
+        answer["grid"] = geojson_to_crs(answer["grid"], crs)
+        return JSONResponse(answer)
+    return Response(content=data, media_type="application/json")

@@ -8,6 +8,10 @@
 * ``GET  /api/v1/plan/export`` — GeoPackage, GeoJSON, CSV, XLSX, PNG or PDF.
 
 Every answer carries ``estimate`` (straight-line times) and ``sample`` flags and the matching notices.
+
+Costly work needs an API token with scope ``plan:heavy`` (401 ``token_required`` without one): exact
+solves (``method`` ``exact`` or ``both``, each also stopped after ``SKILLCIRCLE_EXACT_TIME_LIMIT_S``, when
+greedy's sites are shown if better) and grids finer than the city's default ``resolution``.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
-from api.deps import DbSession, Runtime
-from api.routers.coverage import CategoryParam, MinutesParam, ResolutionParam, coverage_model
+from api.deps import Bearer, DbSession, Runtime, require_heavy
+from api.routers.coverage import CategoryParam, MinutesParam, ResolutionParam, check_grid_cost, coverage_model
 from api.routers.nearby import parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from geo.cities import MODE_KEYS
+from geo.config import get_settings
 from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
 from geo.text_input import Line
@@ -35,7 +40,12 @@ from isochrones.planning import GREEDY_GUARANTEE, Suggestion, suggest_sites, wha
 router = APIRouter(
     prefix="/api/v1/plan",
     tags=["planning"],
-    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={
+        401: {"model": ErrorResponse},
+        404: {"model": ErrorResponse},
+        422: {"model": ErrorResponse},
+        503: {"model": ErrorResponse},
+    },
 )
 
 
@@ -138,6 +148,7 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 def table(
     db: DbSession,
     runtime: Runtime,
+    token: Bearer,
     categories: Annotated[str | None, Query(description="comma-separated category keys (default all six)")] = None,
     modes: Annotated[str | None, Query(description="comma-separated modes (default all four)")] = None,
     thresholds: Annotated[str | None, Query(description="minutes, e.g. 10,15,20,30", max_length=60)] = None,
@@ -150,6 +161,7 @@ def table(
     cats = [parse_category_or_all(c) for c in (_csv_list(categories, name="categories") or [])] or None
     mode_list = _csv_list(modes, allowed=MODE_KEYS, name="modes") or list(MODE_KEYS)
     limits = _thresholds(thresholds)
+    check_grid_cost(db, runtime, token, resolution)
     model = coverage_model(runtime, db, resolution=resolution)
     from geo.categories import CATEGORY_KEYS
 
@@ -222,9 +234,15 @@ def _suggestion_json(s: Suggestion, model: CoverageModel, crs: str) -> dict[str,
 
 
 @router.post("/suggest", summary="Where to add k new sites to cover the most residents not yet covered")
-def suggest(db: DbSession, runtime: Runtime, body: SuggestIn) -> dict[str, Any]:
-    """Maximal covering location: greedy (≥ 63.2 % of optimal, with an instance bound) or exact (PuLP/CBC)."""
+def suggest(db: DbSession, runtime: Runtime, body: SuggestIn, token: Bearer) -> dict[str, Any]:
+    """Maximal covering location: greedy (≥ 63.2 % of optimal, with an instance bound) or exact (PuLP/CBC).
+
+    ``exact`` and ``both`` need a ``plan:heavy`` token and stop after the configured time limit.
+    """
     cat = parse_category_or_all(body.category)
+    if body.method != "greedy":
+        require_heavy(db, token, what_en="an exact site solve", what_zh="精确求解选址")
+    check_grid_cost(db, runtime, token, body.resolution)
     model = coverage_model(runtime, db, resolution=body.resolution)
     cands, labels = None, None
     if body.candidates is not None:
@@ -240,14 +258,16 @@ def suggest(db: DbSession, runtime: Runtime, body: SuggestIn) -> dict[str, Any]:
         method=body.method,
         candidates=cands,
         labels=labels,
+        time_limit=get_settings().exact_time_limit_s,
     )
     return _suggestion_json(s, model, body.crs)
 
 
 @router.post("/whatif", summary="Coverage change from adding sites and/or closing resources")
-def whatif(db: DbSession, runtime: Runtime, body: WhatIfIn) -> dict[str, Any]:
+def whatif(db: DbSession, runtime: Runtime, body: WhatIfIn, token: Bearer) -> dict[str, Any]:
     """Before/after covered population in total and per district, and each added site's own gain."""
     cat = parse_category_or_all(body.category)
+    check_grid_cost(db, runtime, token, body.resolution)
     model = coverage_model(runtime, db, resolution=body.resolution)
     pts = [wgs84_point(runtime, p.lon, p.lat, body.crs) for p in body.add]
     add = ([p[0] for p in pts], [p[1] for p in pts]) if pts else None
@@ -275,6 +295,7 @@ def whatif(db: DbSession, runtime: Runtime, body: WhatIfIn) -> dict[str, Any]:
 def access(
     db: DbSession,
     runtime: Runtime,
+    token: Bearer,
     category: CategoryParam = "all",
     mode: Mode = "ebike",
     minutes: MinutesParam = 30,
@@ -288,6 +309,7 @@ def access(
     ``minutes``; per district/town the seats per 1,000 residents, residents without access, and residents
     in *crowded* cells (reached, but with under half the city-wide seats per resident)."""
     cat = parse_category_or_all(category)
+    check_grid_cost(db, runtime, token, resolution)
     model = coverage_model(runtime, db, resolution=resolution)
     acc = model.two_step_fca(cat, mode=mode, minutes=minutes, supply=supply)
     per_res = [
@@ -341,6 +363,7 @@ def access(
 def export(
     db: DbSession,
     runtime: Runtime,
+    token: Bearer,
     fmt: Annotated[str, Query(alias="format", description="one of " + ", ".join(FORMATS), max_length=30)] = "xlsx",
     category: CategoryParam = "all",
     mode: Mode = "ebike",
@@ -350,6 +373,7 @@ def export(
     """Maps (GeoPackage/GeoJSON/PNG/PDF) use ``mode`` and ``minutes``; tables cover every mode and threshold."""
     cat = parse_category_or_all(category)
     check_mode(mode)
+    check_grid_cost(db, runtime, token, resolution)
     model = coverage_model(runtime, db, resolution=resolution)
     with tempfile.TemporaryDirectory(prefix="skillcircle-export-") as work:
         data = export_bytes(fmt, model, cat, mode=mode, minutes=minutes, workdir=work)
