@@ -233,9 +233,9 @@ def check_zip(data: bytes, limits: SheetLimits) -> None:
 
 def read_xlsx(data: bytes, limits: SheetLimits, *, sheet: str | None = None) -> Table:
     """Records of the first visible worksheet, or of the one named ``sheet``."""
+    check_zip(data, limits)  # before anything is inflated (or openpyxl even imported)
     from openpyxl import load_workbook
 
-    check_zip(data, limits)
     book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     try:
         if len(book.worksheets) > limits.max_sheets:

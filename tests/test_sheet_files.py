@@ -18,6 +18,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import select
 
+from benchmarks.bench_sheet_limits import honest_xlsx, read_in_fresh_process, write_bomb
 from geo.cities import load_city
 from geo.db import session_scope
 from geo.errors import ImportValidationError, PayloadTooLargeError
@@ -263,24 +264,6 @@ def test_cli_upload_size_limit_is_the_setting(tmp_path) -> None:
     assert "payload_too_large" in out.stdout + out.stderr and "0.1 MB" in out.stdout + out.stderr
 
 
-def write_bomb(path: Path, *, unzipped_mb: int = 76) -> Path:
-    """A valid XLSX whose only sheet is ``unzipped_mb`` MB of identical cells (about 0.1 MB zipped)."""
-    base = zipfile.ZipFile(io.BytesIO(_xlsx([("资源", [HEADER], "visible")])))
-    row = ("<row>" + '<c t="n"><v>0</v></c>' * 40 + "</row>").encode()
-    chunk = row * (1024 * 1024 // len(row))
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as out:
-        for info in base.infolist():
-            if info.filename != "xl/worksheets/sheet1.xml":
-                out.writestr(info, base.read(info.filename))
-                continue
-            with out.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as fh:
-                fh.write(b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>')
-                for _ in range(unzipped_mb):
-                    fh.write(chunk)
-                fh.write(b"</sheetData></worksheet>")
-    return path
-
-
 def test_zip_bomb_is_refused_quickly_with_little_memory(tmp_path) -> None:
     """The issue's bomb (a 0.1 MB XLSX of 76 MB of cells): 413, measured in a fresh process under 200 MB.
 
@@ -288,27 +271,11 @@ def test_zip_bomb_is_refused_quickly_with_little_memory(tmp_path) -> None:
     """
     bomb = write_bomb(tmp_path / "bomb.xlsx")
     assert bomb.stat().st_size < 300_000
-    script = (
-        "import json, sys\n"
-        "from pathlib import Path\n"
-        "from geo.errors import SkillCircleError\n"
-        "from geo.sheets import read_sheet\n"
-        "try:\n"
-        "    read_sheet(Path(sys.argv[1]), kind='resources')\n"
-        "    out = {'status': 200}\n"
-        "except SkillCircleError as exc:\n"
-        "    out = {'status': exc.status, 'code': exc.code, 'zh': exc.message_zh}\n"
-        "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM')][0]\n"  # this process's peak
-        "out['rss_mb'] = int(hwm.split()[1]) / 1024\n"
-        "print(json.dumps(out))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(bomb)], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = read_in_fresh_process(bomb, timeout=60)
     assert result["status"] == 413 and result["code"] == "sheet_too_large", result
-    assert "压缩比" in result["zh"] or "解压" in result["zh"]
-    assert result["rss_mb"] < 200, result
+    assert result["peak_mb"] < 200, result
+    honest = read_in_fresh_process(honest_xlsx(tmp_path / "honest.xlsx"))
+    assert honest["status"] == 200 and honest["rows"] == 1000, honest
 
 
 def test_zip_parts_past_the_unzipped_limit_are_refused_before_inflating(tmp_path) -> None:
