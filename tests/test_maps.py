@@ -90,6 +90,26 @@ def _click_marker(page: object, category: str | None = None) -> int:
     return int(rid)
 
 
+def _empty_point(page: object) -> tuple[float, float]:
+    """A point of the map, near its centre, with no marker, cluster or control under it (44 px tap areas)."""
+    return tuple(
+        page.evaluate(
+            """() => {
+              const r = document.getElementById('sc-map-wrap').getBoundingClientRect();
+              const pts = [];
+              for (let fy = 0.3; fy <= 0.7; fy += 0.05) for (let fx = 0.3; fx <= 0.7; fx += 0.05) pts.push([fx, fy]);
+              pts.sort((a, b) => Math.hypot(a[0] - 0.45, a[1] - 0.5) - Math.hypot(b[0] - 0.45, b[1] - 0.5));
+              for (const [fx, fy] of pts) {
+                const x = r.left + r.width * fx, y = r.top + r.height * fy;
+                const hit = document.elementFromPoint(x, y);
+                if (hit && !hit.closest('.leaflet-marker-icon, .leaflet-control, .sc-legend')) return [x, y];
+              }
+              throw new Error('no empty point on the map');
+            }"""
+        )
+    )
+
+
 def _uncluster(page: object, total: int) -> None:
     page.evaluate(_UNCLUSTER)
     page.wait_for_function(
@@ -185,7 +205,7 @@ def test_click_anywhere_shows_what_is_reachable(browser, live_server, artifacts)
     """Clicking the map lists the resources reachable from that point and draws its isochrones."""
     page, rec = open_page(browser, f"{live_server.url}/map?city=demo&basemap=none&mode=walk")
     box = page.locator("#sc-map-wrap").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + box["height"] * 0.5)
+    page.mouse.click(*_empty_point(page))
     page.wait_for_selector("#sc-reach:not([hidden])")
     wait_idle(page)
     count = int(page.get_attribute("#sc-reach", "data-count"))

@@ -30,6 +30,8 @@ from geo.categories import CATEGORIES, CATEGORY_BY_KEY
 from geo.cities import CityPack
 
 log = logging.getLogger(__name__)
+# folium's header forbids zooming (user-scalable=no, maximum-scale=1): the pages set their own viewport
+_VIEWPORT_META = re.compile(r"<meta[^>]+name=[\"']viewport[\"'][^>]*>", re.IGNORECASE)
 
 VENDOR = "/static/vendor"
 LEAFLET_JS = [("leaflet", f"{VENDOR}/leaflet/leaflet.js")]
@@ -227,7 +229,7 @@ def build_map(
     figure.render()
     header, header_scripts = _split_inline_scripts(figure.header.render())
     parts = MapParts(
-        header=header,
+        header=_VIEWPORT_META.sub("", header),
         html=figure.html.render(),
         script="\n".join([*header_scripts, figure.script.render()]),
         map_name=fmap.get_name(),

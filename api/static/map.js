@@ -116,10 +116,73 @@
     return T["mode_" + mode] || mode;
   }
 
+  function isPhone() {
+    return !!(window.matchMedia && window.matchMedia("(max-width: 760px)").matches);
+  }
+
+  /* The card / reach list: inside the side panel on wide screens, a bottom sheet on phones (CSS). */
   function showPanel() {
     var panel = byId("sc-panel");
     if (panel) panel.hidden = false;
+    var sheet = byId("sc-sheet");
+    if (sheet) sheet.classList.add("sc-sheet-open");
+    var close = byId("sc-panel-close");
+    if (close) close.hidden = false;
   }
+
+  function hidePanel() {
+    var sheet = byId("sc-sheet");
+    if (sheet) sheet.classList.remove("sc-sheet-open");
+    ["sc-card", "sc-reach"].forEach(function (id) { var n = byId(id); if (n) n.hidden = true; });
+    var close = byId("sc-panel-close");
+    if (close) close.hidden = true;
+    setStatus("", "");
+    if (cfg.page === "embed") byId("sc-panel").hidden = true;
+  }
+
+  /* A map control that folds to one 44 px button (legend, layer list); folded at first on phones. */
+  function collapsible(node, label, folded) {
+    if (!node || node.querySelector(":scope > .sc-toggle")) return;
+    node.classList.add("sc-collapsible");
+    var button = el("button", { type: "button", class: "sc-toggle", "aria-expanded": folded ? "false" : "true" }, [label]);
+    function set(fold) {
+      node.classList.toggle("sc-folded", fold);
+      button.setAttribute("aria-expanded", fold ? "false" : "true");
+      button.textContent = (fold ? "▸ " : "▾ ") + label;
+    }
+    button.addEventListener("click", function (e) {
+      e.preventDefault();
+      set(!node.classList.contains("sc-folded"));
+    });
+    node.insertBefore(button, node.firstChild);
+    set(folded);
+  }
+
+  /* Tiles that fail (offline, blocked abroad, a wrong key) get one line of notice; the map keeps working. */
+  function watchTiles(map) {
+    var failed = 0;
+    var loaded = 0;
+    map.eachLayer(function (layer) {
+      if (!(layer instanceof L.TileLayer)) return;
+      layer.on("tileload", function () { loaded += 1; document.body.dataset.tilesLoaded = String(loaded); });
+      layer.on("tileerror", function () {
+        failed += 1;
+        document.body.dataset.tilesFailed = String(failed);
+        var notice = byId("sc-tile-notice");
+        if (notice && notice.hidden && failed >= 1) {
+          notice.hidden = false;
+          if (map.invalidateSize) setTimeout(function () { map.invalidateSize(); }, 0);
+        }
+      });
+    });
+  }
+
+  /* The header menu is open in the markup (no script: everything reachable); fold it below 1100 px. */
+  function foldMenu() {
+    var menu = byId("sc-menu");
+    if (menu && window.matchMedia && window.matchMedia("(max-width: 1099px)").matches) menu.open = false;
+  }
+
 
   // ------------------------------------------------------------------ attach (called by folium's script)
   SC.attach = function (map, layers) {
@@ -134,7 +197,15 @@
     SC.state.isoLayer = L.featureGroup().addTo(map);
     SC.state.originLayer = L.featureGroup().addTo(map);
     L.control.scale({ imperial: false }).addTo(map);
+    // Leaflet's default prefix carries a national flag: name the library only
+    if (map.attributionControl) map.attributionControl.setPrefix('<a href="https://leafletjs.com">Leaflet</a>');
+    watchTiles(map);
+    foldMenu();
     moveIntoControl("sc-legend", "bottomleft");
+    var phone = isPhone();
+    collapsible(byId("sc-legend"), byId("sc-legend") ? byId("sc-legend").dataset.label : T.legend, phone);
+    if (layers.control && layers.control.getContainer) collapsible(layers.control.getContainer(), T.layers, phone);
+    if (layers.cluster) layers.cluster.options.iconCreateFunction = clusterIcon;
     if (cfg.page === "coverage") initCoverage();
     else initCircleMap();
     SC.state.ready = true;
@@ -154,13 +225,24 @@
   }
 
   // ------------------------------------------------------------------ the circle map (/map, /embed)
+  /* 44 × 44 px tap area around a 12 px pin (WCAG 2.5.5 target size). */
   function markerIcon(category) {
     var color = (cfg.categories[category] || {}).color || "#555";
     return L.divIcon({
       className: "sc-marker sc-cat-" + category,
       html: '<span class="sc-pin" style="background:' + color + '"></span>',
-      iconSize: [16, 16],
-      iconAnchor: [8, 8],
+      iconSize: [44, 44],
+      iconAnchor: [22, 22],
+    });
+  }
+
+  function clusterIcon(cluster) {
+    var n = cluster.getChildCount();
+    var size = n < 10 ? "small" : n < 100 ? "medium" : "large";
+    return L.divIcon({
+      html: "<div><span>" + n + "</span></div>",
+      className: "marker-cluster marker-cluster-" + size,
+      iconSize: L.point(44, 44),
     });
   }
 
@@ -194,7 +276,7 @@
     map.on("click", function (e) { reachFrom(e.latlng); });
     var close = byId("sc-panel-close");
     if (close) close.addEventListener("click", function () {
-      byId("sc-panel").hidden = true;
+      hidePanel();
       clearSelection();
     });
   }
@@ -236,7 +318,7 @@
         select.textContent = "";
         select.appendChild(el("option", { value: "", text: T.all_skills }));
         skills.forEach(function (s) {
-          select.appendChild(el("option", { value: s.name, selected: s.name === selected, text: s.name + " (" + s.resources + ")" }));
+          select.appendChild(el("option", { value: s.name, translate: "no", selected: s.name === selected, text: s.name + " (" + s.resources + ")" }));
         });
         select.dataset.loaded = String(skills.length);
       })
@@ -391,7 +473,7 @@
     card.textContent = "";
     card.dataset.id = res.id;
     card.appendChild(el("header", {}, [
-      el("h2", { class: "sc-card-name", text: res.name }),
+      el("h2", { class: "sc-card-name", translate: "no", text: res.name }),
       el("p", { class: "sc-card-category" }, [swatch(cat.color || "#555"), res.category_label]),
       res.is_sample ? el("p", { class: "sc-badge sc-badge-sample", text: (res.notice && res.notice[cfg.lang]) || T.data_sample_banner }) : null,
     ]));
@@ -473,7 +555,7 @@
             var marker = SC.state.markers[r.id];
             if (marker && SC.state.cluster) SC.state.cluster.zoomToShowLayer(marker, function () {});
             openResource(r.id);
-          } }, [swatch(cat.color || "#555"), r.name]),
+          } }, [swatch(cat.color || "#555"), el("span", { translate: "no", text: r.name })]),
           el("span", { class: "sc-minutes", text: " " + item.minutes + " " + T.minutes }),
         ]);
       })));
@@ -597,7 +679,7 @@
     dBody.textContent = "";
     (answer.districts || []).slice().sort(function (a, b) { return b.uncovered - a.uncovered; }).forEach(function (d) {
       dBody.appendChild(el("tr", { dataset: { adcode: d.adcode, uncovered: d.uncovered } }, [
-        el("td", { text: d.name }),
+        el("td", { translate: "no", text: d.name }),
         el("td", { class: "sc-num", text: number(d.population) }),
         el("td", { class: "sc-num" + (d.uncovered > 0 ? " sc-gap-text" : ""), text: number(d.uncovered) }),
         el("td", { class: "sc-num", text: percent(d.share) }),
@@ -607,8 +689,8 @@
     tBody.textContent = "";
     (answer.towns || []).slice().sort(function (a, b) { return b.uncovered - a.uncovered; }).forEach(function (t) {
       tBody.appendChild(el("tr", { dataset: { uncovered: t.uncovered, approximate: t.approximate ? "1" : "0" } }, [
-        el("td", { text: (t.approximate ? "≈ " : "") + t.name }),
-        el("td", { text: t.district }),
+        el("td", { translate: "no", text: (t.approximate ? "≈ " : "") + t.name }),
+        el("td", { translate: "no", text: t.district }),
         el("td", { class: "sc-num", text: number(t.population) }),
         el("td", { class: "sc-num" + (t.uncovered > 0 ? " sc-gap-text" : ""), text: number(t.uncovered) }),
         el("td", { class: "sc-num", text: percent(t.share) }),
@@ -658,6 +740,10 @@
         '" height="' + height + '" style="border:0;max-width:100%" loading="lazy"></iframe>';
       preview.style.width = /^\d+$/.test(width) ? width + "px" : width;
       preview.style.height = height + "px";
+      var size = byId("sc-preview-size");
+      if (size) size.textContent = /^\d+$/.test(width)
+        ? fmt(T.preview_size, { w: width, h: height })
+        : fmt(T.preview_size_fluid, { w: width, h: height });
       if (preview.getAttribute("src") !== src) preview.setAttribute("src", src);
       SC.state.snippet = { code: code.value, src: src };
     }
@@ -675,14 +761,14 @@
           select.textContent = "";
           select.appendChild(el("option", { value: "", text: T.all_skills }));
           skills.forEach(function (s) {
-            select.appendChild(el("option", { value: s.name, selected: s.name === keep, text: s.name + " (" + s.resources + ")" }));
+            select.appendChild(el("option", { value: s.name, translate: "no", selected: s.name === keep, text: s.name + " (" + s.resources + ")" }));
           });
           select.dataset.loaded = String(skills.length);
         })
         .catch(function () { select.dataset.loaded = "0"; });
     }
 
-    form.addEventListener("submit", function (e) { e.preventDefault(); });
+    form.addEventListener("submit", function (e) { e.preventDefault(); update(); });
     form.addEventListener("input", schedule);
     form.addEventListener("change", function (e) {
       if (e.target.name === "city") {
@@ -713,5 +799,11 @@
   document.addEventListener("change", function (e) {
     var target = e.target;
     if (target && target.hasAttribute && target.hasAttribute("data-autosubmit") && target.form) target.form.submit();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    if (SC.state.map) return;
+    foldMenu();
+    if (document.body.classList.contains("sc-page-snippet")) SC.snippet();
   });
 })();
