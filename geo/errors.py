@@ -152,6 +152,12 @@ class NetworkUnavailableError(SkillCircleError):
     status = 503
 
 
+class InvalidNetworkFileError(InvalidParameterError):
+    """A road network file that cannot be used: truncated, corrupt, missing attributes, or another region."""
+
+    code = "invalid_network_file"
+
+
 class NetworkNotBuiltError(SkillCircleError):
     """A routing query for a city/mode whose compiled graph does not exist yet."""
 

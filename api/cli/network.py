@@ -43,13 +43,20 @@ def fetch_command(
 @app.command("import")
 def import_command(
     city: Annotated[str, typer.Argument(help="city key, e.g. jiaxing")],
-    file: Annotated[Path, typer.Argument(help="a .osm.pbf (e.g. a Geofabrik extract), .osm or .graphml file")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="a .osm.pbf of any size (e.g. a Geofabrik province or country extract), .osm or .graphml"),
+    ],
 ) -> None:
-    """Copy a local network file into the city's cache; it then takes precedence over the configured source."""
+    """Import a network file: OSM files are clipped to the city's districts (+1 km) and its highways, streaming.
+
+    A bad file (truncated or corrupt, of another region, a graphml without node x/y or edge highway)
+    is refused with a clear error and the network in service stays as it was.
+    """
     from geo.network import import_network_file
 
     try:
-        path = import_network_file(load_city(city), file)
+        path = import_network_file(load_city(city), file, progress=True)
     except SkillCircleError as exc:
         _fail(exc)
     typer.echo(f"{city}: imported {file} as {path}; run `skillcircle build {city}` to compile it")
