@@ -46,6 +46,14 @@ class BoundaryConfig(BaseModel):
     cols: int = 2
 
 
+class CoverageView(BaseModel):
+    """The view ``/map/coverage`` opens on: one that shows the city's gaps (a planner's first question)."""
+
+    category: str = "evaluation"
+    mode: Literal["walk", "bicycle", "ebike", "car"] = "ebike"
+    minutes: int = Field(default=30, ge=1, le=60)
+
+
 class CityPack(BaseModel):
     """A parsed ``city.toml`` plus the folder it came from."""
 
@@ -60,6 +68,7 @@ class CityPack(BaseModel):
     boundaries: BoundaryConfig = BoundaryConfig()
     network: NetworkConfig = NetworkConfig()
     modes: dict[str, ModeConfig]
+    coverage_view: CoverageView = CoverageView()
     folder: Path
 
     def name(self, lang: str = "zh") -> str:

@@ -172,3 +172,27 @@ def test_tile_failure_is_one_line_and_the_map_keeps_working(browser, live_server
     assert axe_violations(page) == []
     page.screenshot(path=str(artifacts / f"page-map-tiles-failed-{lang}.png"))
     page.context.close()
+
+
+@pytest.mark.parametrize(
+    ("city", "view"), [("jiaxing", ("evaluation", "ebike", "30")), ("demo", ("evaluation", "walk", "15"))]
+)
+def test_coverage_opens_on_a_view_with_gaps_under_500_kb(browser, live_server, artifacts, city, view):  # noqa: F811
+    """No choice in the URL: the page redirects to the city pack's gap view; its data arrive gzipped."""
+    sizes: dict[str, int] = {}
+    ctx, _rec = recording_context(browser, viewport=DESKTOP)
+    page = ctx.new_page()
+    page.on("requestfinished", lambda req: sizes.__setitem__(req.url, req.sizes()["responseBodySize"]))
+    page.goto(f"{live_server.url}/map/coverage?city={city}&basemap=none")
+    page.wait_for_function("() => window.SkillCircle && SkillCircle.state.ready && SkillCircle.state.pending === 0")
+    query = dict(p.split("=", 1) for p in page.url.split("?", 1)[1].split("&"))
+    assert (query["category"], query["mode"], query["minutes"]) == view
+    page.wait_for_function("() => document.body.dataset.gaps !== undefined", timeout=30000)
+    assert int(page.evaluate("document.body.dataset.gaps")) > 0
+    assert int(page.locator("#sc-coverage-summary").get_attribute("data-uncovered")) > 0
+    data = [u for u in sizes if "/api/v1/coverage" in u]
+    assert data and all(sizes[u] <= 500_000 for u in data), {u: sizes[u] for u in data}
+    total = sum(v for u, v in sizes.items() if "/static/" not in u)
+    assert total <= 500_000, total  # the page and its data; the cached static scripts aside
+    page.screenshot(path=str(artifacts / f"page-coverage-default-{city}.png"))
+    ctx.close()

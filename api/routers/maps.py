@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.deps import DbSession
@@ -132,7 +132,8 @@ def _links(params: MapParams) -> dict[str, str]:
     return {
         "home": "/?" + urlencode({"lang": params.lang}),
         "map": "/map?" + urlencode(base),
-        "coverage": "/map/coverage?" + urlencode(params.query(skill=None, category=None)),
+        # no category/mode/minutes: the coverage page opens on the city's gap view
+        "coverage": "/map/coverage?" + urlencode(params.query(skill=None, category=None, mode=None)),
         "snippet": "/embed/snippet?" + urlencode({"city": params.city.key, "lang": params.lang}),
         "other_lang": "?" + urlencode({**base, "lang": other, **_extra(params)}),
         "api": "/docs",
@@ -290,12 +291,20 @@ def embed_map(request: Request, db: DbSession) -> Response:
 def coverage_map(request: Request, db: DbSession) -> Response:
     """The planners' gap map (``city, category, mode, minutes, resolution, lang, basemap``).
 
+    Opened without a choice of category, mode and minutes, it redirects to the city pack's
+    ``[coverage_view]`` (a view that shows gaps), so the choices are always in the URL.
     The cells, totals and tables come from ``/api/v1/coverage`` (fetched by the page).
     """
 
     def render() -> Response:
         settings = get_settings()
         params = _params(request, db, settings)
+        chosen = ("category", "mode", "minutes")
+        if not any(k in request.query_params for k in chosen):
+            view = params.city.coverage_view
+            query = {**request.query_params, "city": params.city.key}
+            query |= {"category": view.category, "mode": view.mode, "minutes": str(view.minutes)}
+            return RedirectResponse("/map/coverage?" + urlencode(query), status_code=302)
         resolution = parse_resolution(request.query_params.get("resolution"))
         t = texts(params.lang)
         districts = district_features(params.city, crs=params.basemap.crs, lang=params.lang)
