@@ -78,6 +78,20 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
+def when(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    """A stored (UTC) timestamp shown in the default city's time zone (SQLite returns naive UTC)."""
+    from datetime import UTC
+    from zoneinfo import ZoneInfo
+
+    from geo.cities import load_city
+
+    if value is None:
+        return ""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(ZoneInfo(load_city(get_settings().default_city).timezone)).strftime(fmt)
+
+
 def tr(lang: str):  # noqa: ANN201 - returns the template's translation function
     """``t("中文", "English")`` in templates: the text in the page language."""
 
@@ -110,6 +124,7 @@ def render(
         "other_lang": other,
         "csrf_field": CSRF_FIELD,
         "path": request.url.path,
+        "when": when,
     } | context
     response = TEMPLATES.TemplateResponse(
         request, name, ctx, status_code=status_code, headers={"Cache-Control": "no-store"}

@@ -36,13 +36,13 @@ from geo.cities import load_city
 from geo.config import get_settings
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, RateLimitedError, SkillCircleError
 from geo.models import Resource, Signup, TrainingClass
+from geo.text_input import check_text
 
 log = logging.getLogger(__name__)
 CONSENT_VERSION = "2026-12"
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
 REFERENCE_LENGTH = 12
 _SUBMISSION_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def class_problem(c: TrainingClass, *, today: date) -> SkillCircleError | None:
 
 
 def _clean_text(value: str | None, *, field_en: str, field_zh: str, limit: int, required: bool) -> str | None:
-    text = _CONTROL.sub(" ", (value or "")).strip()
+    text = check_text((value or "").strip(), field=field_en, multiline=field_en == "the note")
     if not text:
         if required:
             msg = f"please fill in {field_en}"

@@ -289,3 +289,67 @@ def test_signup_lists_exports_and_demand(app, setup, admin_token: str) -> None: 
     with session_scope() as session:
         audits = session.scalars(select(AuditEntry.changes)).all()
         assert not any("1371234" in str(a) for a in audits)
+
+
+def test_more_seats_promote_the_waitlist_and_reviewers_only_read(app, setup) -> None:  # noqa: ANN001
+    with session_scope() as session:
+        res = session.get(Resource, setup["mine"])
+        start = date.today() + timedelta(days=9)
+        cls = TrainingClass(
+            city="jiaxing",
+            external_id="CON-PROMOTE",
+            resource_id=res.id,
+            skill="焊工",
+            level=4,
+            start_date=start,
+            end_date=start + timedelta(days=5),
+            schedule="weekday",
+            seats_total=1,
+            seats_left=1,
+            is_sample=True,
+        )
+        session.add(cls)
+        session.flush()
+        class_id = cls.id
+        create_account(session, username="con-reviewer", password=PASSWORD, role="reviewer", city="jiaxing")
+    outcomes = []
+    for i in range(3):
+        with session_scope() as session:
+            outcomes.append(
+                sign_up(
+                    session,
+                    class_id=class_id,
+                    name=f"候补{i}",
+                    mobile=f"1365555{i:04d}",
+                    consent=True,
+                    submission_key=new_submission_key(),
+                ).signup.id
+            )
+    editor = _login(app, "con-editor")
+    url = f"/console/classes/{class_id}"
+    form = {
+        "skill": "焊工",
+        "level": "4",
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=5)).isoformat(),
+        "schedule": "weekday",
+        "seats_total": "2",
+        "seats_left": "1",
+        "seats_left_seen": "0",
+    }
+    assert _post(editor, url, form, page_url=url).status_code == 303
+    with session_scope() as session:
+        from geo.models import Signup
+
+        status = {s.id: s.status for s in session.scalars(select(Signup).where(Signup.class_id == class_id))}
+        assert [status[i] for i in outcomes] == ["confirmed", "confirmed", "waitlisted"]  # the first in line moved up
+        assert session.get(TrainingClass, class_id).seats_left == 0
+
+    reviewer = _login(app, "con-reviewer")
+    assert reviewer.get("/console/review").status_code == 200
+    assert reviewer.get(f"/console/resources/{setup['mine']}").status_code == 200
+    assert 'id="resource-form"' not in reviewer.get(f"/console/resources/{setup['mine']}").text
+    assert "136****0000" in reviewer.get(f"/console/classes/{class_id}/signups").text
+    assert reviewer.get(url).status_code == 403
+    assert _post(reviewer, url, form | {"seats_left": "5"}, page_url="/console").status_code == 403
+    assert reviewer.get("/console/accounts").status_code == 403

@@ -181,6 +181,9 @@ def test_click_marker_shows_card_and_routed_isochrones(browser, live_server, art
     shown = set(page.eval_on_selector_all("#sc-card .sc-skills li", "els => els.map(e => e.textContent)"))
     assert {s.split(" (")[0] for s in shown} == skills
     assert page.locator("#sc-card .sc-classes li, #sc-card h3 + .sc-none").count() >= 1
+    for i in range(page.locator("#sc-card .sc-classes li").count()):  # each class links to its sign-up form
+        li = page.locator("#sc-card .sc-classes li").nth(i)
+        assert li.locator("a.sc-class-signup").get_attribute("href") == f"/signup/{li.get_attribute('data-id')}?lang=en"
     assert page.locator("#sc-card .sc-signup").count() == 1
     # the isochrone layer: one SVG path per band, routed (not an estimate) on the demo network
     assert page.locator("path.sc-iso-resource").count() == 3

@@ -116,6 +116,7 @@ def test_bad_forms_write_nothing(database: str) -> None:
         "missing_field": {"name": "  "},
         "too_long": {"note": "很" * 301},
         "bad_submission": {"submission_key": "short"},
+        "invalid_text": {"name": "张\u202e三"},  # a bidi override would garble the institution's list
     }
     for code, kw in cases.items():
         with pytest.raises(InvalidParameterError) as err:
@@ -265,3 +266,48 @@ def test_periodic_retention_task_deletes_expired_signups(database: str) -> None:
     finally:
         task.stop()
     assert RetentionTask(interval_minutes=0).interval_s == 0  # 0 = off: start() does nothing
+
+
+def test_purge_and_rotate_from_the_cli(database: str) -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    today = date.today()
+    _, old = make_class(seats=2, tag="CLIPURGE", start=today - timedelta(days=50), end=today - timedelta(days=45))
+    with session_scope() as session:
+        session.add(
+            Signup(
+                city="jiaxing",
+                class_id=old,
+                reference="CLIPURGE0001",
+                submission_key="c" * 20,
+                status="confirmed",
+                name="x",
+                mobile_enc=personal.encrypt("13800138000"),
+                consent_version="t",
+            )
+        )
+    root = Path(__file__).resolve().parent.parent
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "api.cli", "signup", *args],
+            cwd=root,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    def present() -> bool:
+        with session_scope() as session:
+            return session.scalar(select(Signup.id).where(Signup.reference == "CLIPURGE0001")) is not None
+
+    kept = cli("purge", "--days", "60")
+    assert kept.returncode == 0 and "deleted" in kept.stdout and present()
+    gone = cli("purge", "--days", "30")
+    assert gone.returncode == 0 and "deleted" in gone.stdout and not present()
+    rotated = cli("rotate-keys")
+    assert rotated.returncode == 0 and "re-encrypted" in rotated.stdout

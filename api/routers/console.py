@@ -36,6 +36,7 @@ from api.web import (
     page_lang,
     render,
     set_cookie,
+    when,
 )
 from geo import personal
 from geo.accounts import authenticate, can_edit_resource, can_see_resource, end_session, require_edit, role_label
@@ -390,7 +391,7 @@ def _signup_rows(db: Session, cs: ConsoleSession, c: TrainingClass, lang: str) -
                 "name": s.name,
                 "mobile": number if reveal else personal.mask_mobile(number),
                 "note": s.note or "",
-                "created": f"{s.created_at:%Y-%m-%d %H:%M}",
+                "created": when(s.created_at, "%Y-%m-%d %H:%M"),
             }
         )
     return rows, reveal

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import DbSession
-from api.web import CSRF_COOKIE, anonymous_csrf, check_csrf, client_ip, message, page_lang, render
+from api.web import CSRF_COOKIE, anonymous_csrf, check_csrf, client_ip, message, page_lang, render, when
 from geo import personal
 from geo.categories import LEVEL_BY_NUMBER, SCHEDULES
 from geo.config import get_settings
@@ -53,7 +53,7 @@ def _class_context(c: TrainingClass, lang: str) -> dict:
         "r": c.resource,
         "level_label": lv.label_en if lang == "en" else lv.label_zh,
         "schedule_label": en if lang == "en" else zh,
-        "updated": f"{updated:%Y-%m-%d}",
+        "updated": when(updated),
         "retention": get_settings().signup_retention_days,
     }
 

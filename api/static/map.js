@@ -454,7 +454,8 @@
       var bits = [c.level_label, dateRange(c.start_date, c.end_date), c.schedule_label, T.seats_left + " " + c.seats_left + "/" + c.seats_total];
       if (c.fee !== null && c.fee !== undefined) bits.push(T.fee + " " + money(c.fee));
       if (c.subsidy) bits.push(T.subsidy + " " + money(c.subsidy));
-      return el("li", { class: "sc-class", dataset: { id: c.id } }, [el("strong", { text: c.skill }), " " + bits.join(" · ")]);
+      var signupLink = el("a", { class: "sc-class-signup", href: "/signup/" + c.id + "?lang=" + cfg.lang, text: T.signup_class });
+      return el("li", { class: "sc-class", dataset: { id: c.id } }, [el("strong", { text: c.skill }), " " + bits.join(" · ") + " ", signupLink]);
     });
     var evaluations = (res.next_evaluations || []).map(function (e) {
       var bits = [e.level_label, e.date, T.seats_left + " " + e.seats_left];
