@@ -248,13 +248,22 @@ def test_admin_pages_accounts_stale_and_new_institutions(app, setup) -> None:  #
 
 def test_signup_lists_exports_and_demand(app, setup, admin_token: str) -> None:  # noqa: ANN001
     with session_scope() as session:
-        cls = session.scalars(
-            select(TrainingClass).where(
-                TrainingClass.resource_id == setup["mine"], TrainingClass.cancelled_at.is_(None)
-            )
-        ).first()
-        cls.seats_left, cls.start_date, cls.signup_deadline = 1, date.today() + timedelta(days=3), None
-        cls.end_date = max(cls.end_date, cls.start_date)
+        start = date.today() + timedelta(days=3)
+        cls = TrainingClass(
+            city="jiaxing",
+            external_id="CON-EXPORT",
+            resource_id=setup["mine"],
+            skill="保育员",
+            level=4,
+            start_date=start,
+            end_date=start + timedelta(days=5),
+            schedule="weekday",
+            seats_total=1,
+            seats_left=1,
+            is_sample=True,
+        )
+        session.add(cls)
+        session.flush()
         class_id = cls.id
     for i, name in enumerate(['=HYPERLINK("http://x")', "王五"]):
         with session_scope() as session:
