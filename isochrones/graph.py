@@ -39,7 +39,7 @@ from scipy.sparse import csr_matrix
 from geo.errors import NetworkNotBuiltError
 from geo.moderules import DEFAULT_WALK_KMH, mode_edges
 from geo.network import RoadNetwork, largest_component
-from isochrones.storage import save_npz
+from isochrones.storage import load_npz, save_npz
 from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layout
 
 log = logging.getLogger(__name__)
@@ -362,10 +362,14 @@ def compile_graph(
 
 def content_hash(graph: CompiledGraph) -> str:
     """BLAKE2b-160 hex digest of the graph's arrays and CRS/mode (what makes two graphs route alike)."""
+    return _hash_arrays(graph.mode, graph.crs, lambda name: getattr(graph, name))
+
+
+def _hash_arrays(mode: str, crs: str, get) -> str:  # noqa: ANN001 - name -> array
     h = hashlib.blake2b(digest_size=20)
-    h.update(f"v{FORMAT_VERSION}|{graph.mode}|{graph.crs}".encode())
+    h.update(f"v{FORMAT_VERSION}|{mode}|{crs}".encode())
     for name in _ARRAYS:
-        arr = np.ascontiguousarray(getattr(graph, name))
+        arr = np.ascontiguousarray(get(name))
         h.update(f"|{name}:{arr.dtype.str}:{arr.shape}".encode())
         h.update(memoryview(arr).cast("B"))
     return h.hexdigest()
@@ -386,7 +390,7 @@ def save_graph(graph: CompiledGraph, path: Path) -> Path:
     return save_npz(path, meta=np.array(json.dumps(meta)), **{name: getattr(graph, name) for name in _ARRAYS})
 
 
-def load_graph(path: Path, *, verify: bool = True) -> CompiledGraph:
+def load_graph(path: Path, *, verify: bool = True, mmap: bool = True) -> CompiledGraph:
     """Load a graph written by :func:`save_graph`.
 
     Parameters
@@ -395,6 +399,9 @@ def load_graph(path: Path, *, verify: bool = True) -> CompiledGraph:
         The ``.npz`` file.
     verify
         Recompute the content hash and refuse a file whose arrays do not match it.
+    mmap
+        Map the large arrays read-only from the file (:func:`isochrones.storage.load_npz`): worker
+        processes share one copy of the pages, and each holds only the pages its queries touch.
 
     Raises
     ------
@@ -413,11 +420,15 @@ def load_graph(path: Path, *, verify: bool = True) -> CompiledGraph:
                 message_zh=f"路网文件 {path} 版本过旧，请重新编译",
                 details={"format": meta.get("format"), "expected": FORMAT_VERSION},
             )
-        arrays = {name: data[name] for name in _ARRAYS}
+        # the hash is checked on copies read one array at a time (freed at once), so the process keeps
+        # none of the pages it read: serving then maps the file (below)
+        if verify and _hash_arrays(meta["mode"], meta["crs"], data.__getitem__) != meta["content_hash"]:
+            msg = f"compiled graph {path} is corrupt (content hash mismatch); rebuild it"
+            raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 已损坏（校验值不符），请重新编译")
+    arrays = load_npz(path, mmap=mmap)
     extra = {k: v for k, v in meta.items() if k not in ("format", "mode", "crs", "source", "content_hash")}
-    graph = CompiledGraph(meta["mode"], meta["crs"], meta.get("source", ""), **arrays, meta=extra)
+    graph = CompiledGraph(
+        meta["mode"], meta["crs"], meta.get("source", ""), **{n: arrays[n] for n in _ARRAYS}, meta=extra
+    )
     graph.content_hash = meta["content_hash"]
-    if verify and content_hash(graph) != graph.content_hash:
-        msg = f"compiled graph {path} is corrupt (content hash mismatch); rebuild it"
-        raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 已损坏（校验值不符），请重新编译")
     return graph
