@@ -66,12 +66,13 @@ print(json.dumps(out))
 
 
 def _python312() -> str | None:
-    for cand in (
-        os.environ.get("VALHALLA_PYTHON"),
-        shutil.which("python3.12"),
-        "/root/.pyenv/versions/3.12.1/bin/python3.12",
-    ):
-        if cand and Path(cand).is_file():
+    """A working Python 3.12: ``$VALHALLA_PYTHON``, pyenv's installed 3.12.x, or ``python3.12`` on PATH.
+
+    pyenv's ``python3.12`` shim fails unless a 3.12 version is selected, so every candidate is tried.
+    """
+    pyenv = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.12*/bin/python3.12"))
+    for cand in (os.environ.get("VALHALLA_PYTHON"), *map(str, pyenv), shutil.which("python3.12")):
+        if cand and subprocess.run([cand, "--version"], capture_output=True).returncode == 0:
             return cand
     return None
 
