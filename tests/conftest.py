@@ -77,6 +77,28 @@ def load_sample(city_key: str, *, start: date | None = None) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _remove_test_rows(request: pytest.FixtureRequest):
+    """Other test modules of a worker count the sample, so a module that writes resources of its own
+    names their ``external_id`` prefixes in ``TEST_ROW_PREFIXES``; they are deleted after the module
+    (with their classes, evaluations and sign-ups)."""
+    prefixes = getattr(request.module, "TEST_ROW_PREFIXES", ())
+    if prefixes:
+        request.getfixturevalue("database")
+    yield
+    if not prefixes:
+        return
+    from sqlalchemy import or_, select
+
+    from geo.db import session_scope
+    from geo.models import Resource
+
+    with session_scope() as s:
+        match = or_(*(Resource.external_id.like(f"{p}%") for p in prefixes))
+        for res in s.scalars(select(Resource).where(match)):
+            s.delete(res)
+
+
 @pytest.fixture(scope="session")
 def jiaxing_sample(database: str) -> Path:
     """The Jiaxing sample, imported."""

@@ -17,6 +17,8 @@ from geo.errors import AuthError, ConflictError, InvalidParameterError
 from geo.models import Account, AuditEntry
 from tests._signup_fixtures import make_class
 
+TEST_ROW_PREFIXES = ("SIGNUP-",)  # make_class rows, removed after the module (conftest._remove_test_rows)
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 

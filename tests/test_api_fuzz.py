@@ -26,7 +26,8 @@ def _fuzz(operation, *, headers: dict[str, str], examples: int) -> None:  # noqa
         max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
     )
     def check(case) -> None:  # noqa: ANN001
-        response = case.call(headers=headers)
+        # A generous read timeout: the machines are shared, and a slow answer is not a failure here.
+        response = case.call(headers=headers, timeout=120)
         where = f"{case.method} {case.formatted_path} {case.query} {str(case.body)[:200]}"
         assert response.status_code < 500, f"{where}: {response.text[:300]}"
         if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):

@@ -22,13 +22,7 @@ HEADER = ["external_id", "name", "category", "district", "town", "address", "lon
           "subsidy_eligible", "seats", "is_sample"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _remove_test_rows(database: str):
-    """Other test modules of this worker count the sample: leave no imported test row behind."""
-    yield
-    with session_scope() as s:
-        for res in s.scalars(select(Resource).where(Resource.external_id.like("T-%"))):
-            s.delete(res)
+TEST_ROW_PREFIXES = ("T-",)  # removed after the module (conftest._remove_test_rows)
 
 
 def _row(ext: str, **over: object) -> dict:

@@ -35,12 +35,7 @@ SMALL = SheetLimits(
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _remove_test_rows(database: str):
-    yield
-    with session_scope() as s:
-        for res in s.scalars(select(Resource).where(Resource.external_id.like("SF-%"))):
-            s.delete(res)
+TEST_ROW_PREFIXES = ("SF-",)  # removed after the module (conftest._remove_test_rows)
 
 
 def _record(ext: str, name: str = "") -> list:

@@ -12,6 +12,8 @@ from geo.db import session_scope
 from geo.models import AuditEntry, Signup, TrainingClass
 from tests._signup_fixtures import make_class, mobile
 
+TEST_ROW_PREFIXES = ("SIGNUP-",)  # make_class rows, removed after the module (conftest._remove_test_rows)
+
 
 def _form(client, class_id: int, lang: str = "zh") -> dict:  # noqa: ANN001
     page = client.get(f"/signup/{class_id}", params={"lang": lang})
