@@ -14,9 +14,21 @@ from geo.config import get_settings
 from geo.db import session_scope
 from geo.errors import SkillCircleError, TokenRequiredError
 from geo.models import ApiToken, ConsoleSession
+from geo.text_input import check_text
 from geo.tokens import check_token
 
 CONSOLE_COOKIE = "sc_console"
+
+
+def query_text_guard(request: Request) -> None:
+    """Every query parameter, name and value, is text that renders (:mod:`geo.text_input`), else 422.
+
+    Registered on the whole app: ``q=%00`` or ``skill=%1E`` never reaches a database (PostgreSQL refuses
+    NUL in text) or a page.
+    """
+    for name, value in request.query_params.multi_items():
+        check_text(name, field="query parameter name")
+        check_text(value, field=name)
 
 
 def get_db() -> Iterator[Session]:

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.deps import query_text_guard
 from api.ratelimit import RateLimiter
 from api.security import SecurityHeadersMiddleware
 from api.telemetry import observe_request
@@ -121,6 +122,7 @@ def create_app() -> FastAPI:
         openapi_url="/api/v1/openapi.json",
         docs_url=None,  # /docs is api/routers/docs.py: Swagger UI served from /static/vendor (offline)
         redoc_url=None,
+        dependencies=[Depends(query_text_guard)],  # every query parameter must be renderable text
     )
     _install_error_handlers(app)
     if settings.cors_origins:

@@ -197,3 +197,20 @@ def test_error_report_is_capped_with_counts_by_kind(database: str) -> None:
     assert details["columns"]["name"] == 20_000
     assert str(details["error_count"]) in exc.value.message_en and str(details["error_count"]) in exc.value.message_zh
     assert len(json.dumps(exc.value.to_dict(), ensure_ascii=False)) < 400_000
+
+
+def test_query_parameters_must_be_renderable_text(client) -> None:
+    """``q=%00`` and friends are a 422 before any database (PostgreSQL refuses NUL) or page sees them."""
+    cases = [
+        ("/api/v1/resources", {"city": "jiaxing", "q": "焊\x00工"}),
+        ("/api/v1/resources", {"city": "jiaxing", "district": "南湖\ue000区"}),
+        ("/api/v1/classes", {"city": "jiaxing", "skill": "电工\x1b"}),
+        ("/api/v1/nearby", {"city": "jiaxing", "lat": 30.75, "lon": 120.76, "skill": "\u202e焊工"}),
+        ("/map", {"city": "jiaxing", "lang": "zh\x07"}),
+    ]
+    for path, params in cases:
+        r = client.get(path, params=params)
+        assert r.status_code == 422, (path, r.status_code, r.text[:200])
+        err = r.json()["error"]
+        assert err["code"] == "invalid_text" and err["message_zh"] and err["details"]["code_point"], err
+    assert client.get("/api/v1/resources", params={"city": "jiaxing", "q": "焊工　培训"}).status_code == 200
