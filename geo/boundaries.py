@@ -6,10 +6,14 @@ city instead gets a labelled rows × cols split of its bounding box ("演示区A
 is plainly not a real administrative area. Population per district is joined from the pack's
 ``districts.csv`` (with its source column).
 
-Towns are listed in the pack's ``towns.csv``. Town polygons are not available offline; where a town
-has no published seat coordinates its point is placed deterministically inside its district
-(``location_approximate = True``) and per-town areas are then the Voronoi cells of the town points
-clipped to the district (:func:`town_areas`). Planners' per-town figures are therefore approximate.
+Towns are listed in the pack's ``towns.csv`` with their seat points: GeoNames places (CC-BY 4.0)
+matched by :mod:`geo.gazetteer` or, for towns GeoNames lacks, a documented rule's point flagged
+``location_approximate``. Town polygons are not available offline: per-town areas are the Voronoi
+cells of the town points clipped to the district (:func:`town_areas`), so planners'
+per-town figures are approximate.
+
+The district polygons are simplified (55–91 vertices each) and reach into tidal water: "in a
+district" is not "on land" (see :mod:`geo.land`).
 """
 
 from __future__ import annotations
@@ -41,10 +45,10 @@ TOWN_COLUMNS = [
     "district",
     "location_approximate",
     "source",
+    "location_source",
     "geometry",
 ]
 _CACHE: dict[tuple[str, str, str], gpd.GeoDataFrame] = {}
-_CANDIDATES = 512  # quasi-random candidate points per district when placing approximate town points
 
 
 def clear_cache() -> None:
@@ -184,86 +188,48 @@ def district_of(lon: Any, lat: Any, city: CityPack) -> np.ndarray:
     return out
 
 
-def _halton(n: int, base: int) -> np.ndarray:
-    """First ``n`` terms (from index 1) of the van der Corput sequence in ``base``: deterministic, well spread."""
-    idx = np.arange(1, n + 1)
-    result = np.zeros(n)
-    f = 1.0
-    while np.any(idx > 0):
-        f /= base
-        result += f * (idx % base)
-        idx //= base
-    return result
-
-
-def _spread_points(polygon: Any, n: int) -> np.ndarray:
-    """``n`` deterministic, mutually distant points inside ``polygon`` (farthest-point sampling of Halton points)."""
-    min_x, min_y, max_x, max_y = polygon.bounds
-    m = _CANDIDATES
-    while True:
-        xs = min_x + _halton(m, 2) * (max_x - min_x)
-        ys = min_y + _halton(m, 3) * (max_y - min_y)
-        inside = shapely.contains_xy(polygon, xs, ys)
-        if inside.sum() >= max(n * 4, 16) or m > 50_000:
-            break
-        m *= 2
-    cand = np.column_stack([xs[inside], ys[inside]])
-    if len(cand) == 0:  # degenerate polygon: fall back to its representative point
-        p = polygon.representative_point()
-        return np.repeat([[p.x, p.y]], n, axis=0)
-    coslat = np.cos(np.radians(cand[:, 1].mean()))
-    scaled = cand * np.array([coslat, 1.0])
-    rep = polygon.representative_point()
-    first = int(np.argmin(np.hypot(scaled[:, 0] - rep.x * coslat, scaled[:, 1] - rep.y)))
-    chosen = [first]
-    dist = np.hypot(*(scaled - scaled[first]).T)
-    for _ in range(1, n):
-        nxt = int(np.argmax(dist))
-        chosen.append(nxt)
-        dist = np.minimum(dist, np.hypot(*(scaled - scaled[nxt]).T))
-    return cand[chosen]
-
-
 def towns(city: CityPack) -> gpd.GeoDataFrame:
     """The city's towns/sub-districts (乡镇/街道) as points, from the pack's ``towns.csv``.
 
-    Rows with blank ``lon``/``lat`` get a deterministic point inside their district: well-spread
-    quasi-random points, the district's most central one going to a 街道 (urban sub-districts are
-    usually the district seat) and the rest in file order. Those rows have
-    ``location_approximate = True``; treat per-town figures built on them as approximate.
+    Every row has its point in the file: for Jiaxing the GeoNames seat matched by
+    ``skillcircle towns match`` or, where GeoNames has none, the documented rule's point with
+    ``location_approximate = true`` (treat per-town figures built on those as approximate).
+    ``location_source`` says which. A row without a point is a broken pack.
 
     Returns
     -------
     geopandas.GeoDataFrame
-        Columns ``code, name_zh, kind, district_adcode, district, location_approximate, source, geometry``.
+        Columns ``code, name_zh, kind, district_adcode, district, location_approximate, source,
+        location_source, geometry``.
     """
     key = _cache_key(city, "towns")
     if key not in _CACHE:
         frame = _read_csv(city.folder / "towns.csv", required=["code", "name_zh", "district_adcode", "lon", "lat"])
-        for col, default in (("kind", ""), ("district", ""), ("source", ""), ("location_approximate", "true")):
+        for col, default in (
+            ("kind", ""),
+            ("district", ""),
+            ("source", ""),
+            ("location_approximate", "true"),
+            ("location_source", ""),
+        ):
             if col not in frame.columns:
                 frame[col] = default
         lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype=float, copy=True)
         lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype=float, copy=True)
-        approx = (
+        blank = np.isnan(lon) | np.isnan(lat)
+        if blank.any():
+            names = list(frame.loc[blank, "name_zh"])
+            msg = f"towns.csv of {city.key} has towns without a point: {names} (run `skillcircle towns match`)"
+            raise CityPackError(
+                msg, message_zh=f"{city.key} 的 towns.csv 中以下乡镇缺少坐标：{names}", details={"towns": names}
+            )
+        unknown = sorted(set(frame["district_adcode"]) - set(districts(city)["adcode"]))
+        if unknown:
+            msg = f"towns.csv of {city.key} names districts {unknown}, which have no polygon"
+            raise CityPackError(msg, message_zh=f"{city.key} 的 towns.csv 引用了无边界的区县 {unknown}")
+        frame["location_approximate"] = (
             frame["location_approximate"].str.strip().str.lower().isin(["true", "1", "yes", "是"]).to_numpy(copy=True)
         )
-        dist = districts(city).set_index("adcode")
-        for adcode, idx in frame.groupby("district_adcode").groups.items():
-            idx = np.asarray(list(idx))
-            blank = idx[np.isnan(lon[idx]) | np.isnan(lat[idx])]
-            if len(blank) == 0:
-                continue
-            if adcode not in dist.index:
-                msg = f"towns.csv of {city.key} names district {adcode}, which has no polygon"
-                raise CityPackError(msg, message_zh=f"{city.key} 的 towns.csv 引用了无边界的区县 {adcode}")
-            pts = _spread_points(dist.geometry[adcode], len(blank))
-            # streets (街道) first so the most central point goes to a street
-            order = sorted(range(len(blank)), key=lambda i: (frame.at[blank[i], "kind"] != "街道", i))
-            for p, i in zip(pts, order, strict=True):
-                lon[blank[i]], lat[blank[i]] = p
-                approx[blank[i]] = True
-        frame["location_approximate"] = approx
         geo = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(lon, lat), crs="EPSG:4326")
         _CACHE[key] = geo[TOWN_COLUMNS]
     return _CACHE[key].copy()

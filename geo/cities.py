@@ -54,6 +54,15 @@ class CoverageView(BaseModel):
     minutes: int = Field(default=30, ge=1, le=60)
 
 
+class PopulationConfig(BaseModel):
+    """Parameters of the model population surface (geo.settlement_model); documented in city.toml."""
+
+    model: Literal["settlements", "uniform"] = "settlements"
+    settlement_population: float = Field(default=20_000.0, ge=0)
+    sigma_km: float = Field(default=0.8, gt=0)
+    min_rural_share: float = Field(default=0.2, ge=0, le=1)
+
+
 class CityPack(BaseModel):
     """A parsed ``city.toml`` plus the folder it came from."""
 
@@ -65,8 +74,11 @@ class CityPack(BaseModel):
     timezone: str = "Asia/Shanghai"
     bbox: tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
     sample_resources: bool = True
+    # Which land mask decides land and water (geo.land): "global-land-mask", "roaring-landmask" or "none".
+    land_mask: Literal["global-land-mask", "roaring-landmask", "none"] = "global-land-mask"
     boundaries: BoundaryConfig = BoundaryConfig()
     network: NetworkConfig = NetworkConfig()
+    population: PopulationConfig = PopulationConfig()
     modes: dict[str, ModeConfig]
     coverage_view: CoverageView = CoverageView()
     folder: Path

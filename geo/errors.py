@@ -107,6 +107,12 @@ class OutsideServiceAreaError(InvalidParameterError):
     code = "outside_service_area"
 
 
+class InWaterError(InvalidParameterError):
+    """A point in the sea, an estuary or a lake by the city's land mask (see :mod:`geo.land`)."""
+
+    code = "in_water"
+
+
 class OffNetworkError(InvalidParameterError):
     """A point farther from the road network than the maximum snap distance."""
 

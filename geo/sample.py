@@ -6,9 +6,14 @@ The sample stands in for a city's real sheet until the city imports one. It must
 point at ``example.com`` (reserved by RFC 2606). Same seed and start date ⇒ byte-identical files.
 
 Placement: the number of resources of each category in a district is the category count split in
-proportion to the district's census population (largest remainder); each point is drawn uniformly
-inside the district polygon; town/village sites (镇村培训阵地) are one per town in ``towns.csv``, at
-their town's (approximate) point with a small offset.
+proportion to the district's census population (largest remainder). Inside the district a point is
+drawn where people are, from the H3 cells of the model population surface (:mod:`geo.settlement_model`):
+colleges, public bases and evaluation agencies from the district's urban core (cells at least 80 % as
+populous as its densest), training schools with probability ∝ population², studios ∝ population;
+then a point in the drawn cell, in the district and on land.
+Town/village sites (镇村培训阵地) are one per town seat in ``towns.csv`` (GeoNames seats, or the
+documented approximate points), within about 300 m of the seat, on land. Nothing lies in water
+(:mod:`geo.land`).
 
 Skills are real occupations of 《中华人民共和国职业分类大典（2022年版）》 with their codes where
 known; the code is left empty where it was not verified.
@@ -32,6 +37,8 @@ from geo.boundaries import districts, towns
 from geo.categories import CATEGORY_BY_KEY, CATEGORY_KEYS, LEVEL_BY_NUMBER, SCHEDULES
 from geo.cities import CityPack
 from geo.safe_cells import safe_record
+from geo.land import on_land
+from geo.population import default_resolution, population_grid
 from geo.sheets import COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -51,6 +58,11 @@ _COUNTS: dict[str, dict[str, int]] = {
     "jiaxing": {"college": 16, "training": 123, "evaluation": 32, "base": 10, "studio": 189},
 }
 _SMALL_COUNTS = {"college": 3, "training": 8, "evaluation": 3, "base": 2, "studio": 10}
+# Where each category goes: colleges, public bases and evaluation agencies in the district's urban core
+# (0 = cells at least CORE_SHARE as populous as its densest cell, drawn ∝ population); training schools
+# and studios anywhere, a cell drawn with probability ∝ population^power.
+_CLUSTER = {"college": 0.0, "base": 0.0, "evaluation": 0.0, "training": 2.0, "studio": 1.0}
+CORE_SHARE = 0.8
 
 # (occupation, code in 职业分类大典 2022 or "" where not verified, base fee in yuan for 五级)
 SKILLS: tuple[tuple[str, str, int], ...] = (
@@ -118,17 +130,27 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
     return base
 
 
-def _points_in(polygon: Any, n: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` uniform random points inside ``polygon`` (rejection sampling in its bounding box)."""
-    min_x, min_y, max_x, max_y = polygon.bounds
-    out = np.empty((0, 2))
+def _points_near_people(
+    grid: Any, district: Any, n: int, rng: np.random.Generator, *, power: float, city: CityPack
+) -> np.ndarray:
+    """``n`` points in ``district``: cells drawn with probability ∝ population^power (power 0: the core), then a
+    uniform point in the drawn cell's hexagon that lies on land and in the district."""
+    sub = grid[grid["district_adcode"] == district["adcode"]]
+    if power == 0:  # the urban core only: cells at least CORE_SHARE as populous as the district's densest
+        sub = sub[sub["population"] >= CORE_SHARE * sub["population"].max()]
+    w = sub["population"].to_numpy(float) ** max(power, 1.0)
+    p = w / w.sum() if w.sum() > 0 else np.full(len(sub), 1.0 / len(sub))
+    out = []
     while len(out) < n:
-        m = max(64, 3 * (n - len(out)))
-        xs = rng.uniform(min_x, max_x, m)
-        ys = rng.uniform(min_y, max_y, m)
-        keep = shapely.contains_xy(polygon, xs, ys)
-        out = np.vstack([out, np.column_stack([xs[keep], ys[keep]])])
-    return out[:n]
+        cell = sub.geometry.iloc[int(rng.choice(len(sub), p=p))]
+        min_x, min_y, max_x, max_y = cell.bounds
+        for _ in range(50):
+            x, y = rng.uniform(min_x, max_x), rng.uniform(min_y, max_y)
+            inside = shapely.contains_xy(cell, x, y) and shapely.contains_xy(district.geometry, x, y)
+            if inside and on_land([x], [y], city)[0]:
+                out.append((x, y))
+                break
+    return np.array(out).reshape(-1, 2)
 
 
 def _pick_skills(category: str, rng: np.random.Generator) -> list[int]:
@@ -193,6 +215,9 @@ def generate_sample(
     source = f"SkillCircle sample generator (seed {seed})"
     dist = districts(city)
     town_pts = towns(city)
+    grid = population_grid(
+        city, resolution=default_resolution(city)
+    )  # the MODEL surface (never an imported one): same seed, same sample
     counts = _counts(city, len(town_pts))
     updated = start_date.isoformat()
 
@@ -202,14 +227,12 @@ def generate_sample(
         if category == "village":
             placements = []
             for _, t in town_pts.iterrows():
-                poly = dist.loc[dist["adcode"] == t["district_adcode"], "geometry"].iloc[0]
-                for _ in range(50):  # within ~300 m of the town point, inside the district
-                    x = t.geometry.x + rng.uniform(-0.003, 0.003)
-                    y = t.geometry.y + rng.uniform(-0.0027, 0.0027)
-                    if shapely.contains_xy(poly, x, y):
+                x, y = t.geometry.x, t.geometry.y  # the town seat itself is on land (tested)
+                for _ in range(50):  # within ~300 m of the town seat, on land
+                    dx, dy = t.geometry.x + rng.uniform(-0.003, 0.003), t.geometry.y + rng.uniform(-0.0027, 0.0027)
+                    if on_land([dx], [dy], city)[0]:
+                        x, y = dx, dy
                         break
-                else:
-                    x, y = t.geometry.x, t.geometry.y
                 placements.append((t["district"], t["name_zh"], t["district_adcode"], x, y))
         else:
             per_district = _largest_remainder(n, dist["population"].to_numpy())
@@ -217,7 +240,7 @@ def generate_sample(
             for (_, d), k in zip(dist.iterrows(), per_district, strict=True):
                 if k == 0:
                     continue
-                pts = _points_in(d.geometry, int(k), rng)
+                pts = _points_near_people(grid, d, int(k), rng, power=_CLUSTER[category], city=city)
                 sub = town_pts[town_pts["district_adcode"] == d["adcode"]]
                 for x, y in pts:
                     if len(sub):

@@ -43,6 +43,7 @@ from geo.audit import record
 from geo.cities import CityPack
 from geo.coords import to_wgs84
 from geo.errors import GoneError, InvalidParameterError, NotFoundError, UnknownSkillError
+from geo.land import check_on_land
 from geo.models import Resource, ResourceSkill, ScanCount, SkillCode
 from geo.text_input import check_text
 
@@ -165,6 +166,7 @@ def _point(city: CityPack, lon: float | None, lat: float | None, crs: str) -> tu
     wlon, wlat = to_wgs84(float(lon), float(lat), crs=crs)
     wlon, wlat = round(float(wlon), 7), round(float(wlat), 7)
     city.check_point(wlon, wlat)
+    check_on_land(wlon, wlat, city)
     return wlon, wlat
 
 
@@ -315,6 +317,7 @@ def _target_fields(
         fields["default_title"] = f"{fields['place_name']} 附近的培训和评价"
     if point is not None:
         city.check_point(*point)
+        check_on_land(*point, city)
         fields["lon"], fields["lat"] = point
         if fields["district"] is None:
             fields["district"] = _district_at(city, *point)

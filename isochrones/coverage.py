@@ -48,6 +48,7 @@ from scipy.spatial import cKDTree
 from geo.categories import CATEGORY_KEYS, parse_category
 from geo.cities import MODE_KEYS
 from geo.errors import InvalidParameterError, OffNetworkError
+from geo.population import default_resolution as _default_resolution
 from geo.population import population_grid
 from isochrones.graph import project
 from isochrones.modes import check_mode
@@ -64,8 +65,6 @@ log = logging.getLogger(__name__)
 THRESHOLDS: tuple[int, ...] = (10, 15, 20, 30)
 #: "all" = every category together (any training or evaluation place).
 ALL_CATEGORIES = "all"
-#: The default grid resolution is the coarsest (from 8 up) giving at least this many cells.
-MIN_CELLS = 300
 #: A covered cell whose 2SFCA access is below this fraction of the city-wide seats per resident is crowded.
 CROWDED_FRACTION = 0.5
 SUPPLY_KINDS: tuple[str, ...] = ("seats", "classes")
@@ -103,18 +102,9 @@ def parse_category_or_all(value: str | None) -> str:
 
 
 def default_resolution(city: CityPack) -> int:
-    """The coarsest H3 resolution from 8 up to 10 giving at least :data:`MIN_CELLS` cells over the city.
-
-    Jiaxing (about 4,290 km² of district polygons) gets 8 (cells of about 0.74 km²); the demo city's
-    7.7 km² box gets 10 (about 0.015 km²), so both grids resolve 10-minute walks.
-    """
-    from geo.boundaries import districts
-
-    area_km2 = float(districts(city).to_crs(_utm(city)).area.sum()) / 1e6
-    for res in (8, 9, 10):
-        if area_km2 / h3.average_hexagon_area(res, unit="km^2") >= MIN_CELLS:
-            return res
-    return 10
+    """The coarsest H3 resolution from 8 up to 10 giving at least :data:`MIN_CELLS` cells over the city
+    (:func:`geo.population.default_resolution`)."""
+    return _default_resolution(city)
 
 
 def city_grid(city: CityPack, *, resolution: int | None = None) -> gpd.GeoDataFrame:

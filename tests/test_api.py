@@ -212,6 +212,8 @@ def test_admin_rejects_points_outside_and_bad_bodies(client, admin_token: str) -
     h = _auth(admin_token)
     sea = {**NEW_RESOURCE, "external_id": "API-SEA", "lon": 121.0, "lat": 30.45}
     _error(client.post("/api/v1/admin/resources", json=sea, headers=h), 422, "outside_service_area")
+    estuary = {**NEW_RESOURCE, "external_id": "API-WET", "lon": 120.80, "lat": 30.30}  # inside 海宁市's polygon
+    _error(client.post("/api/v1/admin/resources", json=estuary, headers=h), 422, "in_water")
     far = {**NEW_RESOURCE, "external_id": "API-FAR", "lon": 116.4, "lat": 39.9}
     _error(client.post("/api/v1/admin/resources", json=far, headers=h), 422, "outside_service_area")
     _error(client.post("/api/v1/admin/resources", json={"name": "x"}, headers=h), 422, "invalid_parameter")

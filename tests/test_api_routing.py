@@ -99,6 +99,7 @@ def test_isochrones_nested_and_resource_circles(routed) -> None:
         ({"lat": 95, "lon": 120}, 422, "invalid_parameter"),
         ({"lat": 39.9, "lon": 116.4}, 422, "outside_service_area"),
         ({"lat": 30.45, "lon": 121.0}, 422, "outside_service_area"),  # Hangzhou Bay: in the box, in no district
+        ({"lat": 30.30, "lon": 120.80}, 422, "in_water"),  # Qiantang estuary: inside 海宁市's polygon, in water
         ({"lat": 30.75, "lon": 120.76, "mode": "rocket"}, 422, "invalid_parameter"),
         ({"lat": 30.75, "lon": 120.76, "minutes": 0}, 422, "invalid_parameter"),
         ({"lat": 30.75, "lon": 120.76, "minutes": 61}, 422, "invalid_parameter"),
@@ -109,6 +110,24 @@ def test_isochrones_nested_and_resource_circles(routed) -> None:
 )
 def test_nearby_bad_input(routed, params: dict, status: int, code: str) -> None:
     _error(routed.get("/api/v1/nearby", params=params), status, code)
+
+
+def test_water_points_are_refused_everywhere_a_point_is_taken(routed) -> None:
+    """The estuary point lies inside a district polygon (an independent point-in-polygon check says so),
+    yet every endpoint that takes a point refuses it with in_water and both messages."""
+    from shapely.geometry import Point
+
+    from geo.boundaries import districts
+    from geo.cities import load_city
+
+    frame = districts(load_city("jiaxing"))
+    assert any(g.contains(Point(120.80, 30.30)) for g in frame.geometry)
+    water = {"lat": 30.30, "lon": 120.80}
+    for path in ("/api/v1/nearby", "/api/v1/isochrones"):
+        resp = routed.get(path, params=water)
+        _error(resp, 422, "in_water")
+        body = resp.json()
+        assert "水域" in body["error"]["message_zh"] and "water" in body["error"]["message_en"]
 
 
 def test_isochrones_bad_minutes(routed) -> None:

@@ -91,6 +91,7 @@ def test_import_creates_then_updates_by_external_id(database: str) -> None:
         ({"name": ""}, "name", "empty"),
         ({"lon": "121.0", "lat": "30.45"}, "lon", "outside"),  # Hangzhou Bay: in the box, but in the sea
         ({"lon": "121.47", "lat": "31.23"}, "lon", "outside"),  # Shanghai: outside the city
+        ({"lon": "120.80", "lat": "30.30"}, "lon", "in water"),  # Qiantang estuary: inside 海宁市's polygon
         ({"lon": "abc"}, "lon", "not a number"),
         ({"lat": "95"}, "lon", "out of range"),
         ({"seats": "many"}, "seats", "whole number"),

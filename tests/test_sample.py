@@ -12,6 +12,7 @@ import pytest
 from geo.boundaries import district_of, districts, towns
 from geo.categories import CATEGORY_KEYS, parse_category, parse_level, parse_schedule
 from geo.cities import load_city
+from geo.population import population_grid
 from geo.sample import CLASS_COLUMNS, EVALUATION_COLUMNS, RESOURCE_COLUMNS, generate_sample
 
 START = date(2026, 1, 5)
@@ -137,3 +138,30 @@ def test_demo_sample_on_the_helsinki_box(tmp_path: Path) -> None:
     for r in rows:
         assert city.contains(float(r["lon"]), float(r["lat"]))
         assert "示例" in r["name"]
+
+
+def test_nothing_in_water_and_cores_get_most_colleges(jiaxing_sample: tuple[Path, dict[str, int]]) -> None:
+    """Every sample point is on land by the GEBCO mask (checked with the package directly, not via
+    geo.land); colleges, bases and evaluation agencies cluster in the urban cores (within 5 km of a
+    district's densest cell), and each town seat has its one 镇村培训阵地 nearby."""
+    from global_land_mask import globe
+
+    out, _ = jiaxing_sample
+    rows = _rows(out / "resources.csv")
+    lon = np.array([float(r["lon"]) for r in rows])
+    lat = np.array([float(r["lat"]) for r in rows])
+    assert globe.is_land(lat, lon).all()
+    city = load_city("jiaxing")
+    grid = population_grid(city, resolution=8)
+    peak = grid.loc[grid.groupby("district_adcode")["population"].idxmax()]
+    cores = list(zip(peak.geometry.centroid.x, peak.geometry.centroid.y, strict=True))  # each district's densest cell
+    km = np.min([np.hypot((lon - x) * 95.8, (lat - y) * 110.6) for x, y in cores], axis=0)
+    core_kinds = np.array([r["category"] in ("college", "base", "evaluation") for r in rows])
+    assert (km[core_kinds] <= 5).mean() > 0.75  # districts whose towns are all alike have no single core
+    assert (km[core_kinds] <= 5).mean() > (km[~core_kinds] <= 5).mean()
+    seats = towns(city)
+    village = [r for r in rows if r["category"] == "village"]
+    assert sorted(r["town"] for r in village) == sorted(seats["name_zh"])
+    for r in village:
+        seat = seats[seats["name_zh"] == r["town"]].geometry.iloc[0]
+        assert np.hypot((float(r["lon"]) - seat.x) * 95.8, (float(r["lat"]) - seat.y) * 110.6) < 0.5

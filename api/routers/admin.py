@@ -75,6 +75,7 @@ _RESOURCE_FIELDS = [
 
 def _apply_resource(db: DbSession, city: CityPack, res: Resource, body: ResourceIn) -> None:
     from geo.boundaries import district_of, districts
+    from geo.land import check_on_land
 
     lon, lat = to_wgs84(body.lon, body.lat, crs=body.crs)
     lon, lat = float(lon), float(lat)
@@ -85,6 +86,7 @@ def _apply_resource(db: DbSession, city: CityPack, res: Resource, body: Resource
         raise InvalidParameterError(
             msg, message_zh=f"坐标（{lon:.5f}, {lat:.5f}）不在{city.name_zh}任何区县内", code="outside_service_area"
         )
+    check_on_land(lon, lat, city)
     names = dict(zip(districts(city)["adcode"], districts(city)["name_zh"], strict=True))
     clash = db.scalar(
         select(Resource.id).where(

@@ -21,6 +21,7 @@ from api.state import CityRuntime, ResourceIndex
 from geo.boundaries import district_of
 from geo.coords import from_wgs84, to_wgs84
 from geo.errors import InvalidParameterError, OutsideServiceAreaError, UnknownSkillError
+from geo.land import check_on_land
 
 router = APIRouter(
     prefix="/api/v1",
@@ -36,7 +37,8 @@ Direction = Literal["to", "from"]
 
 def wgs84_point(city_runtime: CityRuntime, lon: float, lat: float, crs: str) -> tuple[float, float]:
     """Convert a request point to WGS84 and check it lies in the city's service area: its box, then
-    its district polygons (a point in Hangzhou Bay is inside Jiaxing's box but in no district)."""
+    its district polygons (a point in Hangzhou Bay is inside Jiaxing's box but in no district), then
+    on land (the district polygons reach into the Qiantang estuary: ``in_water``)."""
     wlon, wlat = to_wgs84(lon, lat, crs=crs)
     wlon, wlat = float(wlon), float(wlat)
     city = city_runtime.city
@@ -48,6 +50,7 @@ def wgs84_point(city_runtime: CityRuntime, lon: float, lat: float, crs: str) -> 
             message_zh=f"位置（纬度 {wlat:.5f}，经度 {wlon:.5f}）不在{city.name_zh}任何区县内",
             details={"lat": wlat, "lon": wlon, "city": city.key},
         )
+    check_on_land(wlon, wlat, city)
     return wlon, wlat
 
 
