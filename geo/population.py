@@ -174,14 +174,29 @@ def _evaluate_weights(weights: Weights | None, frame: pd.DataFrame, city: CityPa
     return w
 
 
-def _to_frame(frame: pd.DataFrame, resolution: int, proxy: str) -> gpd.GeoDataFrame:
+def _to_frame(frame: pd.DataFrame, resolution: int, proxy: str, *, surface: str = "model") -> gpd.GeoDataFrame:
     geo = gpd.GeoDataFrame(
         frame[GRID_COLUMNS[:-1]].reset_index(drop=True),
         geometry=[_cell_polygon(c) for c in frame["h3"]],
         crs="EPSG:4326",
     )
-    geo.attrs.update(resolution=resolution, proxy=proxy)
+    geo.attrs.update(resolution=resolution, proxy=proxy, surface=surface)
     return geo
+
+
+def surface_of(grid: gpd.GeoDataFrame) -> dict[str, str]:
+    """Which population surface ``grid`` is: ``{"kind": "model"|"imported"|…, "source": …, "zh", "en"}``.
+
+    Every coverage answer, table, export and page that shows people carries this, so a planner always
+    knows whether the figures come from the model or from an imported raster/census table.
+    """
+    kind = str(grid.attrs.get("surface", "model"))
+    source = str(grid.attrs.get("proxy", "see geo.population"))
+    if kind == "model":
+        zh, en = f"人口面：模型估算（{source}）", f"Population surface: model ({source})"
+    else:
+        zh, en = f"人口面：{kind}（{source}）", f"Population surface: {kind} ({source})"
+    return {"kind": kind, "source": source, "zh": zh, "en": en}
 
 
 def population_grid(
@@ -221,7 +236,7 @@ def population_grid(
     frame["population"] = pop
     proxy = describe(city) if weights is None else "caller-supplied weights"
     logger.info("population grid %s r%d: %d cells, total %d", city.key, resolution, len(frame), pop.sum())
-    return _to_frame(frame, resolution, proxy)
+    return _to_frame(frame, resolution, proxy, surface="model" if weights is None else "caller-supplied")
 
 
 def population_from_points(
@@ -266,4 +281,4 @@ def population_from_points(
     centres = np.array([h3.cell_to_latlng(c) for c in frame["h3"]]).reshape(-1, 2)
     frame["town"], _ = _nearest_town(centres[:, 1], centres[:, 0], frame["district_adcode"].to_numpy(), city)
     frame["population"] = np.round(frame["population"]).astype(np.int64)
-    return _to_frame(frame, resolution, f"user points from {Path(csv_path).name}")
+    return _to_frame(frame, resolution, f"user points from {Path(csv_path).name}", surface="user points")

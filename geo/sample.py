@@ -36,9 +36,9 @@ import shapely
 from geo.boundaries import districts, towns
 from geo.categories import CATEGORY_BY_KEY, CATEGORY_KEYS, LEVEL_BY_NUMBER, SCHEDULES
 from geo.cities import CityPack
-from geo.safe_cells import safe_record
 from geo.land import on_land
 from geo.population import default_resolution, population_grid
+from geo.safe_cells import safe_record
 from geo.sheets import COLUMNS
 
 logger = logging.getLogger(__name__)

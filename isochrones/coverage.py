@@ -49,7 +49,7 @@ from geo.categories import CATEGORY_KEYS, parse_category
 from geo.cities import MODE_KEYS
 from geo.errors import InvalidParameterError, OffNetworkError
 from geo.population import default_resolution as _default_resolution
-from geo.population import population_grid
+from geo.population import population_grid, surface_of
 from isochrones.graph import project
 from isochrones.modes import check_mode
 
@@ -942,24 +942,27 @@ def coverage_notice(model: CoverageModel, *, mode: str | None = None) -> dict[st
             "en": "Estimate: no road network for this mode yet; times are straight-line distance × a detour factor.",
         }
     res = model.resolution
-    proxy = model.grid.attrs.get("proxy", "see geo.population")
+    surface = surface_of(model.grid)
     if _census_population(model.city):
         notice["population"] = {
             "zh": (
-                "人口为模型估算：各区县第七次全国人口普查（2020）常住人口按代理权重分配到 H3 网格"
-                f"（分辨率 {res}）；乡镇/街道范围为近似（乡镇点的泰森多边形）。"
+                f"人口：各区县第七次全国人口普查（2020）常住人口分配到 H3 网格（分辨率 {res}），水域网格无人口；"
+                f"{surface['zh']}；乡镇/街道范围为近似（乡镇驻地点的泰森多边形）。"
             ),
             "en": (
-                "Population is modelled: each district's 2020 census total spread over an H3 grid "
-                f"(resolution {res}) by a proxy ({proxy}); town areas are approximate (Voronoi cells of town points)."
+                f"Population: each district's 2020 census total spread over an H3 grid (resolution {res}); cells in "
+                f"water hold nobody. {surface['en']}; town areas are approximate (Voronoi cells of town seats)."
             ),
         }
     else:
         notice["population"] = {
-            "zh": f"人口为示意数字（非普查），按代理权重分配到 H3 网格（分辨率 {res}）；分区为演示用，不是真实行政区。",
+            "zh": (
+                f"人口为示意数字（非普查），分配到 H3 网格（分辨率 {res}）；{surface['zh']}；"
+                "分区为演示用，不是真实行政区。"
+            ),
             "en": (
-                f"Population figures are illustrative (not a census), spread over an H3 grid (resolution {res}) "
-                f"by a proxy ({proxy}); zones are for demonstration, not real administrative areas."
+                f"Population figures are illustrative (not a census), spread over an H3 grid (resolution {res}); "
+                f"{surface['en']}; zones are for demonstration, not real administrative areas."
             ),
         }
     return notice

@@ -37,6 +37,7 @@ from shapely.geometry import shape
 from geo.categories import CATEGORY_BY_KEY
 from geo.cities import MODE_KEYS
 from geo.errors import InvalidParameterError
+from geo.population import surface_of
 from geo.safe_cells import safe_frame
 from isochrones.coverage import (
     ALL_CATEGORIES,
@@ -88,6 +89,18 @@ def category_label(category: str) -> tuple[str, str]:
     return cat.label_zh, cat.label_en
 
 
+def data_flags(frame: pd.DataFrame, model: CoverageModel) -> pd.DataFrame:
+    """``frame`` with the flags a file must carry in its data, not only in HTTP headers: ``sample``
+    (the resources are a labelled sample), ``population_surface`` (``model`` or ``imported``) and
+    ``population_source`` (the model's rule or the imported file). ``estimate`` stays per row/mode."""
+    out = frame.copy()
+    surface = surface_of(model.grid)
+    out["sample"] = bool(model.resources.any_sample)
+    out["population_surface"] = surface["kind"]
+    out["population_source"] = surface["source"]
+    return out
+
+
 def _check_format(fmt: str) -> str:
     if fmt not in FORMATS:
         msg = f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}"
@@ -122,8 +135,7 @@ def grid_frame(
     out["category"] = cat
     out["mode"] = mode
     out["estimate"] = model.estimate(mode)
-    out["sample"] = model.resources.any_sample
-    return out
+    return data_flags(out, model)
 
 
 def coverage_bands(
@@ -293,6 +305,7 @@ def write_geojson(
     else:
         msg = f"unknown GeoJSON layer {layer!r}; expected grid or isochrones"
         raise InvalidParameterError(msg, message_zh=f"未知的图层“{layer}”，可选 grid 或 isochrones")
+    frame = data_flags(frame, model) if layer == "isochrones" else frame  # the grid layer has them already
     path.write_text(frame.to_json(drop_id=True, ensure_ascii=False), encoding="utf-8")
     return path
 
@@ -319,7 +332,7 @@ def write_tables(
     paths = {}
     for name, frame in (("totals", tab.totals), ("districts", tab.districts), ("towns", tab.towns)):
         p = out / f"{stem}-{name}.csv"
-        safe_frame(frame).to_csv(p, index=False, encoding="utf-8-sig")
+        safe_frame(data_flags(frame, model)).to_csv(p, index=False, encoding="utf-8-sig")
         paths[f"{name}.csv"] = p
     paths["xlsx"] = write_xlsx(out / f"{stem}.xlsx", model, tab)
     return paths

@@ -139,3 +139,36 @@ def test_isochrones_bad_minutes(routed) -> None:
     _error(
         routed.get("/api/v1/isochrones", params={"lat": 30.75, "lon": 120.76, "minutes": "a"}), 422, "invalid_minutes"
     )
+
+
+@pytest.mark.parametrize(
+    ("city", "lat", "lon", "mode", "minutes"),
+    [("jiaxing", 30.754, 120.759, "ebike", "10,30"), ("demo", DEMO.center[0], DEMO.center[1], "walk", "5,10")],
+)
+def test_isochrones_carry_population_per_band(
+    routed, city: str, lat: float, lon: float, mode: str, minutes: str
+) -> None:
+    """``total_pop`` per band (openrouteservice's name), checked against a brute-force reference: it lies
+    between the people of the grid cells wholly inside the band and those of every cell it touches,
+    grows with the band, and the answer names its population surface."""
+    from geo.cities import load_city
+    from isochrones.coverage import city_grid
+
+    params = {"city": city, "lat": lat, "lon": lon, "mode": mode, "minutes": minutes}
+    fc = routed.get("/api/v1/isochrones", params=params).json()
+    assert fc["population_surface"]["kind"] == "model" and "model" in fc["population_surface"]["en"]
+    grid = city_grid(load_city(city))
+    pops = []
+    for feat in sorted(fc["features"], key=lambda f: f["properties"]["minutes"]):
+        band = shape(feat["geometry"])
+        within = sum(int(p) for p, g in zip(grid["population"], grid.geometry, strict=True) if band.contains(g))
+        touched = sum(int(p) for p, g in zip(grid["population"], grid.geometry, strict=True) if band.intersects(g))
+        total = feat["properties"]["total_pop"]
+        assert within <= total <= touched
+        pops.append(total)
+    assert pops == sorted(pops) and pops[-1] > 0
+    rid = routed.get("/api/v1/resources", params={"city": city, "page_size": 1}).json()["items"][0]["id"]
+    circle = routed.get(f"/api/v1/resources/{rid}/isochrones", params={"city": city, "mode": mode, "minutes": "10"})
+    body = circle.json()
+    assert body["population_surface"]["kind"] == "model"
+    assert all(isinstance(f["properties"]["total_pop"], int) for f in body["features"])

@@ -245,6 +245,7 @@ def test_api_coverage_jiaxing_is_flagged_estimate_and_sample(http) -> None:
         "estimate",
         "sample",
         "notice",
+        "population_surface",
         "total",
         "districts",
         "towns",
@@ -253,6 +254,8 @@ def test_api_coverage_jiaxing_is_flagged_estimate_and_sample(http) -> None:
     assert (body["city"], body["category"], body["mode"], body["minutes"]) == ("jiaxing", "training", "ebike", 15)
     assert body["estimate"] is True and body["sample"] is True
     assert {"sample", "estimate", "population"} <= set(body["notice"])
+    assert body["population_surface"]["kind"] == "model" and "GeoNames" in body["population_surface"]["source"]
+    assert "Population surface: model" in body["notice"]["population"]["en"]
     assert body["total"]["population"] == 5_400_868
     assert sum(d["population"] for d in body["districts"]) == body["total"]["population"]
     assert sum(d["covered"] for d in body["districts"]) == body["total"]["covered"]
@@ -260,7 +263,17 @@ def test_api_coverage_jiaxing_is_flagged_estimate_and_sample(http) -> None:
     assert len(body["districts"]) == 7
     assert set(body["districts"][0]) == {"adcode", "name", "population", "covered", "uncovered", "share"}
     assert set(body["towns"][0]) == {"district", "name", "population", "covered", "uncovered", "share", "approximate"}
-    assert all(t["approximate"] is True for t in body["towns"])
+    # a town figure is approximate exactly when its seat is not a GeoNames match (towns.csv says which)
+    from geo.boundaries import towns
+    from geo.cities import load_city
+
+    seats = towns(load_city("jiaxing"))
+    flag = {
+        (d, n): bool(a)
+        for d, n, a in zip(seats["district"], seats["name_zh"], seats["location_approximate"], strict=True)
+    }
+    assert all(t["approximate"] is flag[(t["district"], t["name"])] for t in body["towns"])
+    assert {t["approximate"] for t in body["towns"]} == {True, False}
     feats = body["grid"]["features"]
     assert sum(f["properties"]["population"] for f in feats) == body["total"]["population"]
     assert sum(f["properties"]["population"] for f in feats if f["properties"]["covered"]) == body["total"]["covered"]

@@ -217,6 +217,14 @@ def test_click_anywhere_shows_what_is_reachable(browser, live_server, artifacts)
     assert page.get_attribute("#sc-reach", "data-estimate") == "0"
     assert page.locator("path.sc-iso-origin").count() == 3
     assert page.locator(".sc-origin").count() == 1
+    # the panel shows the people inside each band, and that the population surface is a model
+    page.wait_for_selector("#sc-reach .sc-band-pop li")
+    pops = [
+        int(p) for p in page.eval_on_selector_all("#sc-reach .sc-band-pop li", "els => els.map(e => e.dataset.pop)")
+    ]
+    assert len(pops) == 3 and pops == sorted(pops) and pops[-1] > 0
+    assert page.get_attribute("#sc-reach .sc-band-pop", "data-surface") == "model"
+    assert page.locator("#sc-reach .sc-band-pop-note").count() == 1
     nearby = [u for u in rec.requests if "/api/v1/nearby" in u][-1]
     query = parse_qs(urlsplit(nearby).query)
     assert query["mode"] == ["walk"] and query["crs"] == ["wgs84"] and query["city"] == ["demo"]

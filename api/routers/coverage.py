@@ -43,6 +43,7 @@ from api.schemas import Crs, ErrorResponse, Mode
 from api.state import CityRuntime
 from geo.config import get_settings
 from geo.models import Resource
+from geo.population import surface_of
 from isochrones.coverage import (
     CoverageModel,
     ResourceSet,
@@ -196,6 +197,7 @@ def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: 
         "estimate": bool(cov.estimate),
         "sample": bool(model.resources.any_sample),
         "notice": coverage_notice(model, mode=mode),
+        "population_surface": surface_of(model.grid),
         "total": cov.total,
         "districts": _records(cov.districts, ["adcode", "name", "population", "covered", "uncovered", "share"]),
         "towns": _records(

@@ -19,6 +19,7 @@ from api.schemas import (
 )
 from api.state import CityRuntime, ResourceIndex
 from geo.boundaries import district_of
+from geo.cities import CityPack
 from geo.coords import from_wgs84, to_wgs84
 from geo.errors import InvalidParameterError, OutsideServiceAreaError, UnknownSkillError
 from geo.land import check_on_land
@@ -151,8 +152,21 @@ def nearby(
     )
 
 
-def _isochrone_answer(fc: dict, engine: object, *, mode: str, direction: str, crs: str) -> dict:
-    """The engine's FeatureCollection in ``crs``, with the estimate flag and notice."""
+def _isochrone_answer(fc: dict, engine: object, *, mode: str, direction: str, crs: str, city: CityPack) -> dict:
+    """The engine's FeatureCollection in ``crs``, with the estimate flag and notice, and the population
+    inside each band (``total_pop``, as openrouteservice names it) from the city's population surface."""
+    from shapely.geometry import shape
+
+    from geo.population import surface_of
+    from geo.population_inside import population_inside
+    from isochrones.coverage import city_grid
+
+    grid = city_grid(city)
+    feats = fc.get("features", [])
+    pops = population_inside(grid, [shape(f["geometry"]) if f.get("geometry") else None for f in feats])
+    for feat, pop in zip(feats, pops, strict=True):
+        feat.setdefault("properties", {})["total_pop"] = pop
+    fc["population_surface"] = surface_of(grid)
     fc = geojson_to_crs(fc, crs)
     fc.update(estimate=bool(engine.estimate), direction=direction, mode=mode)
     if engine.estimate:
@@ -175,7 +189,7 @@ def isochrones(
     wlon, wlat = wgs84_point(runtime, lon, lat, crs)
     engine = runtime.engine
     fc = engine.isochrone(wlon, wlat, mode=mode, minutes=tuple(bands), direction=direction)
-    return _isochrone_answer(fc, engine, mode=mode, direction=direction, crs=crs)
+    return _isochrone_answer(fc, engine, mode=mode, direction=direction, crs=crs, city=runtime.city)
 
 
 @router.get("/resources/{resource_id}/isochrones", summary="A resource's 30-minute circle: who can reach it, by band")
@@ -194,7 +208,7 @@ def resource_isochrones(
     engine = runtime.engine
     # read from what `skillcircle build` precomputed when it matches this graph, point and bands
     fc = engine.resource_isochrones(res.id, mode=mode, minutes=tuple(bands))
-    fc = _isochrone_answer(fc, engine, mode=mode, direction="to", crs=crs)
+    fc = _isochrone_answer(fc, engine, mode=mode, direction="to", crs=crs, city=runtime.city)
     fc["resource"] = {"id": res.id, "name": res.name, "is_sample": res.is_sample}
     if res.is_sample:
         fc["sample_notice"] = SAMPLE_NOTICE

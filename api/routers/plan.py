@@ -31,6 +31,7 @@ from geo.cities import MODE_KEYS
 from geo.config import get_settings
 from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
+from geo.population import surface_of
 from geo.text_input import Line
 from isochrones.coverage import THRESHOLDS, Coverage, CoverageModel, coverage_notice, parse_category_or_all
 from isochrones.exports import FORMATS, export_bytes
@@ -117,6 +118,7 @@ def _flags(model: CoverageModel, modes: list[str]) -> dict[str, Any]:
         "estimate_modes": est,
         "sample": bool(model.resources.any_sample),
         "notice": notice,
+        "population_surface": surface_of(model.grid),
     }
 
 

@@ -527,8 +527,27 @@
       }
     });
     return Promise.allSettled([nearby, iso]).then(function (results) {
-      if (mine === ticket && results.every(function (r) { return r.status === "fulfilled"; })) setStatus("", "");
+      if (mine === ticket && results.every(function (r) { return r.status === "fulfilled"; })) {
+        renderBandPopulation(results[1].value);
+        setStatus("", "");
+      }
     });
+  }
+
+  // People inside each band of the click's isochrones (total_pop), and which population surface says so.
+  function renderBandPopulation(fc) {
+    var box = byId("sc-reach");
+    var feats = (fc.features || []).slice().sort(function (a, b) { return a.properties.minutes - b.properties.minutes; });
+    if (!box || !feats.length) return;
+    var surface = fc.population_surface || {};
+    box.appendChild(el("ul", { class: "sc-band-pop sc-small", dataset: { surface: surface.kind || "" } },
+      feats.map(function (f) {
+        return el("li", {
+          dataset: { minutes: f.properties.minutes, pop: f.properties.total_pop },
+          text: fmt(T.band_population, { minutes: f.properties.minutes, n: number(f.properties.total_pop) }),
+        });
+      })));
+    if (surface.kind === "model") box.appendChild(el("p", { class: "sc-small sc-band-pop-note", text: T.band_population_model }));
   }
 
   function renderReach(answer) {
