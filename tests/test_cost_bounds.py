@@ -36,7 +36,7 @@ def _auth(token: str) -> dict:
 
 
 def test_coverage_answer_cache_is_bounded_by_bytes(http, settings_env) -> None:
-    from api.routers.coverage import answer_cache_usage
+    from api.routers.coverage import answer_cache_usage, model_cache_usage
 
     settings_env(coverage_cache_mb="0.25")
     budget = answer_cache_usage()[2]
@@ -54,11 +54,14 @@ def test_coverage_answer_cache_is_bounded_by_bytes(http, settings_env) -> None:
     assert sum(sizes) > 2 * budget, "the test must overflow the budget to mean anything"
     kept, used, _ = answer_cache_usage()
     assert kept < len(sizes) and used <= budget
+    models, weight, model_budget = model_cache_usage()
+    assert models >= 1 and weight <= model_budget == budget
     # an answer larger than the whole budget is answered, never kept
     settings_env(coverage_cache_mb="0.001")
     params = {"city": "demo", "category": "all", "mode": "walk", "minutes": 10, "grid": "true"}
     big = http.get("/api/v1/coverage", params=params)
     assert big.status_code == 200 and len(big.content) > 1024 and answer_cache_usage()[:2] == (0, 0)
+    assert model_cache_usage()[:2] == (0, 0)  # nor is a model that may outgrow the budget
     # the grid in another crs is converted on a copy: the cached wgs84 answer stays as it was
     settings_env(coverage_cache_mb="16")
     params = {"city": "jiaxing", "category": "studio", "mode": "car", "minutes": 10, "grid": "true"}

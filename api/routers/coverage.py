@@ -16,7 +16,8 @@ Times come from one nearest-resource pass of the engine per category and mode
 resources version), where the version is a hash of the resources' ids, positions, categories and
 seats plus the loaded road graphs, so any write to the registry invalidates them. The answer cache is
 bounded by bytes (``SKILLCIRCLE_COVERAGE_CACHE_MB`` of encoded JSON per worker, least recently used out
-first), not by entries: one fine-grid answer is tens of megabytes.
+first), not by entries: one fine-grid answer is tens of megabytes. Models are kept under the same budget,
+each weighed by the arrays it may come to hold.
 
 A grid finer than the city's default (``resolution`` above it) needs an API token with scope
 ``plan:heavy`` (401 ``token_required`` without one): it multiplies the cells, time and answer by 7.
@@ -27,7 +28,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import OrderedDict
 from typing import Annotated, Any
 
 import numpy as np
@@ -41,6 +41,8 @@ from api.deps import Bearer, DbSession, Runtime, require_heavy
 from api.routers.nearby import geojson_to_crs
 from api.schemas import Crs, ErrorResponse, Mode
 from api.state import CityRuntime
+from geo.categories import CATEGORY_KEYS
+from geo.cities import MODE_KEYS
 from geo.config import get_settings
 from geo.models import Resource
 from geo.population import surface_of
@@ -73,16 +75,22 @@ ResolutionParam = Annotated[
     int | None, Query(ge=6, le=10, description="H3 resolution of the population grid (default: by city size)")
 ]
 
-_MODEL_SLOTS = 6  # models share the grid cache's frames; each holds per-cell arrays only
-_MODELS: OrderedDict[tuple, CoverageModel] = OrderedDict()
 _LOCK = threading.RLock()
 
 
-def _answer_cache() -> LRUCache:
-    return LRUCache(maxsize=max(1, int(get_settings().coverage_cache_mb * 1024 * 1024)), getsizeof=len)
+def _model_bytes(model: CoverageModel) -> int:
+    """What a model may come to hold: a dozen per-cell arrays, a snap per mode and a times array per
+    category × mode (its grid frame is shared with the grid cache and not counted)."""
+    arrays = 12 + 2 * len(MODE_KEYS) + (len(CATEGORY_KEYS) + 1) * len(MODE_KEYS)
+    return int(model.n_cells) * 8 * arrays
 
 
-_ANSWERS: LRUCache = _answer_cache()
+def _budget() -> int:
+    return max(1, int(get_settings().coverage_cache_mb * 1024 * 1024))
+
+
+_MODELS: LRUCache = LRUCache(maxsize=_budget(), getsizeof=_model_bytes)
+_ANSWERS: LRUCache = LRUCache(maxsize=_budget(), getsizeof=len)
 
 
 def check_grid_cost(db: Session, runtime: CityRuntime, secret: str | None, resolution: int | None) -> None:
@@ -130,10 +138,8 @@ def coverage_model(runtime: CityRuntime, db: Session, *, resolution: int | None 
         model = _MODELS.get(key)
         if model is None or model.engine is not engine:
             model = CoverageModel(engine=engine, grid=grid, resources=resources, city=runtime.city)
-            _MODELS[key] = model
-            while len(_MODELS) > _MODEL_SLOTS:
-                _MODELS.popitem(last=False)
-        _MODELS.move_to_end(key)
+            if _model_bytes(model) <= _MODELS.maxsize:  # a model larger than the budget is used, not kept
+                _MODELS[key] = model
         return model
 
 
@@ -231,16 +237,22 @@ def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
 
 def clear_cache() -> None:
     """Forget cached models and answers, and re-read the answer budget from the settings (tests)."""
-    global _ANSWERS
+    global _ANSWERS, _MODELS
     with _LOCK:
-        _MODELS.clear()
-        _ANSWERS = _answer_cache()
+        _MODELS = LRUCache(maxsize=_budget(), getsizeof=_model_bytes)
+        _ANSWERS = LRUCache(maxsize=_budget(), getsizeof=len)
 
 
 def answer_cache_usage() -> tuple[int, int, int]:
     """(answers kept, their bytes, the byte budget) of this worker's answer cache."""
     with _LOCK:
         return len(_ANSWERS), int(_ANSWERS.currsize), int(_ANSWERS.maxsize)
+
+
+def model_cache_usage() -> tuple[int, int, int]:
+    """(models kept, the bytes they may hold, the byte budget) of this worker's model cache."""
+    with _LOCK:
+        return len(_MODELS), int(_MODELS.currsize), int(_MODELS.maxsize)
 
 
 @router.get("/coverage", summary="Population within N minutes of a category, per district, town and H3 cell")
