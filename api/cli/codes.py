@@ -39,6 +39,28 @@ TownOpt = Annotated[str | None, typer.Option(help="town / sub-district (乡镇/�
 LonOpt = Annotated[float | None, typer.Option(help="longitude of the posting point")]
 LatOpt = Annotated[float | None, typer.Option(help="latitude of the posting point")]
 CrsOpt = Annotated[str, typer.Option(help="crs of --lon/--lat: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
+AllowLocalOpt = Annotated[
+    bool,
+    typer.Option("--allow-local", help="print a loopback SKILLCIRCLE_BASE_URL anyway (local tests only)"),
+]
+
+
+def _refuse_loopback(allow_local: bool) -> None:
+    """Printed codes must not point at 127.0.0.1/localhost: phones that scan them reach nothing."""
+    from api.qrcodes import is_loopback_url
+    from geo.config import get_settings
+
+    base = get_settings().base_url
+    if is_loopback_url(base) and not allow_local:
+        typer.secho(
+            f"错误 / error [loopback_base_url]: SKILLCIRCLE_BASE_URL 是本机地址（{base}），扫码的手机无法访问；"
+            "请设置对外地址，或仅在本机测试时加 --allow-local\n"
+            f"  SKILLCIRCLE_BASE_URL is a loopback address ({base}); phones that scan the code cannot reach it. "
+            "Set the public URL, or pass --allow-local for a local test.",
+            fg="red",
+            err=True,
+        )
+        raise typer.Exit(code=2)
 
 
 def _actor() -> str:
@@ -232,6 +254,7 @@ def qr(
     code: CodeArg,
     out: Annotated[Path, typer.Option("--out", "-o", help="output file: .svg or .png")],
     scale: Annotated[int, typer.Option(min=1, max=40, help="pixels per module (PNG)")] = 10,
+    allow_local: AllowLocalOpt = False,
 ) -> None:
     """Write the code's QR image (error correction Q, URL BASE_URL/s/CODE) as SVG or PNG."""
     from api.qrcodes import qr_png, qr_svg
@@ -239,6 +262,7 @@ def qr(
 
     if out.suffix.lower() not in (".svg", ".png"):
         raise typer.BadParameter("--out must end in .svg or .png")
+    _refuse_loopback(allow_local)
     try:
         with _session() as session:
             row = resolve_code(session, code)
@@ -252,7 +276,8 @@ def qr(
 @app.command("poster")
 def poster(
     code: CodeArg,
-    out: Annotated[Path, typer.Option("--out", "-o", help="output file: .pdf or .png (A4, 300 dpi)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="output file: .pdf (vector, for print) or .png")],
+    allow_local: AllowLocalOpt = False,
 ) -> None:
     """Write the code's print-ready A4 poster (title, QR code, Chinese instruction, the code) as PDF or PNG."""
     from api.qrcodes import poster_pdf, poster_png, poster_text
@@ -260,6 +285,7 @@ def poster(
 
     if out.suffix.lower() not in (".pdf", ".png"):
         raise typer.BadParameter("--out must end in .pdf or .png")
+    _refuse_loopback(allow_local)
     try:
         with _session() as session:
             text = poster_text(session, resolve_code(session, code))
@@ -277,12 +303,14 @@ def export(
     district: DistrictOpt = None,
     include_disabled: Annotated[bool, typer.Option("--all", help="include disabled codes")] = False,
     posters: Annotated[bool, typer.Option(help="include a PDF poster per code")] = True,
+    allow_local: AllowLocalOpt = False,
 ) -> None:
     """Zip every code of a district (or the city): QR SVG + PNG + A4 PDF poster per code, and codes.csv."""
     from api.qrcodes import export_zip
     from geo.errors import NotFoundError
     from geo.skillcodes import list_codes, resolve_district
 
+    _refuse_loopback(allow_local)
     try:
         pack = load_city(city)
         name = resolve_district(pack, district)[0] if district else None

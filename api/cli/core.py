@@ -165,6 +165,12 @@ def serve_command(
     """
     import uvicorn
 
+    from api.qrcodes import loopback_warning
+
+    warning = loopback_warning(get_settings().base_url, listen_host=host)
+    if warning:
+        logging.getLogger("skillcircle").warning(warning)
+        typer.secho(warning, fg="yellow", err=True)
     uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False)
 
 
