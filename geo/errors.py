@@ -151,6 +151,14 @@ class ImportValidationError(SkillCircleError):
     status = 422
 
 
+class PopulationImportError(SkillCircleError):
+    """A population raster or town census table that cannot be used (no CRS, no overlap with the city,
+    unknown towns, negative counts…); nothing was imported."""
+
+    code = "population_import_invalid"
+    status = 422
+
+
 class NetworkUnavailableError(SkillCircleError):
     """The road network cannot be fetched (no internet) and no cached copy exists."""
 

@@ -33,6 +33,7 @@ from geo.cities import CityPack
 from geo.coords import to_wgs84
 from geo.errors import InvalidParameterError
 from geo.land import on_land
+from geo.population_import import describe_imported, imported_weights, load_imported
 from geo.settlement_model import describe, model_weights
 
 logger = logging.getLogger(__name__)
@@ -204,6 +205,7 @@ def population_grid(
     *,
     resolution: int = DEFAULT_RESOLUTION,
     weights: Weights | None = None,
+    surface: str = "auto",
 ) -> gpd.GeoDataFrame:
     """Census population per H3 cell, district totals preserved exactly.
 
@@ -218,6 +220,9 @@ def population_grid(
         evaluated at the cell centres, a mapping ``{h3 cell: weight}`` (missing cells weigh 0), or an
         array with one value per cell in this function's cell order. A district whose weights are
         all zero is spread uniformly.
+    surface
+        ``"auto"`` (default): the surface imported with ``skillcircle population import`` when the
+        city has one, else the model; ``"model"``: always the model (the sample uses it).
 
     Returns
     -------
@@ -227,6 +232,10 @@ def population_grid(
     """
     _check_resolution(resolution)
     frame = _grid_cells(city, resolution)
+    stored = load_imported(city) if weights is None and surface != "model" else None
+    if stored is not None:
+        imported = imported_weights(stored, frame["h3"].to_numpy(), resolution)
+        weights = np.asarray(imported, dtype=float)
     town, _ = _nearest_town(frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["district_adcode"].to_numpy(), city)
     frame["town"] = town
     w = _evaluate_weights(weights, frame, city)
@@ -234,9 +243,14 @@ def population_grid(
     for _adcode, idx in frame.groupby("district_adcode", sort=False).indices.items():
         pop[idx] = largest_remainder(int(frame["district_population"].iloc[idx[0]]), w[idx])
     frame["population"] = pop
-    proxy = describe(city) if weights is None else "caller-supplied weights"
+    if stored is not None:
+        proxy, kind = describe_imported(stored.meta), "imported"
+    elif weights is None:
+        proxy, kind = describe(city), "model"
+    else:
+        proxy, kind = "caller-supplied weights", "caller-supplied"
     logger.info("population grid %s r%d: %d cells, total %d", city.key, resolution, len(frame), pop.sum())
-    return _to_frame(frame, resolution, proxy, surface="model" if weights is None else "caller-supplied")
+    return _to_frame(frame, resolution, proxy, surface=kind)
 
 
 def population_from_points(

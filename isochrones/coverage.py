@@ -69,7 +69,7 @@ ALL_CATEGORIES = "all"
 CROWDED_FRACTION = 0.5
 SUPPLY_KINDS: tuple[str, ...] = ("seats", "classes")
 
-_GRID_CACHE: dict[tuple[str, str, int], gpd.GeoDataFrame] = {}
+_GRID_CACHE: dict[tuple[str, str, int, str], gpd.GeoDataFrame] = {}
 _GRID_LOCK = threading.Lock()
 
 
@@ -125,7 +125,9 @@ def city_grid(city: CityPack, *, resolution: int | None = None) -> gpd.GeoDataFr
             code="invalid_resolution",
             details={"resolution": resolution, "min": coarsest, "max": finest},
         )
-    key = (city.key, str(city.folder), res)
+    from geo.population_import import imported_signature
+
+    key = (city.key, str(city.folder), res, imported_signature(city))  # a new import is a new grid
     with _GRID_LOCK:
         if key not in _GRID_CACHE:
             _GRID_CACHE[key] = population_grid(city, resolution=res)
