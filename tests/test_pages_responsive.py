@@ -196,3 +196,18 @@ def test_coverage_opens_on_a_view_with_gaps_under_500_kb(browser, live_server, a
     assert total <= 500_000, total  # the page and its data; the cached static scripts aside
     page.screenshot(path=str(artifacts / f"page-coverage-default-{city}.png"))
     ctx.close()
+
+
+def test_snippet_preview_is_the_real_size_on_a_phone(browser, live_server, artifacts):  # noqa: F811
+    page, _rec = open_page(browser, f"{live_server.url}/embed/snippet?city=jiaxing", viewport=PHONE)
+    page.fill("input[name=width]", "800")
+    page.fill("input[name=height]", "450")
+    page.wait_for_function("() => document.getElementById('sc-preview').style.width === '800px'")
+    box = page.evaluate(
+        "() => { const r = document.getElementById('sc-preview').getBoundingClientRect(); return [r.width, r.height]; }"
+    )
+    assert box == [800, 450]  # not squeezed into the 360 px column: its box scrolls instead
+    assert "800" in page.inner_text("#sc-preview-size") and horizontal_overflow(page) <= 0
+    assert 'width="800"' in page.input_value("#sc-snippet-code")
+    page.screenshot(path=str(artifacts / "page-snippet-360-real-size.png"))
+    page.context.close()

@@ -8,6 +8,7 @@ CairoSVG or its libcairo is missing the SVG is parsed as XML and that check is s
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 from datetime import date
@@ -753,3 +754,32 @@ def test_loopback_base_url_warned_at_start_and_refused_by_poster_commands(
     assert "loopback" in out.output and "SKILLCIRCLE_BASE_URL" in out.output
     quiet = runner.invoke(app, ["serve", "--host", "127.0.0.1", "--port", "8123"])
     assert quiet.exit_code == 0 and "loopback" not in quiet.output
+
+
+def test_map_link_keeps_the_codes_place_and_mode(client, city_codes) -> None:
+    code = city_codes["place"]["code"]
+    html = client.get(f"/s/{code}", params={"mode": "walk", "lang": "en"}).text
+    href = re.search(r'id="map-link" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    q = parse_qs(urlparse(href).query)
+    origin = client.get(f"/api/v1/skill-codes/{code}").json()["origin"]
+    lat, lon = map(float, q["center"][0].split(","))
+    assert (lat, lon) == pytest.approx((origin["lat"], origin["lon"]), abs=1e-5)
+    assert q["mode"] == ["walk"] and q["lang"] == ["en"] and q["city"] == ["jiaxing"] and q["zoom"] == ["14"]
+    page = client.get(href, headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    config = json.loads(re.search(r'<script id="sc-config" type="application/json">(.*?)</script>', page.text).group(1))
+    assert config["mode"] == "walk" and config["fit"] is False and config["lang"] == "en"
+    # a city code has no place: the map opens on the whole city, in the worker's mode
+    city_html = client.get(f"/s/{city_codes['city']['code']}", params={"mode": "car"}).text
+    city_href = re.search(r'id="map-link" href="([^"]+)"', city_html).group(1).replace("&amp;", "&")
+    assert "center" not in parse_qs(urlparse(city_href).query) and "mode=car" in city_href
+
+
+def test_notices_say_only_what_is_true(client, city_codes) -> None:
+    """Jiaxing has no road network offline: no page may claim OpenStreetMap roads there."""
+    jx = client.get(f"/s/{city_codes['place']['code']}").text
+    assert "估算" in jx and "路网" not in jx.replace("尚无路网", "") and "OpenStreetMap" not in jx
+    page = client.get("/map", params={"city": "jiaxing", "basemap": "none"}, headers={"Accept": "text/html"}).text
+    notes = page[page.index('id="sc-notes"') :]
+    notes = notes[: notes.index("</section>")]
+    assert "尚无路网" in page and "OpenStreetMap" not in notes and "路网来自" not in page
