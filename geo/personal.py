@@ -33,9 +33,16 @@ def _key_file(name: str, make) -> str:  # noqa: ANN001 - a zero-argument factory
     path = Path(get_settings().var_dir) / "keys" / name
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        tmp = path.with_name(f".{name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(make())
+        try:
+            os.link(tmp, path)  # atomic, and never replaces a key another process wrote first
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
     return path.read_text().strip()
 
 

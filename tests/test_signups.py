@@ -313,3 +313,17 @@ def test_purge_and_rotate_from_the_cli(database: str) -> None:
     assert gone.returncode == 0 and "deleted" in gone.stdout and not present()
     rotated = cli("rotate-keys")
     assert rotated.returncode == 0 and "re-encrypted" in rotated.stdout
+
+
+def test_numbers_never_reach_the_logs(database: str, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    _, cid = make_class(seats=1, tag="LOGS")
+    a = _sign(cid, 0, mobile="13987654321", ip="198.51.100.7")
+    _sign(cid, 1, mobile="13912340000")
+    with session_scope() as session:
+        cancel(session, reference=a.signup.reference)
+    assert "sign-up" in caplog.text  # the service does log, by id
+    for secret in ("13987654321", "987654321", "13912340000", "198.51.100.7", "工人0"):
+        assert secret not in caplog.text
