@@ -363,3 +363,40 @@ class EvaluationIn(BaseModel):
     seats_left: Count
     fee: Money | None = None
     is_sample: bool = False
+
+
+class JobProgress(BaseModel):
+    """How far a job is: its phase (queued, reading, checking, writing, saving, done, failed) and rows."""
+
+    phase: str
+    done: int
+    total: int | None = None
+    percent: float
+
+
+class JobOut(BaseModel):
+    """A background job (a sheet import): status, progress, and its report or error once it has ended.
+
+    ``error`` of a rejected sheet is the same body as a synchronous 422 ``import_invalid``: its
+    ``details.errors`` list the bad cells by row (header = row 1) and column.
+    """
+
+    id: str
+    kind: str
+    city: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    progress: JobProgress
+    filename: str | None = None
+    created_at: str | None = Field(None, description="ISO 8601 with offset")
+    started_at: str | None = Field(None, description="ISO 8601 with offset")
+    finished_at: str | None = Field(None, description="ISO 8601 with offset")
+    result: dict[str, Any] | None = Field(None, description="the import report: kind, rows, created, updated")
+    error: ErrorBody | None = None
+
+
+class JobAccepted(BaseModel):
+    """The answer to an upload: the job that will import it (poll ``status_url``)."""
+
+    job_id: str
+    status: str
+    status_url: str

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_xlsx_sheets: int = Field(default=50, ge=1, description="worksheets one XLSX file may hold")
     max_xlsx_unzipped_mb: float = Field(default=100.0, gt=0, description="declared unzipped size of an XLSX")
     max_xlsx_ratio: float = Field(default=100.0, gt=1, description="compression ratio of an XLSX part (> 1 MB)")
+    job_processes: int = Field(default=1, ge=1, le=8, description="processes per server worker that run import jobs")
     basemap: str = Field(default="osm", description="default basemap: osm, tianditu, amap or none")
     tianditu_key: str = ""
     amap_key: str = ""

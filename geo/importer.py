@@ -10,6 +10,7 @@ with the same external id instead of duplicating them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -185,6 +186,26 @@ class _Rows(ErrorLog):
                 seen[ext] = r.row
 
 
+ProgressFn = Callable[[str, int, int], None]
+_TICK_EVERY = 500
+_IN_CHUNK = 5000  # ids per IN (...) lookup: SQLite allows at most 32,766 bound values per statement
+
+
+class _Ticker:
+    """Reports progress every ``_TICK_EVERY`` rows (and at phase changes) to an optional callback."""
+
+    def __init__(self, progress: ProgressFn | None) -> None:
+        self.progress = progress
+
+    def __call__(self, phase: str, done: int, total: int, *, force: bool = False) -> None:
+        if self.progress is not None and (force or done % _TICK_EVERY == 0 or done == total):
+            self.progress(phase, done, total)
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i : i + _IN_CHUNK] for i in range(0, len(values), _IN_CHUNK)]
+
+
 def import_sheet(
     session: Session,
     city: CityPack,
@@ -195,6 +216,7 @@ def import_sheet(
     filename: str | None = None,
     sheet: str | None = None,
     actor: str = "cli",
+    progress: ProgressFn | None = None,
 ) -> ImportReport:
     """Validate a sheet completely, then upsert it into ``session`` (the caller commits).
 
@@ -215,6 +237,10 @@ def import_sheet(
         XLSX: the worksheet to read; by default the first visible one (never a hidden one unless named).
     actor
         Who imports, for the audit log.
+    progress
+        Called as ``progress(phase, done, total)`` while the import runs (phases ``reading``,
+        ``checking``, ``writing``, ``saving``; every few hundred rows): the CLI's progress bar and the
+        job API's progress. It must not use ``session``.
 
     Raises
     ------
@@ -224,11 +250,14 @@ def import_sheet(
     if crs not in CRS_KEYS:
         msg = f"unknown coordinate system {crs!r}; expected one of {', '.join(CRS_KEYS)}"
         raise CoordinateError(msg, message_zh=f"未知的坐标系“{crs}”，应为 wgs84、gcj02 或 bd09")
+    tick = _Ticker(progress)
+    tick("reading", 0, 0, force=True)
     table, rows = read_table(source, kind=kind, filename=filename, sheet=sheet)
+    tick("checking", 0, len(rows), force=True)
     if kind == "resources":
-        report = _import_resources(session, city, rows, crs=crs)
+        report = _import_resources(session, city, rows, crs=crs, tick=tick)
     else:
-        report = _import_events(session, city, rows, kind=kind)
+        report = _import_events(session, city, rows, kind=kind, tick=tick)
     report.sheet, report.encoding = table.sheet, table.encoding
     record(session, actor=actor, action="import", entity=kind, entity_id=city.key, changes=report.to_dict())
     log.info("imported %s for %s: %s", kind, city.key, report.to_dict())
@@ -333,14 +362,22 @@ def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs
 
 
 def _import_resources(
-    session: Session, city: CityPack, rows: list[SheetRow], *, crs: str, dry_run: bool = False
+    session: Session,
+    city: CityPack,
+    rows: list[SheetRow],
+    *,
+    crs: str,
+    dry_run: bool = False,
+    tick: _Ticker | None = None,
 ) -> ImportReport:
+    tick = tick or _Ticker(None)
     checks = _Rows()
     checks.texts(rows, kind="resources", model=Resource)
     checks.unique_ids(rows)
     points = _resource_points(city, rows, checks, crs=crs)
     parsed = []
-    for r, point in zip(rows, points, strict=True):
+    for i, (r, point) in enumerate(zip(rows, points, strict=True), 1):
+        tick("checking", i, len(rows))
         values = {
             "external_id": checks.required(r, "external_id"),
             "name": checks.required(r, "name"),
@@ -367,14 +404,12 @@ def _import_resources(
 
     existing = {
         res.external_id: res
-        for res in session.scalars(
-            select(Resource).where(
-                Resource.city == city.key, Resource.external_id.in_([str(v["external_id"]) for v in parsed])
-            )
-        )
+        for chunk in _chunks([str(v["external_id"]) for v in parsed])
+        for res in session.scalars(select(Resource).where(Resource.city == city.key, Resource.external_id.in_(chunk)))
     }
     report = ImportReport(kind="resources", rows=len(parsed))
-    for values in parsed:
+    for i, values in enumerate(parsed, 1):
+        tick("writing", i, len(parsed))
         ext = str(values.pop("external_id"))
         skills = values.pop("skills")
         updated_at = values.pop("updated_at")
@@ -393,6 +428,7 @@ def _import_resources(
         if res.updated_at is None:
             res.updated_at = datetime.now(UTC)
         report.external_ids.append(ext)
+    tick("saving", len(parsed), len(parsed), force=True)
     session.flush()
     return report
 
@@ -404,23 +440,30 @@ _EVENT_SPECS: dict[str, tuple[type, str]] = {
 
 
 def _import_events(
-    session: Session, city: CityPack, rows: list[SheetRow], *, kind: str, dry_run: bool = False
+    session: Session,
+    city: CityPack,
+    rows: list[SheetRow],
+    *,
+    kind: str,
+    dry_run: bool = False,
+    tick: _Ticker | None = None,
 ) -> ImportReport:
+    tick = tick or _Ticker(None)
     model, owner_col = _EVENT_SPECS[kind]
     checks = _Rows()
     checks.texts(rows, kind=kind, model=model)
     checks.unique_ids(rows)
+    owner_ids = sorted({str(r.cells[owner_col]) for r in rows if r.cells.get(owner_col)})
     owners = {
         ext: rid
+        for chunk in _chunks(owner_ids)
         for ext, rid in session.execute(
-            select(Resource.external_id, Resource.id).where(
-                Resource.city == city.key,
-                Resource.external_id.in_({str(r.cells[owner_col]) for r in rows if r.cells.get(owner_col)}),
-            )
+            select(Resource.external_id, Resource.id).where(Resource.city == city.key, Resource.external_id.in_(chunk))
         )
     }
     parsed = []
-    for r in rows:
+    for i, r in enumerate(rows, 1):
+        tick("checking", i, len(rows))
         owner = checks.required(r, owner_col)
         values: dict[str, Any] = {
             "external_id": checks.required(r, "external_id"),
@@ -467,12 +510,12 @@ def _import_events(
 
     existing = {
         obj.external_id: obj
-        for obj in session.scalars(
-            select(model).where(model.city == city.key, model.external_id.in_([str(v["external_id"]) for v in parsed]))
-        )
+        for chunk in _chunks([str(v["external_id"]) for v in parsed])
+        for obj in session.scalars(select(model).where(model.city == city.key, model.external_id.in_(chunk)))
     }
     report = ImportReport(kind=kind, rows=len(parsed))
-    for values in parsed:
+    for i, values in enumerate(parsed, 1):
+        tick("writing", i, len(parsed))
         ext = str(values.pop("external_id"))
         obj = existing.get(ext)
         if obj is None:
@@ -485,6 +528,7 @@ def _import_events(
             setattr(obj, key, value)
         obj.skill = str(obj.skill)
         report.external_ids.append(ext)
+    tick("saving", len(parsed), len(parsed), force=True)
     session.flush()
     return report
 

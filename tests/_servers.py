@@ -42,7 +42,7 @@ def uvicorn_server(env: dict[str, str], *, workers: int = 1, ready_path: str = "
     log = open(Path(env.get("SKILLCIRCLE_VAR_DIR", "/tmp")) / f"uvicorn-{port}.log", "w")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
-        + ["--no-proxy-headers"]  # as `skillcircle serve`: the app alone decides whom to trust
+        + ["--no-proxy-headers", "--timeout-worker-healthcheck", "60"]  # as `skillcircle serve`
         + (["--workers", str(workers)] if workers > 1 else []),
         cwd=ROOT,
         env={**os.environ, **env},

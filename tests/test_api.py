@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from datetime import date, timedelta
 
 import pytest
@@ -230,6 +231,19 @@ def _sheet(rows: list[dict]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def wait_for_job(client, headers: dict, accepted) -> dict:  # noqa: ANN001
+    """Poll the job an upload answered 202 with until it has ended; its final state."""
+    assert accepted.status_code == 202, accepted.text
+    url = accepted.json()["status_url"]
+    assert accepted.headers["Location"] == url
+    for _ in range(600):
+        job = client.get(url, headers=headers).json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job never ended: {job}")
+
+
 def test_admin_upload_all_or_nothing(client, admin_token: str) -> None:
     h = _auth(admin_token)
     good = {"external_id": "UP-1", "name": "【示例】上传", "category": "studio", "lon": "120.76", "lat": "30.75"}
@@ -240,12 +254,16 @@ def test_admin_upload_all_or_nothing(client, admin_token: str) -> None:
         files={"file": ("s.csv", _sheet([good, bad]), "text/csv")},
         data={"kind": "resources"},
     )
-    body = _error(resp, 422, "import_invalid")
-    assert body["details"]["errors"][0]["row"] == 3 and body["details"]["errors"][0]["column"] == "category"
+    job = wait_for_job(client, h, resp)
+    assert job["status"] == "failed" and job["error"]["code"] == "import_invalid"
+    assert job["error"]["details"]["errors"][0]["row"] == 3
+    assert job["error"]["details"]["errors"][0]["column"] == "category"
     with session_scope() as s:
         assert s.scalar(select(func.count()).select_from(Resource).where(Resource.external_id == "UP-1")) == 0
     resp = client.post("/api/v1/admin/import", headers=h, files={"file": ("s.csv", _sheet([good]), "text/csv")})
-    assert resp.json() == {"kind": "resources", "rows": 1, "created": 1, "updated": 0, "encoding": "utf-8"}
+    job = wait_for_job(client, h, resp)
+    assert job["status"] == "succeeded"
+    assert job["result"] == {"kind": "resources", "rows": 1, "created": 1, "updated": 0, "encoding": "utf-8"}
     with session_scope() as s:
         rid = s.scalar(select(Resource.id).where(Resource.external_id == "UP-1"))
     assert client.delete(f"/api/v1/admin/resources/{rid}", headers=h).status_code == 204

@@ -24,6 +24,7 @@ token_app = typer.Typer(help="API tokens for the admin (write) API: create, list
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 
+HEALTHCHECK_TIMEOUT_S = 60
 CityArg = Annotated[str, typer.Argument(help="city pack key: " + ", ".join(available_cities()))]
 
 
@@ -65,20 +66,45 @@ def import_command(
         str | None, typer.Option(help="XLSX: worksheet to import (default: the first visible one)")
     ] = None,
 ) -> None:
-    """Import a sheet: every row or none; bad rows are listed by row and column.
+    """Import a sheet: every row or none; bad rows are listed by row and column. A progress bar (on
+    stderr) follows the phases: reading, checking and writing rows, saving.
 
     The file may be at most SKILLCIRCLE_MAX_UPLOAD_MB (as an upload); see the README's limits.
     """
     from geo.db import session_scope, upgrade
     from geo.importer import import_sheet
 
+    bar = _ImportBar()
     try:
         upgrade()
         with session_scope() as session:
-            report = import_sheet(session, load_city(city), file, kind=kind, crs=crs, sheet=sheet)
+            report = import_sheet(session, load_city(city), file, kind=kind, crs=crs, sheet=sheet, progress=bar)
     except SkillCircleError as exc:
+        bar.close()
         _fail(exc)
+    bar.close()
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False))
+
+
+class _ImportBar:
+    """A tqdm bar over an import's rows, one pass per phase (checking, writing)."""
+
+    def __init__(self) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=0, desc="reading", unit="row", dynamic_ncols=True, mininterval=0.2)
+        self.phase = "reading"
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if phase != self.phase:
+            self.phase = phase
+            self.bar.reset(total=total or None)
+            self.bar.set_description(phase)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        self.bar.close()
 
 
 @app.command("sample")
@@ -171,7 +197,16 @@ def serve_command(
     if warning:
         logging.getLogger("skillcircle").warning(warning)
         typer.secho(warning, fg="yellow", err=True)
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False)
+    uvicorn.run(
+        "api.main:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+        # a worker loading a city's engine under load can miss uvicorn's default 5 s health ping
+        timeout_worker_healthcheck=HEALTHCHECK_TIMEOUT_S,
+    )
 
 
 @token_app.command("create")

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile
 from sqlalchemy import select
 
 from api.deps import City, DbSession, Runtime, require_scope
+from api.jobs import submit_import
 from api.routers.resources import get_resource
 from api.schemas import (
     ClassIn,
@@ -20,6 +21,7 @@ from api.schemas import (
     ErrorResponse,
     EvaluationIn,
     EvaluationOut,
+    JobAccepted,
     ResourceIn,
     ResourceOut,
 )
@@ -29,7 +31,7 @@ from geo.cities import CityPack
 from geo.config import get_settings
 from geo.coords import to_wgs84
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, PayloadTooLargeError
-from geo.importer import import_sheet
+from geo.jobs import create_import_job
 from geo.models import ApiToken, AuditEntry, Evaluation, Resource, ResourceSkill, TrainingClass
 from geo.text_input import Line
 
@@ -275,11 +277,17 @@ for _kind in _EVENTS:
     _event_routes(_kind)
 
 
-@router.post("/import", summary="Upload a CSV/XLSX/GeoJSON sheet: all rows or none")
+@router.post(
+    "/import",
+    status_code=202,
+    response_model=JobAccepted,
+    summary="Upload a CSV/XLSX/GeoJSON sheet: imported in a background job, all rows or none",
+    responses={413: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+)
 async def upload_sheet(
+    response: Response,
     db: DbSession,
     city: City,
-    runtime: Runtime,
     token: Writer,
     file: Annotated[UploadFile, File(description="resources/classes/evaluations sheet")],
     kind: Annotated[Literal["resources", "classes", "evaluations"], Form()] = "resources",
@@ -287,19 +295,30 @@ async def upload_sheet(
     sheet: Annotated[
         Line | None, Form(max_length=100, description="XLSX worksheet (default: the first visible one)")
     ] = None,
-) -> dict:
-    """Validate every row, then write all of them in one transaction, or none with a row-numbered report."""
+) -> JobAccepted:
+    """Store the sheet and answer 202 at once with a job id; a background process validates every row,
+    then writes all of them in one transaction, or none with a row-numbered report
+    (``GET /api/v1/admin/jobs/{job_id}``)."""
     limit = int(get_settings().max_upload_mb * 1024 * 1024)
     data = await file.read(limit + 1)
     if len(data) > limit:
         msg = f"upload larger than {get_settings().max_upload_mb} MB"
         raise PayloadTooLargeError(msg, message_zh=f"上传文件超过 {get_settings().max_upload_mb} MB")
-    report = import_sheet(
-        db, city, data, kind=kind, crs=crs, filename=file.filename or "upload.csv", sheet=sheet, actor=token.name
+    job = create_import_job(
+        db,
+        city=city.key,
+        kind=kind,
+        crs=crs,
+        filename=file.filename or "upload.csv",
+        sheet=sheet,
+        data=data,
+        actor=token.name,
     )
     db.commit()
-    runtime.invalidate()
-    return report.to_dict()
+    submit_import(job.id)
+    status_url = f"/api/v1/admin/jobs/{job.id}"
+    response.headers["Location"] = status_url
+    return JobAccepted(job_id=job.id, status=job.status, status_url=status_url)
 
 
 @router.get("/audit", summary="The audit log, newest first")

@@ -1,0 +1,112 @@
+"""Imports as background jobs: an upload answers 202 with a job id at once, the import runs in a
+separate process, ``/api/v1/admin/jobs/{id}`` reports progress and the row-numbered report from any
+worker (the state is in the database), and ``/nearby`` keeps answering while a big sheet imports.
+The CLI shows a progress bar.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from tests._servers import run_cli, uvicorn_server
+
+
+def resource_sheet(n: int, *, prefix: str = "JOB", seed: int = 7) -> bytes:
+    """``n`` labelled sample resources on a grid of points in central Jiaxing (all inside districts)."""
+    rng = np.random.default_rng(seed)
+    lons = rng.uniform(120.70, 120.80, n)
+    lats = rng.uniform(30.72, 30.78, n)
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["external_id", "name", "category", "lon", "lat", "skills", "is_sample"])
+    for i in range(n):
+        writer.writerow(
+            [f"{prefix}-{i}", f"【示例】任务测试机构{i}", "training", f"{lons[i]:.6f}", f"{lats[i]:.6f}", "电工", "是"]
+        )
+    return buf.getvalue().encode("utf-8")
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_unknown_job_and_no_token(client, admin_token: str) -> None:
+    resp = client.get("/api/v1/admin/jobs/" + "0" * 32, headers=_auth(admin_token))
+    assert resp.status_code == 404 and resp.json()["error"]["code"] == "job_not_found"
+    assert client.get("/api/v1/admin/jobs/nonsense", headers=_auth(admin_token)).status_code == 404
+    assert client.get("/api/v1/admin/jobs/" + "0" * 32).status_code == 401
+
+
+@pytest.mark.slow
+def test_big_import_runs_off_the_request_threads_and_any_worker_reports_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    env = {"DATABASE_URL": url, "SKILLCIRCLE_VAR_DIR": str(tmp_path), "SKILLCIRCLE_RATE_LIMIT_PER_MINUTE": "0"}
+    assert run_cli(env, "db", "upgrade").returncode == 0
+    seed = tmp_path / "seed.csv"
+    seed.write_bytes(resource_sheet(3, prefix="SEED"))
+    assert run_cli(env, "import", "jiaxing", str(seed)).returncode == 0
+    token = run_cli(env, "token", "create", "jobs-test").stdout.strip().splitlines()[-1]
+    near = {"city": "jiaxing", "lat": 30.75, "lon": 120.75, "minutes": 30, "mode": "ebike", "limit": 5}
+    rows = 10_000
+
+    with uvicorn_server(env, workers=2) as base:
+        assert httpx.get(f"{base}/api/v1/nearby", params=near, timeout=60).status_code == 200
+        accepted = httpx.post(
+            f"{base}/api/v1/admin/import",
+            headers=_auth(token),
+            files={"file": ("big.csv", resource_sheet(rows), "text/csv")},
+            timeout=60,
+        )
+        assert accepted.status_code == 202, accepted.text
+        status_url = base + accepted.json()["status_url"]
+        seen: list[dict] = []
+        answered_while_running = 0
+        deadline = time.monotonic() + 600
+        while True:
+            with httpx.Client(timeout=60) as c:  # a new connection each time: either worker answers
+                job = c.get(status_url, headers=_auth(token)).json()
+                seen.append(job)
+                if job["status"] in ("succeeded", "failed"):
+                    break
+                nearby = c.get(f"{base}/api/v1/nearby", params=near)
+                assert nearby.status_code == 200
+                if c.get(status_url, headers=_auth(token)).json()["status"] == "running" and job["status"] == "running":
+                    answered_while_running += 1
+            assert time.monotonic() < deadline, f"the job never ended: {job}"
+            time.sleep(0.05)
+        assert job["status"] == "succeeded", job
+        assert job["result"] == {"kind": "resources", "rows": rows, "created": rows, "updated": 0}
+        assert job["progress"]["done"] == job["progress"]["total"] == rows
+        assert answered_while_running >= 1, "no /nearby answer while the import ran"
+        phases = [s["progress"]["phase"] for s in seen]
+        assert "checking" in phases or "writing" in phases, phases
+        running = [s["progress"] for s in seen if s["status"] == "running" and s["progress"]["total"]]
+        assert running and all(p["total"] == rows and 0 <= p["done"] <= rows for p in running), running
+        # every worker re-indexes: the new resources are routed to
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{base}/api/v1/resources", params={"city": "jiaxing", "page_size": 1}).json()["total"] < rows:
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        names = [
+            i["resource"]["name"] for i in httpx.get(f"{base}/api/v1/nearby", params=near, timeout=60).json()["items"]
+        ]
+        assert any(n.startswith("【示例】任务测试机构") for n in names), names
+
+
+def test_cli_import_shows_a_progress_bar(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = {"DATABASE_URL": url, "SKILLCIRCLE_VAR_DIR": str(tmp_path)}
+    sheet = tmp_path / "r.csv"
+    sheet.write_bytes(resource_sheet(1200, prefix="BAR"))
+    done = run_cli(env, "import", "jiaxing", str(sheet))
+    assert done.returncode == 0, done.stderr
+    assert '"created": 1200' in done.stdout
+    assert "checking" in done.stderr and "writing" in done.stderr
+    assert "1200/1200" in done.stderr
