@@ -3,7 +3,8 @@
 Each server worker keeps one pool (``SKILLCIRCLE_JOB_PROCESSES`` processes, default 1), started on
 the first job with the ``spawn`` method (a clean interpreter: no copy of the server's threads, sockets
 or database connections). A job runs there, off the request threads and outside this process's GIL,
-so ``/nearby`` and the pages keep answering while a 50,000-row sheet imports. The job's state lives
+so ``/nearby`` and the pages keep answering while a 50,000-row sheet imports; job processes run at
+a lower CPU priority (nice +10), so on a busy host the requests go first. The job's state lives
 in the database (:mod:`geo.jobs`), so any worker answers for it. A pool whose process died (killed,
 out of memory) is replaced, and its job is marked failed.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from geo.config import get_settings
 from geo.jobs import run_import_job
 
 log = logging.getLogger(__name__)
+JOB_NICENESS = 10
 _POOL: ProcessPoolExecutor | None = None
 _LOCK = threading.Lock()
 
@@ -29,9 +32,19 @@ def _pool() -> ProcessPoolExecutor:
     with _LOCK:
         if _POOL is None:
             _POOL = ProcessPoolExecutor(
-                max_workers=get_settings().job_processes, mp_context=multiprocessing.get_context("spawn")
+                max_workers=get_settings().job_processes,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_background_priority,
             )
         return _POOL
+
+
+def _background_priority() -> None:
+    """In a job process: yield the CPU to the request-serving processes (nice +10)."""
+    try:
+        os.nice(JOB_NICENESS)
+    except OSError:  # not permitted here: run at normal priority
+        log.warning("job process could not lower its priority")
 
 
 def _forget_pool(pool: ProcessPoolExecutor) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.cities import load_city
+from geo.clock import city_today
 from geo.config import get_settings
 from geo.errors import SkillCircleError
 from geo.models import Resource, SkillCode
@@ -210,6 +211,7 @@ class PosterText:
     city_name: str
     sample: bool = False
     broken: bool = False
+    printed: date | None = None  # the city's today (default: the default city's)
 
 
 def poster_text(session: Session, row: SkillCode) -> PosterText:
@@ -237,6 +239,7 @@ def poster_text(session: Session, row: SkillCode) -> PosterText:
         city_name=city.name_zh,
         sample=sample,
         broken=code_health(session, row).broken,
+        printed=city_today(city),
     )
 
 
@@ -378,7 +381,8 @@ def _draw_poster(ctx: cairocffi.Context, text: PosterText, *, base_url: str | No
     ctx.move_to(margin, A4_PT[1] - 30)
     ctx.line_to(width - margin, A4_PT[1] - 30)
     ctx.stroke()
-    p.centred(A4_PT[1] - 25, f"SkillCircle 技能圈 · 打印日期 {date.today().isoformat()}", 11.5, _GREY)
+    printed = (text.printed or city_today(get_settings().default_city)).isoformat()
+    p.centred(A4_PT[1] - 25, f"SkillCircle 技能圈 · 打印日期 {printed}", 11.5, _GREY)
 
 
 def poster_png(text: PosterText, *, base_url: str | None = None, dpi: int = DPI) -> bytes:

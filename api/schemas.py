@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geo.categories import CATEGORY_BY_KEY, LEVEL_BY_NUMBER, SCHEDULES
+from geo.clock import aware
 from geo.models import Evaluation, Resource, TrainingClass
 from geo.text_input import Line, MultiLine
 
@@ -17,6 +18,9 @@ DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Count = Annotated[int, Field(ge=0, le=1_000_000)]
 Money = Annotated[float, Field(ge=0, le=10_000_000)]
 Mode = Literal["walk", "bicycle", "ebike", "car"]
+
+# every timestamp goes out with its offset (stored as UTC; SQLite returns it without a zone)
+Timestamp = Annotated[datetime, AfterValidator(aware)]
 
 SAMPLE_NOTICE = {
     "zh": "示例数据：本页机构为样例，不是真实机构。",
@@ -87,7 +91,7 @@ class ResourceOut(BaseModel):
     seats: int | None = None
     source: str | None = None
     is_sample: bool
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
     @classmethod
     def of(cls, res: Resource, *, lang: str = "zh", crs: str = "wgs84") -> ResourceOut:
@@ -140,7 +144,7 @@ class ClassOut(BaseModel):
     subsidy: float | None = None
     signup_deadline: date | None = None
     is_sample: bool
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
     @classmethod
     def of(cls, c: TrainingClass, *, lang: str = "zh") -> ClassOut:
@@ -185,7 +189,7 @@ class EvaluationOut(BaseModel):
     seats_left: int
     fee: float | None = None
     is_sample: bool
-    updated_at: datetime | None = None
+    updated_at: Timestamp | None = None
 
     @classmethod
     def of(cls, e: Evaluation, *, lang: str = "zh") -> EvaluationOut:

@@ -28,6 +28,7 @@ from api.qrcodes import code_url
 from api.schemas import ESTIMATE_NOTICE, SAMPLE_NOTICE, ClassOut, EvaluationOut, ResourceOut
 from api.skillcode_text import short_date, texts, weekday
 from api.state import CityRuntime
+from geo.clock import city_today, open_class, open_evaluation
 from geo.coords import from_wgs84
 from geo.errors import SkillCircleError
 from geo.models import Evaluation, Resource, SkillCode, TrainingClass
@@ -341,7 +342,7 @@ def build_answer(
         An engine error for the phone's point (e.g. ``off_network``) is raised, so the page falls back to
         the code's place; for the code's own place it is reported in ``nearest_error`` instead.
     today
-        "Now" for upcoming classes (default: today).
+        "Now" for open classes and evaluations (default: today in the city's time zone).
     lang
         ``zh`` or ``en``: the language of labels and of the origin statement.
 
@@ -351,8 +352,8 @@ def build_answer(
         Travel times are real network times where the city has a road network, else straight-line
         estimates (``estimate`` true and the estimate notice set).
     """
-    today = today or date.today()
     city = runtime.city
+    today = today or city_today(city)
     t = texts(lang)
     origin = _origin(row, runtime, phone, lang=lang)
     target = _target(session, row, city.name(lang), lang=lang)
@@ -390,10 +391,7 @@ def build_answer(
         .options(selectinload(TrainingClass.resource))
         .where(
             TrainingClass.resource_id.in_(places),
-            TrainingClass.start_date >= today,
-            TrainingClass.seats_left > 0,
-            TrainingClass.cancelled_at.is_(None),
-            (TrainingClass.signup_deadline.is_(None)) | (TrainingClass.signup_deadline >= today),
+            open_class(today),
         )
     )
     ev_stmt = (
@@ -401,9 +399,7 @@ def build_answer(
         .options(selectinload(Evaluation.resource))
         .where(
             Evaluation.resource_id.in_(places),
-            Evaluation.date >= today,
-            Evaluation.seats_left > 0,
-            Evaluation.cancelled_at.is_(None),
+            open_evaluation(today),
         )
     )
     if row.target_type == "skill" and row.skill:

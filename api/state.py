@@ -3,7 +3,8 @@
 The engine is loaded lazily, once per process. The resource index (ids, points, categories, skills,
 and each resource's public record) is rebuilt whenever the registry changed: at once after a write
 through this process, and within ``CHECK_SECONDS`` after a write through another worker process or
-the CLI or an import job (a cheap signature query: the city's registry version, bumped in the same
+the CLI or an import job, rebuilt in a background thread while requests keep using the old index
+(a cheap signature query: the city's registry version, bumped in the same
 transaction as every write (:mod:`geo.versions`), plus count, newest update and largest id, which
 also catch bulk deletes). ``/nearby`` therefore answers from memory, without a database query, and
 still routes to what the registry holds. When the database is away, the last index keeps serving
@@ -74,6 +75,7 @@ class CityRuntime:
         self._signature: tuple | None = None
         self._checked_at = 0.0
         self._retry_at = 0.0
+        self._building = False
         self._lock = threading.RLock()
 
     @property
@@ -85,15 +87,13 @@ class CityRuntime:
 
                 self._engine = CityEngine.load(self.city)
             now = time.monotonic()
-            due = now - self._checked_at > CHECK_SECONDS
-            if self._index is not None and (not (self._stale or due) or now < self._retry_at):
-                return self._engine
             try:
-                if not self._stale:
+                if self._index is None or self._stale:  # first use, or a write through this process
+                    self._install(*self._build())
+                elif now - self._checked_at > CHECK_SECONDS and now >= self._retry_at and not self._building:
                     self._checked_at = now
-                    self._stale = self._read_signature() != self._signature
-                if self._stale:
-                    self._refresh()
+                    if self._read_signature() != self._signature:
+                        self._refresh_in_background()
             except DBAPIError as exc:
                 if self._index is None:
                     raise database_unavailable(exc) from exc
@@ -124,7 +124,29 @@ class CityRuntime:
             ).one()
         return tuple(str(v) for v in row)
 
-    def _refresh(self) -> None:
+    def _refresh_in_background(self) -> None:
+        """Rebuild the index in a thread after a write made elsewhere; requests keep the old one meanwhile."""
+        self._building = True
+        started_from = self._signature
+
+        def _run() -> None:
+            try:
+                built = self._build()
+                with self._lock:
+                    if self._signature == started_from:  # no newer index was installed meanwhile
+                        self._install(*built)
+            except DBAPIError as exc:
+                self._retry_at = time.monotonic() + CHECK_SECONDS
+                log.warning("city %s: re-index failed, serving the last index: %s", self.city.key, exc.orig)
+            except Exception:
+                log.exception("city %s: re-index failed", self.city.key)
+            finally:
+                self._building = False
+
+        threading.Thread(target=_run, name=f"reindex-{self.city.key}", daemon=True).start()
+
+    def _build(self) -> tuple[ResourceIndex, tuple]:
+        """A new index of the city's resources, and the signature it matches (read first)."""
         signature = self._read_signature()
         with session_scope() as session:
             rows = session.scalars(select(Resource).where(Resource.city == self.city.key).order_by(Resource.id)).all()
@@ -139,6 +161,10 @@ class CityRuntime:
                 position={int(i): k for k, i in enumerate(ids)},
                 records={lang: {r.id: ResourceOut.of(r, lang=lang) for r in rows} for lang in ("zh", "en")},
             )
+        return index, signature
+
+    def _install(self, index: ResourceIndex, signature: tuple) -> None:
+        """Give the engine the index's resources and make it current (under the lock)."""
         self._engine.set_resources(index.ids, index.lons, index.lats)
         self._index = index
         self._signature = signature

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from geo.clock import iso
 from geo.config import get_settings
 from geo.db import session_scope
 from geo.errors import JobNotFoundError, SkillCircleError
@@ -107,20 +108,12 @@ def job_json(job: Job) -> dict[str, Any]:
             "percent": percent,
         },
         "filename": job.params.get("filename"),
-        "created_at": _iso(job.created_at),
-        "started_at": _iso(job.started_at),
-        "finished_at": _iso(job.finished_at),
+        "created_at": iso(job.created_at),
+        "started_at": iso(job.started_at),
+        "finished_at": iso(job.finished_at),
         "result": job.result,
         "error": job.error,
     }
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:  # SQLite returns naive datetimes; every stored time is UTC
-        value = value.replace(tzinfo=UTC)
-    return value.isoformat()
 
 
 def _update(job_id: str, **values: Any) -> None:

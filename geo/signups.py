@@ -25,14 +25,13 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from geo import personal
-from geo.cities import load_city
+from geo.clock import city_today, signup_deadline, upcoming_class
 from geo.config import get_settings
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, RateLimitedError, SkillCircleError
 from geo.models import Resource, Signup, TrainingClass
@@ -54,15 +53,6 @@ class SignupOutcome:
     position: int | None = None
 
 
-def city_today(city_key: str) -> date:
-    """Today in the city's time zone (not the server's)."""
-    try:
-        tz = ZoneInfo(load_city(city_key).timezone)
-    except SkillCircleError:
-        tz = ZoneInfo("Asia/Shanghai")
-    return datetime.now(tz).date()
-
-
 def new_reference() -> str:
     """A random reference code: 12 characters of a 31-letter alphabet (~59 bits): not guessable."""
     return "".join(secrets.choice(REFERENCE_ALPHABET) for _ in range(REFERENCE_LENGTH))
@@ -78,7 +68,7 @@ def class_problem(c: TrainingClass, *, today: date) -> SkillCircleError | None:
     if c.cancelled_at is not None:
         msg = "this class has been cancelled by the institution"
         return ConflictError(msg, message_zh="该班次已被机构取消，无法报名", code="class_cancelled")
-    deadline = c.signup_deadline or c.start_date
+    deadline = signup_deadline(c)
     if today > deadline:
         msg = f"sign-up for this class closed on {deadline.isoformat()}"
         return ConflictError(
@@ -439,7 +429,7 @@ def demand(session: Session, *, city: str, today: date | None = None) -> list[De
     rows = session.execute(
         select(TrainingClass, Resource.name, Resource.district)
         .join(Resource, Resource.id == TrainingClass.resource_id)
-        .where(TrainingClass.city == city, TrainingClass.end_date >= day, TrainingClass.cancelled_at.is_(None))
+        .where(TrainingClass.city == city, upcoming_class(day))
     ).all()
     out = [
         DemandRow(

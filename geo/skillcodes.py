@@ -580,9 +580,16 @@ def _bump(session: Session, code: str, day: date, cell: str, delta: int) -> None
         session.execute(update(ScanCount).where(*where).values(count=ScanCount.count + delta))
 
 
+def _code_today(session: Session, code: str) -> date:
+    """Today in the time zone of the code's city (scans are counted per local day)."""
+    from geo.clock import city_today
+
+    return city_today(session.scalar(select(SkillCode.city).where(SkillCode.code == code)) or "")
+
+
 def count_scan(session: Session, code: str, *, day: date | None = None) -> None:
     """Count one scan (page view) of ``code`` today, without a location (cell ``""``)."""
-    _bump(session, code, day or date.today(), "", 1)
+    _bump(session, code, day or _code_today(session, code), "", 1)
 
 
 def locate_scan(session: Session, code: str, *, lon: float, lat: float, day: date | None = None) -> str:
@@ -591,7 +598,7 @@ def locate_scan(session: Session, code: str, *, lon: float, lat: float, day: dat
     The scan was counted without a cell when the page loaded; it is moved to the cell (so each scan is
     counted once). Only the H3 cell id is stored, never the point. Returns the cell.
     """
-    day = day or date.today()
+    day = day or _code_today(session, code)
     cell = scan_cell(lon, lat)
     where = (ScanCount.code == code, ScanCount.day == day, ScanCount.cell == "", ScanCount.count > 0)
     session.execute(update(ScanCount).where(*where).values(count=ScanCount.count - 1))

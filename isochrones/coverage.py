@@ -202,6 +202,7 @@ class ResourceSet:
         """Every resource of ``city_key`` ordered by id (the order :mod:`api.state` gives the engine)."""
         from sqlalchemy import select
 
+        from geo.clock import city_today
         from geo.models import Resource
 
         rows = session.execute(
@@ -216,7 +217,7 @@ class ResourceSet:
             [r.lat for r in rows],
             [r.category for r in rows],
             seats=[r.seats for r in rows],
-            class_seats=_class_seats(session, ids, today=today),
+            class_seats=_class_seats(session, ids, today=today or city_today(city_key)),
             any_sample=any(r.is_sample for r in rows),
         )
 
@@ -249,23 +250,24 @@ class ResourceSet:
         return h.hexdigest()
 
 
-def class_seats_by_resource(session: Session, ids: Sequence[int], *, today: date | None = None) -> dict[int, float]:
-    """Total ``seats_total`` of the classes ending today or later, per resource id (for 2SFCA supply)."""
+def class_seats_by_resource(session: Session, ids: Sequence[int], *, today: date) -> dict[int, float]:
+    """Total ``seats_total`` of the upcoming classes (:mod:`geo.clock`: not ended by ``today``, the
+    city's date, and not cancelled), per resource id (for 2SFCA supply)."""
     from sqlalchemy import func, select
 
+    from geo.clock import upcoming_class
     from geo.models import TrainingClass
 
-    day = today or date.today()
     rows = session.execute(
         select(TrainingClass.resource_id, func.sum(TrainingClass.seats_total))
-        .where(TrainingClass.end_date >= day)
+        .where(upcoming_class(today))
         .group_by(TrainingClass.resource_id)
     ).all()
     wanted = set(int(i) for i in ids)
     return {int(r): float(s or 0) for r, s in rows if int(r) in wanted}
 
 
-def _class_seats(session: Session, ids: Sequence[int], *, today: date | None) -> list[float]:
+def _class_seats(session: Session, ids: Sequence[int], *, today: date) -> list[float]:
     by_id = class_seats_by_resource(session, ids, today=today)
     return [by_id.get(int(i), 0.0) for i in ids]
 

@@ -23,7 +23,6 @@ import io
 import logging
 import math
 from collections.abc import Iterable, Sequence
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +35,8 @@ from shapely.geometry import shape
 
 from geo.categories import CATEGORY_BY_KEY
 from geo.cities import MODE_KEYS
+from geo.clock import city_today
+from geo.config import get_settings
 from geo.errors import InvalidParameterError
 from geo.population import surface_of
 from geo.safe_cells import safe_frame
@@ -374,7 +375,8 @@ def _notes_frame(model: CoverageModel, *, mode: str | None = None) -> pd.DataFra
 
         for _, d in districts(city).iterrows():
             rows.append({"item": f"population source {d['adcode']}", "zh": d["name_zh"], "en": d["population_source"]})
-    rows.append({"item": "generated", "zh": date.today().isoformat(), "en": "SkillCircle isochrones.coverage"})
+    generated = city_today(city if city is not None else get_settings().default_city).isoformat()
+    rows.append({"item": "generated", "zh": generated, "en": "SkillCircle isochrones.coverage"})
     return pd.DataFrame(rows)
 
 
@@ -552,7 +554,8 @@ def summary_figure(model: CoverageModel, category: str, *, mode: str = "ebike", 
         lines = [f"• {n['zh']}" for n in notes.values()]
         if est:
             lines.append(f"• 估算：{'、'.join(est)}为直线距离×绕行系数估算（尚无路网），数字偏粗。")
-        lines.append(f"• 生成日期 {date.today().isoformat()}；SkillCircle 技能圈 isochrones.coverage")
+        day = city_today(model.city if model.city is not None else get_settings().default_city)
+        lines.append(f"• 生成日期 {day.isoformat()}；SkillCircle 技能圈 isochrones.coverage")
         ax_note.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=8, wrap=True)
     return fig
 

@@ -64,6 +64,7 @@ def database(var_dir: Path) -> str:
 def load_sample(city_key: str, *, start: date | None = None) -> Path:
     """Generate a city's sample sheets (today as start date) and import them with the real importer."""
     from geo.cities import load_city
+    from geo.clock import city_today
     from geo.db import session_scope
     from geo.importer import import_folder
     from geo.sample import generate_sample
@@ -71,7 +72,7 @@ def load_sample(city_key: str, *, start: date | None = None) -> Path:
     city = load_city(city_key)
     folder = _VAR / "cities" / city_key / "sample"
     folder.mkdir(parents=True, exist_ok=True)
-    generate_sample(city, seed=20260101, start_date=start or date.today(), out_dir=folder)
+    generate_sample(city, seed=20260101, start_date=start or city_today(city), out_dir=folder)
     with session_scope() as session:
         import_folder(session, city, folder)
     return folder

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from geo.cities import available_cities, load_city
+from geo.clock import city_today
 from geo.config import get_settings
 from geo.errors import SkillCircleError
 
@@ -111,7 +112,9 @@ class _ImportBar:
 def sample_command(
     city: CityArg,
     out: Annotated[Path | None, typer.Option(help="folder for the sheets (default var/cities/CITY/sample)")] = None,
-    start_date: Annotated[str | None, typer.Option(help="first day of classes, YYYY-MM-DD (default today)")] = None,
+    start_date: Annotated[
+        str | None, typer.Option(help="first day of classes, YYYY-MM-DD (default: the city's today)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 20260101,
     load: Annotated[bool, typer.Option(help="also import the sheets into the database")] = True,
 ) -> None:
@@ -121,7 +124,7 @@ def sample_command(
     pack = load_city(city)
     folder = out or pack.var_dir / "sample"
     folder.mkdir(parents=True, exist_ok=True)
-    start = date.fromisoformat(start_date) if start_date else date.today()
+    start = date.fromisoformat(start_date) if start_date else city_today(pack)
     counts = generate_sample(pack, seed=seed, start_date=start, out_dir=folder)
     typer.echo(f"wrote sample sheets to {folder}: {counts}")
     if load:
@@ -156,7 +159,7 @@ def prepare_command(
         pack = load_city(key)
         folder = pack.var_dir / "sample"
         stamp = folder / ".generated"
-        today = date.today().isoformat()
+        today = city_today(pack).isoformat()
         if not stamp.is_file() or stamp.read_text().strip() != today:
             sample_command(key, out=folder, start_date=today, seed=20260101, load=True)
             stamp.write_text(today)

@@ -28,6 +28,7 @@ from api.schemas import (
 from geo.audit import record
 from geo.categories import parse_category
 from geo.cities import CityPack
+from geo.clock import aware
 from geo.config import get_settings
 from geo.coords import to_wgs84
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, PayloadTooLargeError
@@ -335,7 +336,7 @@ def audit_log(
     return [
         {
             "id": a.id,
-            "at": a.at,
+            "at": aware(a.at),
             "actor": a.actor,
             "action": a.action,
             "entity": a.entity,

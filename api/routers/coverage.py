@@ -43,6 +43,7 @@ from api.schemas import Crs, ErrorResponse, Mode
 from api.state import CityRuntime
 from geo.categories import CATEGORY_KEYS
 from geo.cities import MODE_KEYS
+from geo.clock import city_today
 from geo.config import get_settings
 from geo.models import Resource
 from geo.population import surface_of
@@ -116,7 +117,7 @@ def current_resources(runtime: CityRuntime, db: Session) -> ResourceSet:
     index = runtime.index
     ids = [int(i) for i in index.ids]
     seats = dict(db.execute(select(Resource.id, Resource.seats).where(Resource.city == runtime.city.key)).all())
-    class_seats = class_seats_by_resource(db, ids)
+    class_seats = class_seats_by_resource(db, ids, today=city_today(runtime.city))
     return ResourceSet.of(
         ids,
         index.lons,

@@ -11,6 +11,7 @@ from sqlalchemy.orm import selectinload
 
 from api.deps import City, DbSession
 from api.schemas import SAMPLE_NOTICE, ClassOut, ClassPage, ErrorResponse, EvaluationOut, EvaluationPage
+from geo.clock import city_today, upcoming_class, upcoming_evaluation
 from geo.errors import InvalidParameterError
 from geo.models import Evaluation, Resource, TrainingClass
 
@@ -63,7 +64,7 @@ def list_classes(
     city: City,
     skill: Annotated[str | None, Query(max_length=100)] = None,
     level: Level = None,
-    date_from: Annotated[date | None, Query(description="classes ending on/after (default today)")] = None,
+    date_from: Annotated[date | None, Query(description="classes ending on/after (default: the city's today)")] = None,
     date_to: Annotated[date | None, Query(description="classes starting on/before")] = None,
     schedule: Literal["weekday", "evening", "weekend"] | None = None,
     seats_left: Annotated[bool, Query(description="only classes with seats left")] = False,
@@ -78,7 +79,7 @@ def list_classes(
     stmt = (
         select(TrainingClass)
         .options(selectinload(TrainingClass.resource))
-        .where(TrainingClass.city == city.key, TrainingClass.end_date >= (date_from or date.today()))
+        .where(TrainingClass.city == city.key, upcoming_class(date_from or city_today(city)))
     )
     if date_to:
         stmt = stmt.where(TrainingClass.start_date <= date_to)
@@ -105,7 +106,7 @@ def list_evaluations(
     city: City,
     skill: Annotated[str | None, Query(max_length=100)] = None,
     level: Level = None,
-    date_from: Annotated[date | None, Query(description="on/after (default today)")] = None,
+    date_from: Annotated[date | None, Query(description="on/after (default: today in the city's time zone)")] = None,
     date_to: Annotated[date | None, Query(description="on/before")] = None,
     weekend: Annotated[bool, Query(description="only sessions on Saturday or Sunday")] = False,
     seats_left: Annotated[bool, Query(description="only sessions with seats left")] = False,
@@ -119,7 +120,7 @@ def list_evaluations(
     stmt = (
         select(Evaluation)
         .options(selectinload(Evaluation.resource))
-        .where(Evaluation.city == city.key, Evaluation.date >= (date_from or date.today()))
+        .where(Evaluation.city == city.key, upcoming_evaluation(date_from or city_today(city)))
     )
     if date_to:
         stmt = stmt.where(Evaluation.date <= date_to)

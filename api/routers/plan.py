@@ -17,7 +17,6 @@ greedy's sites are shown if better) and grids finer than the city's default ``re
 from __future__ import annotations
 
 import tempfile
-from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -28,6 +27,7 @@ from api.routers.coverage import CategoryParam, MinutesParam, ResolutionParam, c
 from api.routers.nearby import parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from geo.cities import MODE_KEYS
+from geo.clock import city_today
 from geo.config import get_settings
 from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
@@ -379,7 +379,7 @@ def export(
     model = coverage_model(runtime, db, resolution=resolution)
     with tempfile.TemporaryDirectory(prefix="skillcircle-export-") as work:
         data = export_bytes(fmt, model, cat, mode=mode, minutes=minutes, workdir=work)
-    name = f"skillcircle-{runtime.city.key}-{cat}-{mode}-{minutes}min-{date.today().isoformat()}.{fmt}"
+    name = f"skillcircle-{runtime.city.key}-{cat}-{mode}-{minutes}min-{city_today(runtime.city).isoformat()}.{fmt}"
     headers = {
         "Content-Disposition": f'attachment; filename="{name}"',
         "X-SkillCircle-Estimate": "true" if model.estimate(mode) else "false",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -21,6 +20,7 @@ from api.schemas import (
     ResourcePage,
 )
 from geo.categories import CATEGORIES, parse_category
+from geo.clock import city_today, upcoming_class, upcoming_evaluation
 from geo.errors import NotFoundError
 from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
 
@@ -139,18 +139,16 @@ def resource_detail(
 ) -> ResourceDetail:
     """Details, registration guidance and the next ``limit`` classes and evaluations from today."""
     res = get_resource(db, city, resource_id)
-    today = date.today()
+    today = city_today(city)
     classes = db.scalars(
         select(TrainingClass)
-        .where(
-            TrainingClass.resource_id == res.id, TrainingClass.end_date >= today, TrainingClass.cancelled_at.is_(None)
-        )
+        .where(TrainingClass.resource_id == res.id, upcoming_class(today))
         .order_by(TrainingClass.start_date)
         .limit(limit)
     ).all()
     evaluations = db.scalars(
         select(Evaluation)
-        .where(Evaluation.resource_id == res.id, Evaluation.date >= today, Evaluation.cancelled_at.is_(None))
+        .where(Evaluation.resource_id == res.id, upcoming_evaluation(today))
         .order_by(Evaluation.date)
         .limit(limit)
     ).all()
