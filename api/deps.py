@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.state import CityRuntime, get_runtime
@@ -17,6 +19,7 @@ from geo.models import ApiToken, ConsoleSession
 from geo.text_input import check_text
 from geo.tokens import check_token
 
+log = logging.getLogger(__name__)
 CONSOLE_COOKIE = "sc_console"
 
 
@@ -85,7 +88,14 @@ def require_scope(scope: str):  # noqa: ANN201 - returns a dependency
         if authorization and authorization.lower().startswith("bearer "):
             secret = authorization[7:].strip()
         tok = check_token(db, secret, scope=scope)
-        db.commit()
+        try:
+            db.commit()
+        except OperationalError as exc:
+            # SQLite during a big import's save: the last-used time is informative, the check is done
+            if "locked" not in str(exc.orig):
+                raise
+            db.rollback()
+            log.info("token %s: last-used time not recorded (database busy)", tok.id)
         return tok
 
     return _check

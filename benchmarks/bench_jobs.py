@@ -114,7 +114,8 @@ def main() -> None:
             def _watch() -> None:
                 with httpx.Client(base_url=base, timeout=60) as watcher:
                     while True:
-                        job = watcher.get(status_url, headers=auth).json()
+                        resp = watcher.get(status_url, headers=auth)
+                        job = resp.json() if resp.status_code == 200 else {"status": f"http {resp.status_code}"}
                         if job["status"] in ("succeeded", "failed"):
                             final.update(job)
                             ended.set()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,6 +19,8 @@ SCOPES: dict[str, str] = {
     "admin": "everything, including reading the audit log",
 }
 TOKEN_PREFIX = "sc_"
+
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 def hash_token(token: str) -> str:
@@ -67,5 +69,8 @@ def check_token(session: Session, secret: str | None, *, scope: str) -> ApiToken
     if scope not in tok.scopes and "admin" not in tok.scopes:
         msg = f"token {tok.name!r} lacks the scope {scope!r}"
         raise ForbiddenError(msg, message_zh=f"令牌“{tok.name}”没有“{scope}”权限", details={"scope": scope})
-    tok.last_used_at = datetime.now(UTC)
+    now = datetime.now(UTC)
+    last = tok.last_used_at
+    if last is None or now - (last if last.tzinfo else last.replace(tzinfo=UTC)) > LAST_USED_EVERY:
+        tok.last_used_at = now  # at most once a minute: a read-only request should rarely write
     return tok
