@@ -82,7 +82,12 @@ def test_big_import_runs_off_the_request_threads_and_any_worker_reports_it(tmp_p
             assert time.monotonic() < deadline, f"the job never ended: {job}"
             time.sleep(0.05)
         assert job["status"] == "succeeded", job
-        assert job["result"] == {"kind": "resources", "rows": rows, "created": rows, "updated": 0}
+        assert {k: job["result"][k] for k in ("kind", "rows", "created", "updated")} == {
+            "kind": "resources",
+            "rows": rows,
+            "created": rows,
+            "updated": 0,
+        }
         assert job["progress"]["done"] == job["progress"]["total"] == rows
         assert answered_while_running >= 1, "no /nearby answer while the import ran"
         phases = [s["progress"]["phase"] for s in seen]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -106,6 +107,7 @@ class _ImportBar:
 
     def close(self) -> None:
         self.bar.close()
+        sys.stderr.flush()  # the bar's last newline before the report on stdout
 
 
 @app.command("sample")
