@@ -209,7 +209,9 @@ def test_admin_pages_accounts_stale_and_new_institutions(app, setup) -> None:  #
             e.updated_at = datetime.now(UTC) - timedelta(days=400)
     admin = _login(app, "con-admin")
     assert f'data-resource-id="{setup["other"]}"' in admin.get("/console/stale").text
-    assert admin.get("/console/institutions?q=示例").status_code == 200
+    listed = admin.get("/console/institutions?q=示例")
+    assert listed.status_code == 200 and "示例" in listed.text
+    assert "<tbody></tbody>" in admin.get("/console/institutions?q=%25%25_").text  # wildcards are literal
 
     made = _post(
         admin,

@@ -207,7 +207,7 @@ def institutions(
         return home(request, db, cs)
     stmt = select(Resource).where(Resource.city == cs.account.city)
     if q.strip():
-        stmt = stmt.where(Resource.name.contains(q.strip()))
+        stmt = stmt.where(Resource.name.contains(q.strip(), autoescape=True))
     if category in CATEGORY_BY_KEY:
         stmt = stmt.where(Resource.category == category)
     total = db.scalar(select(func.count()).select_from(stmt.subquery()))
