@@ -80,16 +80,11 @@ def client_ip(request: Request) -> str | None:
 
 def when(value: Any, fmt: str = "%Y-%m-%d") -> str:
     """A stored (UTC) timestamp shown in the default city's time zone (SQLite returns naive UTC)."""
-    from datetime import UTC
-    from zoneinfo import ZoneInfo
-
-    from geo.cities import load_city
+    from geo.clock import aware, city_zone
 
     if value is None:
         return ""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.astimezone(ZoneInfo(load_city(get_settings().default_city).timezone)).strftime(fmt)
+    return aware(value).astimezone(city_zone(get_settings().default_city)).strftime(fmt)
 
 
 def tr(lang: str):  # noqa: ANN201 - returns the template's translation function

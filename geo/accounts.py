@@ -31,6 +31,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from geo.audit import record
+from geo.clock import aware
 from geo.config import get_settings
 from geo.errors import AuthError, ConflictError, ForbiddenError, InvalidParameterError, NotFoundError
 from geo.models import Account, ConsoleSession, Resource
@@ -56,13 +57,6 @@ class LoginResult:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; every stored one is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value
 
 
 def role_label(role: str, lang: str = "zh") -> str:
@@ -203,7 +197,7 @@ def authenticate(session: Session, *, username: str, password: str) -> LoginResu
         _hasher.hash(password or "-")  # same work as for a real account: no timing hint that it exists
         raise wrong
     now = _now()
-    locked_until = _aware(account.locked_until)
+    locked_until = aware(account.locked_until)
     if locked_until and locked_until > now:
         minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
         msg = f"too many failed logins: the account is locked for {minutes} more minute(s)"
@@ -261,7 +255,7 @@ def session_for(session: Session, token: str | None) -> ConsoleSession:
         raise expired
     row = session.get(ConsoleSession, _hash(token))
     now = _now()
-    if row is None or _aware(row.expires_at) <= now or row.account.disabled:
+    if row is None or aware(row.expires_at) <= now or row.account.disabled:
         raise expired
     row.expires_at = now + timedelta(hours=get_settings().session_hours)
     return row

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from geo.accounts import require_edit, require_role
 from geo.audit import record
 from geo.cities import CityPack
+from geo.clock import aware
 from geo.errors import InvalidParameterError, NotFoundError
 from geo.importer import import_records
 from geo.models import Account, AccountResource, Evaluation, Resource, ReviewItem, TrainingClass
@@ -353,7 +354,7 @@ def last_updates(session: Session, *, city: str) -> dict[int, datetime]:
         for rid, at in session.execute(stmt):
             if at is None:
                 continue
-            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+            at = aware(at)
             if rid not in latest or at > latest[rid]:
                 latest[rid] = at
     return latest

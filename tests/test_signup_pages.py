@@ -115,3 +115,43 @@ def test_skill_code_class_cards_link_to_sign_up(client, admin_token: str) -> Non
     assert "更新于" in page.text
     form = client.get(f"/signup/{links[0]}")
     assert form.status_code == 200 and 'id="signup-form"' in form.text
+
+
+def test_seats_added_through_the_admin_api_go_to_the_waitlist(client, admin_token: str) -> None:  # noqa: ANN001
+    from geo.signups import new_submission_key, sign_up
+
+    _, cid = make_class(seats=1, tag="API-PROMOTE")
+    ids = []
+    for i in range(2):
+        with session_scope() as session:
+            ids.append(
+                sign_up(
+                    session,
+                    class_id=cid,
+                    name=f"API{i}",
+                    mobile=mobile(9100 + i),
+                    consent=True,
+                    submission_key=new_submission_key(),
+                ).signup.id
+            )
+    with session_scope() as session:
+        c = session.get(TrainingClass, cid)
+        body = {
+            "external_id": c.external_id,
+            "resource_id": c.resource_id,
+            "skill": c.skill,
+            "level": c.level,
+            "start_date": c.start_date.isoformat(),
+            "end_date": c.end_date.isoformat(),
+            "schedule": c.schedule,
+            "seats_total": 2,
+            "seats_left": 1,
+            "is_sample": True,
+        }
+    resp = client.put(
+        f"/api/v1/admin/classes/{cid}?city=jiaxing", json=body, headers={"Authorization": f"Bearer {admin_token}"}
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["seats_left"] == 0
+    with session_scope() as session:
+        assert [session.get(Signup, i).status for i in ids] == ["confirmed", "confirmed"]

@@ -34,6 +34,7 @@ from geo.coords import to_wgs84
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, PayloadTooLargeError
 from geo.jobs import create_import_job
 from geo.models import ApiToken, AuditEntry, Evaluation, Resource, ResourceSkill, TrainingClass
+from geo.signups import promote
 from geo.text_input import Line
 
 router = APIRouter(
@@ -247,6 +248,8 @@ def _event_routes(kind: str) -> None:
             entity_id=obj.id,
             changes=_diff(before, _snapshot(obj, fields)),
         )
+        if kind == "classes":
+            promote(db, obj.id)  # seats added through the API go to the waitlist first, in order
         db.commit()
         db.refresh(obj)
         return schema_out.of(obj)
