@@ -305,7 +305,7 @@ def band_polygons(
         pts, offs = contour_generator(cx, cy, mask.astype(np.float32), fill_type=FillType.OuterOffset).filled(0.5, 2.0)
         polys = _rings_to_geometry(pts, offs)
         geom = MultiPolygon(polys) if len(polys) != 1 else polys[0]
-        geom = geom.simplify(SIMPLIFY_FRACTION * cell, preserve_topology=True)
+        geom = shapely.simplify(geom, SIMPLIFY_FRACTION * cell, preserve_topology=False)
         if not geom.is_valid:
             geom = shapely.make_valid(geom)
         if prev is not None and not prev.is_empty:
