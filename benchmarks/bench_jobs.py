@@ -32,15 +32,17 @@ from benchmarks.bench_api import _free_port, _prepare
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _sheet(rows: int) -> bytes:
-    rng = np.random.default_rng(11)
-    lons, lats = rng.uniform(120.70, 120.80, rows), rng.uniform(30.72, 30.78, rows)
+def resource_sheet(n: int, *, prefix: str = "BENCH", seed: int = 11) -> bytes:
+    """A CSV of ``n`` labelled sample resources at random points of central Jiaxing (all inside
+    districts), for the job benchmark and the job tests."""
+    rng = np.random.default_rng(seed)
+    lons, lats = rng.uniform(120.70, 120.80, n), rng.uniform(30.72, 30.78, n)
     buf = io.StringIO()
     out = csv.writer(buf)
     out.writerow(["external_id", "name", "category", "lon", "lat", "skills", "is_sample"])
-    for i in range(rows):
+    for i in range(n):
         out.writerow(
-            [f"BENCH-{i}", f"【示例】基准机构{i}", "training", f"{lons[i]:.6f}", f"{lats[i]:.6f}", "电工", "是"]
+            [f"{prefix}-{i}", f"【示例】基准机构{i}", "training", f"{lons[i]:.6f}", f"{lats[i]:.6f}", "电工", "是"]
         )
     return buf.getvalue().encode("utf-8")
 
@@ -82,7 +84,7 @@ def main() -> None:
     token = subprocess.run(
         [sys.executable, "-m", "api.cli", "token", "create", "bench"], cwd=ROOT, env=env, capture_output=True, text=True
     ).stdout.split()[-1]
-    sheet = _sheet(args.rows)
+    sheet = resource_sheet(args.rows)
     port = _free_port()
     cmd = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
     server = subprocess.Popen([*cmd, "--log-level", "warning", "--no-access-log"], cwd=ROOT, env=env)

@@ -6,31 +6,14 @@ The CLI shows a progress bar.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
+from benchmarks.bench_jobs import resource_sheet
 from tests._servers import run_cli, uvicorn_server
-
-
-def resource_sheet(n: int, *, prefix: str = "JOB", seed: int = 7) -> bytes:
-    """``n`` labelled sample resources on a grid of points in central Jiaxing (all inside districts)."""
-    rng = np.random.default_rng(seed)
-    lons = rng.uniform(120.70, 120.80, n)
-    lats = rng.uniform(30.72, 30.78, n)
-    buf = io.StringIO()
-    writer = csv.writer(buf)
-    writer.writerow(["external_id", "name", "category", "lon", "lat", "skills", "is_sample"])
-    for i in range(n):
-        writer.writerow(
-            [f"{prefix}-{i}", f"【示例】任务测试机构{i}", "training", f"{lons[i]:.6f}", f"{lats[i]:.6f}", "电工", "是"]
-        )
-    return buf.getvalue().encode("utf-8")
 
 
 def _auth(token: str) -> dict[str, str]:
@@ -102,7 +85,7 @@ def test_big_import_runs_off_the_request_threads_and_any_worker_reports_it(tmp_p
         names = [
             i["resource"]["name"] for i in httpx.get(f"{base}/api/v1/nearby", params=near, timeout=60).json()["items"]
         ]
-        assert any(n.startswith("【示例】任务测试机构") for n in names), names
+        assert any(n.startswith("【示例】基准机构") for n in names), names
 
 
 def test_cli_import_shows_a_progress_bar(tmp_path: Path) -> None:
