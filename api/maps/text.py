@@ -96,8 +96,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "unreachable": "不可达",
         "refresh": "更新",
         "coverage_hint": "六边形网格（H3）按到最近资源的通行时间着色；红色描边的格子超出时间上限，是服务缺口。",
-        "coverage_population_note": "人口面：模型估算——第七次人口普查区县总数按 GeoNames 居民点及距离衰减分布到陆地网格"
-        "（水域无人口）；镇街数字为近似。",
+        "coverage_population_note": "人口：各区县为第七次人口普查总数；区县内的分布来自上方说明所列的人口面"
+        "（模型估算或导入数据，水域无人口）；带 ≈ 的镇街数字为近似。",
         "snippet_intro": "为政府门户、人社或总工会网站生成一段 iframe 代码。门户域名须先加入本服务的嵌入白名单"
         "（SKILLCIRCLE_EMBED_ORIGINS），否则浏览器会拒绝显示。",
         "snippet_allowed": "当前允许嵌入的来源",
@@ -219,8 +219,9 @@ _TEXT: dict[str, dict[str, str]] = {
         "refresh": "Update",
         "coverage_hint": "H3 hexagons coloured by travel time to the nearest place; cells outlined in red are "
         "beyond the time limit: the gaps.",
-        "coverage_population_note": "Population surface: model. 2020 census district totals spread over the "
-        "land cells by GeoNames settlements with distance decay (water holds nobody); town figures are approximate.",
+        "coverage_population_note": "Population: 2020 census totals per district; where people live inside a "
+        "district comes from the population surface named in the notes above (model or imported; water holds "
+        "nobody); ≈ marks approximate town figures.",
         "snippet_intro": "Generate iframe code for a government, HR or trade-union portal. The portal's origin must "
         "be on this service's embed allow-list (SKILLCIRCLE_EMBED_ORIGINS) or browsers refuse to show it.",
         "snippet_allowed": "Origins allowed to embed",
