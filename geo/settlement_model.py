@@ -87,9 +87,9 @@ def describe(city: CityPack) -> str:
     """One line naming the model and its parameters (for notices, exports and pages)."""
     cfg = city.population
     if not uses_settlements(city):
-        return "model: uniform within each zone (illustrative)"
+        return "uniform within each zone (illustrative)"
     return (
-        "model: 2020 census district totals spread by GeoNames settlements (CC-BY 4.0) with Gaussian distance "
+        "2020 census district totals spread by GeoNames settlements (CC-BY 4.0) with Gaussian distance "
         f"decay (σ {cfg.sigma_km:g} km × (population/{cfg.settlement_population:g})^(1/3); places without a GeoNames "
         f"figure {cfg.settlement_population:g}; at least {cfg.min_rural_share:.0%} evenly on land as rural)"
     )
