@@ -78,13 +78,14 @@ def client_ip(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def when(value: Any, fmt: str = "%Y-%m-%d") -> str:
-    """A stored (UTC) timestamp shown in the default city's time zone (SQLite returns naive UTC)."""
+def when(value: Any, fmt: str = "%Y-%m-%d", *, city: str | None = None) -> str:
+    """A stored (UTC) timestamp shown in ``city``'s time zone (default: the default city's); SQLite
+    returns naive UTC."""
     from geo.clock import aware, city_zone
 
     if value is None:
         return ""
-    return aware(value).astimezone(city_zone(get_settings().default_city)).strftime(fmt)
+    return aware(value).astimezone(city_zone(city or get_settings().default_city)).strftime(fmt)
 
 
 def tr(lang: str):  # noqa: ANN201 - returns the template's translation function

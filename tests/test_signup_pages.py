@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from geo.db import session_scope
-from geo.models import AuditEntry, Signup, TrainingClass
+from geo.models import AuditEntry, Resource, Signup, TrainingClass
 from tests._signup_fixtures import make_class, mobile
 
 TEST_ROW_PREFIXES = ("SIGNUP-",)  # make_class rows, removed after the module (conftest._remove_test_rows)
@@ -155,3 +155,21 @@ def test_seats_added_through_the_admin_api_go_to_the_waitlist(client, admin_toke
     assert resp.json()["seats_left"] == 0
     with session_scope() as session:
         assert [session.get(Signup, i).status for i in ids] == ["confirmed", "confirmed"]
+
+
+def test_updated_dates_on_the_skill_code_page_are_the_citys_dates(client, admin_token: str) -> None:  # noqa: ANN001
+    # 20:00 UTC on 1 March is already 2 March in Jiaxing (UTC+8): the page shows the city's date
+    rid, cid = make_class(seats=2, tag="TZDATE")
+    stamp = datetime(2026, 3, 1, 20, 0)
+    with session_scope() as s:
+        s.get(Resource, rid).updated_at = stamp
+        s.get(TrainingClass, cid).updated_at = stamp
+    made = client.post(
+        "/api/v1/admin/skill-codes",
+        json={"target_type": "resource", "city": "jiaxing", "resource_id": rid},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    assert made.status_code == 201, made.text
+    page = client.get(f"/s/{made.json()['code']}")
+    assert page.status_code == 200
+    assert page.text.count("2026-03-02") >= 2 and "2026-03-01" not in page.text

@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import date
+from functools import partial
 from pathlib import Path as FsPath
 from typing import Annotated, Any, Literal
 from urllib.parse import quote, urlencode
@@ -46,6 +47,7 @@ from api.security import template_context
 from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer
 from api.skillcode_text import js_texts, texts
 from api.state import CityRuntime, get_runtime
+from api.web import when
 from geo import skillcodes as registry
 from geo.cities import load_city
 from geo.config import get_settings
@@ -317,7 +319,7 @@ def landing_page(request: Request, db: DbSession, code: CodeText, mode: str = "e
     url = map_link(
         answer.city, lang=lang, mode=mode, lat=place.lat if place else None, lon=place.lon if place else None
     )
-    context = _page_context(request, lang, a=answer, map_url=url)
+    context = _page_context(request, lang, a=answer, map_url=url, day=partial(when, city=row.city))
     return templates.TemplateResponse(request, "skillcode.html", context, headers=_PAGE_HEADERS)
 
 
@@ -336,7 +338,7 @@ def landing_live(
     page_lang = _page_lang(request, strict=True)
     row = registry.resolve_code(db, code)
     answer = _answer(db, row, mode=mode, lat=lat, lon=lon, crs="wgs84", located=located, lang=page_lang)
-    context = _page_context(request, page_lang, a=answer)
+    context = _page_context(request, page_lang, a=answer, day=partial(when, city=row.city))
     return templates.TemplateResponse(request, "skillcode_live.html", context, headers=_PAGE_HEADERS)
 
 
