@@ -153,9 +153,10 @@ def create_app() -> FastAPI:
         return response
 
     from api.routers import ROUTERS
+    from api.schemas import COMMON_ERROR_RESPONSES
 
     for router in ROUTERS:
-        app.include_router(router)
+        app.include_router(router, responses=COMMON_ERROR_RESPONSES)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # gzip for clients that accept it: the coverage page's default grid is ~2.7 MB of GeoJSON, ~0.32 MB gzipped

@@ -47,6 +47,14 @@ class ErrorResponse(BaseModel):
     error: ErrorBody
 
 
+COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorResponse, "description": "unknown city, or no such record (`unknown_city`, `not_found`)"},
+    429: {"model": ErrorResponse, "description": "rate limited (`rate_limited`), with Retry-After"},
+    503: {"model": ErrorResponse, "description": "the database is unavailable (`database_unavailable`)"},
+}
+"""Error answers any API route can give, documented on every route (the fuzz test checks the schema)."""
+
+
 class Skill(BaseModel):
     """A skill (工种) with its national occupation code where known."""
 

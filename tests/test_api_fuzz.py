@@ -1,4 +1,5 @@
-"""Property-based fuzz of the whole OpenAPI schema with schemathesis: no input may cause a 5xx.
+"""Property-based fuzz of the whole OpenAPI schema with schemathesis: no input may cause a 5xx, and
+every answer conforms to the schema (documented status code, content type and body).
 
 Every operation of ``/api/v1/openapi.json`` gets schemathesis-generated requests (valid and invalid
 by the schema), sent in-process through ASGI; each must answer below 500, and every JSON error must
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
 from sqlalchemy import delete, func, select
 
 from geo.db import session_scope
 from geo.models import AuditEntry, Evaluation, Resource, SkillCode, TrainingClass
 
 _TABLES = (Resource, TrainingClass, Evaluation, AuditEntry)
+_CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 def _fuzz(operation, *, headers: dict[str, str], examples: int) -> None:  # noqa: ANN001
@@ -30,6 +33,9 @@ def _fuzz(operation, *, headers: dict[str, str], examples: int) -> None:  # noqa
         response = case.call(headers=headers, timeout=120)
         where = f"{case.method} {case.formatted_path} {case.query} {str(case.body)[:200]}"
         assert response.status_code < 500, f"{where}: {response.text[:300]}"
+        # the answer is what the OpenAPI document promises: a documented status code and content
+        # type, and a body that fits the documented schema
+        case.validate_response(response, checks=_CONFORMANCE)
         if response.status_code >= 400 and "json" in response.headers.get("content-type", ""):
             error = response.json()["error"]
             assert error["code"] and error["message_zh"] and error["message_en"], where

@@ -40,7 +40,12 @@ from geo.text_input import Line
 router = APIRouter(
     prefix="/api/v1/admin",
     tags=["admin"],
-    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, 422: {"model": ErrorResponse}},
+    responses={
+        401: {"model": ErrorResponse},
+        403: {"model": ErrorResponse},
+        409: {"model": ErrorResponse, "description": "a record with that external id exists (`conflict`)"},
+        422: {"model": ErrorResponse},
+    },
 )
 Writer = Annotated[ApiToken, Depends(require_scope("resources:write"))]
 Admin = Annotated[ApiToken, Depends(require_scope("admin"))]

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from api.deps import City, Console, DbSession, require_scope
 from api.routers.console import Form, checked, ctx, form_errors
+from api.schemas import ErrorResponse
 from api.state import get_runtime
 from api.web import PageError, page_lang, render
 from geo.accounts import ROLES, create_account, list_accounts, require_role, reset_password, set_disabled
@@ -164,7 +165,12 @@ def demand_page(request: Request, db: DbSession, cs: Console) -> HTMLResponse:
     return render(request, "console_demand.html", context, lang=lang)
 
 
-@router.get("/api/v1/admin/demand", tags=["planning"], summary="Sign-up demand per class, skill and district")
+@router.get(
+    "/api/v1/admin/demand",
+    tags=["planning"],
+    summary="Sign-up demand per class, skill and district",
+    responses={401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}},
+)
 def demand_json(
     db: DbSession, city: City, token: Annotated[ApiToken, Depends(require_scope("admin"))]
 ) -> dict[str, Any]:

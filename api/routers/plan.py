@@ -361,7 +361,12 @@ def access(
     return answer
 
 
-@router.get("/export", summary="Download coverage as GeoPackage, GeoJSON, CSV, XLSX, PNG or PDF")
+@router.get(
+    "/export",
+    summary="Download coverage as GeoPackage, GeoJSON, CSV, XLSX, PNG or PDF",
+    response_class=Response,
+    responses={200: {"content": {media: {} for media in dict.fromkeys(FORMATS.values())}}},
+)
 def export(
     db: DbSession,
     runtime: Runtime,
