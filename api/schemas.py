@@ -48,7 +48,10 @@ class ErrorResponse(BaseModel):
 
 
 COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "unknown city, or no such record (`unknown_city`, `not_found`)"},
+    404: {
+        "model": ErrorResponse,
+        "description": "unknown city, or no such record or job (`unknown_city`, `not_found`, `job_not_found`)",
+    },
     429: {"model": ErrorResponse, "description": "rate limited (`rate_limited`), with Retry-After"},
     503: {"model": ErrorResponse, "description": "the database is unavailable (`database_unavailable`)"},
 }

@@ -291,7 +291,7 @@ for _kind in _EVENTS:
     status_code=202,
     response_model=JobAccepted,
     summary="Upload a CSV/XLSX/GeoJSON sheet: imported in a background job, all rows or none",
-    responses={413: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={413: {"model": ErrorResponse}},
 )
 async def upload_sheet(
     response: Response,

@@ -24,7 +24,7 @@ router = APIRouter(
 Writer = Annotated[ApiToken, Depends(require_scope("resources:write"))]
 
 
-@router.get("/{job_id}", response_model=JobOut, responses={404: {"model": ErrorResponse}}, summary="A job's state")
+@router.get("/{job_id}", response_model=JobOut, summary="A job's state")
 def job_status(db: DbSession, token: Writer, job_id: Annotated[str, Path(max_length=64)]) -> dict:
     """Status (queued, running, succeeded, failed), progress (phase, rows done of total), and once it
     has ended its import report, or its error with the row-numbered report of a rejected sheet."""

@@ -27,7 +27,7 @@ from geo.land import check_on_land
 router = APIRouter(
     prefix="/api/v1",
     tags=["travel time"],
-    responses={404: {"model": ErrorResponse}, 422: {"model": ErrorResponse}, 503: {"model": ErrorResponse}},
+    responses={422: {"model": ErrorResponse}},
 )
 
 Lat = Annotated[float, Query(ge=-90, le=90, description="latitude, in the `crs` given")]

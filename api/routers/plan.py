@@ -43,9 +43,7 @@ router = APIRouter(
     tags=["planning"],
     responses={
         401: {"model": ErrorResponse},
-        404: {"model": ErrorResponse},
         422: {"model": ErrorResponse},
-        503: {"model": ErrorResponse},
     },
 )
 

@@ -127,7 +127,6 @@ def list_resources(
     "/resources/{resource_id}",
     response_model=ResourceDetail,
     summary="One resource with its next classes and evaluations",
-    responses={404: {"model": ErrorResponse}},
 )
 def resource_detail(
     db: DbSession,

@@ -64,7 +64,6 @@ templates = Jinja2Templates(directory=API_DIR / "templates", context_processors=
 CodeText = Annotated[str, Path(min_length=1, max_length=40, description="the code, e.g. K7M2Q9XA (case-insensitive)")]
 Writer = Annotated[ApiToken, Depends(require_scope("codes:write"))]
 ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse},
     410: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
 }
