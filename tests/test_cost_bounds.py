@@ -17,7 +17,7 @@ def http(client, demo_network):
 @pytest.fixture
 def settings_env(monkeypatch):
     """Change settings through the environment for one test, then restore them (and the caches)."""
-    from api.routers import coverage
+    from api.services import coverage
 
     def apply(**values: str) -> None:
         for key, value in values.items():
@@ -36,7 +36,7 @@ def _auth(token: str) -> dict:
 
 
 def test_coverage_answer_cache_is_bounded_by_bytes(http, settings_env) -> None:
-    from api.routers.coverage import answer_cache_usage, model_cache_usage
+    from api.services.coverage import answer_cache_usage, model_cache_usage
 
     settings_env(coverage_cache_mb="0.25")
     budget = answer_cache_usage()[2]

@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from api.deps import City, DbSession, Runtime, require_scope
 from api.jobs import submit_import
-from api.routers.resources import get_resource
 from api.schemas import (
     ClassIn,
     ClassOut,
@@ -25,6 +24,7 @@ from api.schemas import (
     ResourceIn,
     ResourceOut,
 )
+from api.services.resources import get_resource
 from geo.audit import record
 from geo.categories import parse_category
 from geo.cities import CityPack

@@ -19,19 +19,19 @@ import io
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import CONSOLE_COOKIE, Console, DbSession
+from api.forms import Form, checked, ctx, form_errors
 from api.state import get_runtime
 from api.web import (
     CSRF_COOKIE,
     PageError,
     anonymous_csrf,
     check_csrf,
-    form_dict,
     message,
     page_lang,
     render,
@@ -39,9 +39,9 @@ from api.web import (
     when,
 )
 from geo import personal
-from geo.accounts import authenticate, can_edit_resource, can_see_resource, end_session, require_edit, role_label
+from geo.accounts import authenticate, can_edit_resource, can_see_resource, end_session, require_edit
 from geo.audit import record
-from geo.categories import CATEGORY_BY_KEY, LEVEL_BY_NUMBER, SCHEDULES
+from geo.categories import CATEGORY_BY_KEY
 from geo.cities import load_city
 from geo.config import get_settings
 from geo.editing import (
@@ -62,30 +62,7 @@ from geo.signups import class_signups
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-Form = Annotated[dict[str, str], Depends(form_dict)]
 KINDS = {"classes": TrainingClass, "evaluations": Evaluation}
-
-
-def ctx(cs: ConsoleSession, lang: str, **extra: Any) -> dict[str, Any]:
-    """What every console page needs: me, my role, the CSRF token, label helpers."""
-    return {
-        "me": cs.account,
-        "role": role_label(cs.account.role, lang),
-        "csrf": cs.csrf_token,
-        "categories": [(k, c.label(lang)) for k, c in CATEGORY_BY_KEY.items()],
-        "levels": [(n, lv.label_en if lang == "en" else lv.label_zh) for n, lv in LEVEL_BY_NUMBER.items()],
-        "schedules": [(k, en if lang == "en" else zh) for k, (zh, en) in SCHEDULES.items()],
-        "level_label": lambda n: LEVEL_BY_NUMBER[n].label_en if lang == "en" else LEVEL_BY_NUMBER[n].label_zh,
-        "category_label": lambda k: CATEGORY_BY_KEY[k].label(lang) if k in CATEGORY_BY_KEY else k,
-    } | extra
-
-
-def checked(cs: ConsoleSession, form: dict[str, str]) -> None:
-    """A console POST must carry the session's CSRF token."""
-    try:
-        check_csrf(cs.csrf_token, form.get("csrf_token"))
-    except SkillCircleError as exc:
-        raise PageError(exc) from None
 
 
 def _resource(db: Session, cs: ConsoleSession, resource_id: int, *, edit: bool) -> Resource:
@@ -107,15 +84,6 @@ def _event(db: Session, cs: ConsoleSession, kind: str, event_id: int) -> Any:
         msg = f"no {kind} item {event_id} in your city"
         raise PageError(NotFoundError(msg, message_zh="找不到该班次或评价安排"))
     return obj
-
-
-def form_errors(exc: SkillCircleError, lang: str) -> list[str]:
-    """An importer report (or any error) as lines for the form page, in the page language."""
-    errors = exc.details.get("errors") if isinstance(exc, ImportValidationError) else None
-    if not errors:
-        return [message(exc, lang)]
-    key = "message_en" if lang == "en" else "message_zh"
-    return [f"{e['column']}: {e[key]}" if e.get("column") else e[key] for e in errors]
 
 
 # ------------------------------------------------------------------------------------------------ login

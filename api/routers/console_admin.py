@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 
 from api.deps import City, Console, DbSession, require_scope
-from api.routers.console import Form, checked, ctx, form_errors
+from api.forms import Form, checked, ctx, form_errors
 from api.schemas import ErrorResponse
 from api.state import get_runtime
 from api.web import PageError, page_lang, render

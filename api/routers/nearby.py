@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 
 from api.deps import City, DbSession, Runtime
-from api.routers.resources import get_resource, parse_categories
+from api.params import geojson_to_crs, parse_categories, parse_minutes_list, wgs84_point
 from api.schemas import (
     ESTIMATE_NOTICE,
     SAMPLE_NOTICE,
@@ -17,12 +17,10 @@ from api.schemas import (
     NearbyItem,
     NearbyResponse,
 )
-from api.state import CityRuntime, ResourceIndex
-from geo.boundaries import district_of
+from api.services.resources import get_resource
+from api.state import ResourceIndex
 from geo.cities import CityPack
-from geo.coords import from_wgs84, to_wgs84
-from geo.errors import InvalidParameterError, OutsideServiceAreaError, UnknownSkillError
-from geo.land import check_on_land
+from geo.errors import UnknownSkillError
 
 router = APIRouter(
     prefix="/api/v1",
@@ -34,65 +32,6 @@ Lat = Annotated[float, Query(ge=-90, le=90, description="latitude, in the `crs` 
 Lon = Annotated[float, Query(ge=-180, le=180, description="longitude, in the `crs` given")]
 Minutes = Annotated[int, Query(ge=1, le=60, description="time limit in minutes (1–60)")]
 Direction = Literal["to", "from"]
-
-
-def wgs84_point(city_runtime: CityRuntime, lon: float, lat: float, crs: str) -> tuple[float, float]:
-    """Convert a request point to WGS84 and check it lies in the city's service area: its box, then
-    its district polygons (a point in Hangzhou Bay is inside Jiaxing's box but in no district), then
-    on land (the district polygons reach into the Qiantang estuary: ``in_water``)."""
-    wlon, wlat = to_wgs84(lon, lat, crs=crs)
-    wlon, wlat = float(wlon), float(wlat)
-    city = city_runtime.city
-    city.check_point(wlon, wlat)
-    if district_of([wlon], [wlat], city)[0] is None:
-        msg = f"point lat={wlat:.5f}, lon={wlon:.5f} lies in none of the districts of {city.name_en}"
-        raise OutsideServiceAreaError(
-            msg,
-            message_zh=f"位置（纬度 {wlat:.5f}，经度 {wlon:.5f}）不在{city.name_zh}任何区县内",
-            details={"lat": wlat, "lon": wlon, "city": city.key},
-        )
-    check_on_land(wlon, wlat, city)
-    return wlon, wlat
-
-
-def parse_minutes_list(minutes: str, *, max_bands: int = 6, max_minutes: int = 60) -> list[int]:
-    """``"10,20,30"`` → ``[10, 20, 30]``: at most ``max_bands`` whole minutes from 1 to ``max_minutes``."""
-    try:
-        values = sorted({int(m) for m in minutes.replace("，", ",").split(",") if m.strip()})
-    except ValueError:
-        values = []
-    if not values or len(values) > max_bands or values[0] < 1 or values[-1] > max_minutes:
-        msg = f"minutes must be 1–{max_bands} comma-separated whole numbers from 1 to {max_minutes}, got {minutes!r}"
-        raise InvalidParameterError(
-            msg,
-            message_zh=f"分钟数应为 1–{max_bands} 个以逗号分隔的 1–{max_minutes} 的整数，收到“{minutes}”",
-            code="invalid_minutes",
-        )
-    return values
-
-
-def geojson_to_crs(fc: dict, crs: str) -> dict:
-    """Convert every coordinate of a GeoJSON FeatureCollection from WGS84 to ``crs`` (in place)."""
-    if crs == "wgs84":
-        return fc
-    import numpy as np
-
-    def conv(coords):  # noqa: ANN001, ANN202
-        arr = np.asarray(coords, dtype=float)
-        if arr.ndim == 1:
-            lon, lat = from_wgs84(arr[0], arr[1], crs=crs)
-            return [float(lon), float(lat)]
-        if arr.ndim == 2:
-            lon, lat = from_wgs84(arr[:, 0], arr[:, 1], crs=crs)
-            return np.column_stack([lon, lat]).tolist()
-        return [conv(c) for c in coords]
-
-    for feat in fc.get("features", []):
-        geom = feat.get("geometry")
-        if geom and "coordinates" in geom:
-            geom["coordinates"] = conv(geom["coordinates"])
-    fc["crs_name"] = crs
-    return fc
 
 
 def _check_skill(index: ResourceIndex, city_key: str, skill: str | None) -> None:

@@ -23,9 +23,9 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import Bearer, DbSession, Runtime, require_heavy
-from api.routers.coverage import CategoryParam, MinutesParam, ResolutionParam, check_grid_cost, coverage_model
-from api.routers.nearby import parse_minutes_list, wgs84_point
+from api.params import CategoryParam, MinutesParam, ResolutionParam, parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
+from api.services.coverage import check_grid_cost, coverage_model
 from geo.cities import MODE_KEYS
 from geo.clock import city_today
 from geo.config import get_settings

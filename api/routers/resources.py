@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, or_, select
 
 from api.deps import City, DbSession
+from api.params import parse_categories
 from api.schemas import (
     SAMPLE_NOTICE,
     ClassOut,
@@ -19,30 +19,13 @@ from api.schemas import (
     ResourceOut,
     ResourcePage,
 )
-from geo.categories import CATEGORIES, parse_category
-from geo.clock import city_today, upcoming_class, upcoming_evaluation
-from geo.errors import NotFoundError
-from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
+from api.services.resources import find_resources, get_resource, next_events, skill_counts
+from geo.categories import CATEGORIES
+from geo.clock import city_today
 
 router = APIRouter(prefix="/api/v1", tags=["resources"], responses={422: {"model": ErrorResponse}})
 
 Lang = Literal["zh", "en"]
-
-
-def parse_categories(category: str | None) -> list[str] | None:
-    """``training,college`` or Chinese labels → category keys (None = all)."""
-    if not category:
-        return None
-    return [parse_category(part) for part in category.replace("，", ",").split(",") if part.strip()]
-
-
-def get_resource(db: DbSession, city: City, resource_id: int) -> Resource:
-    """The resource ``resource_id`` of ``city`` or a 404 ``not_found`` error."""
-    res = db.get(Resource, resource_id)
-    if res is None or res.city != city.key:
-        msg = f"no resource with id {resource_id} in {city.key}"
-        raise NotFoundError(msg, message_zh=f"找不到编号为 {resource_id} 的资源", details={"id": resource_id})
-    return res
 
 
 def resources_geojson(items: list[ResourceOut], *, extra: dict) -> dict:
@@ -90,23 +73,17 @@ def list_resources(
     lang: Lang = "zh",
 ):
     """Filter by category, skill, district, town and text; paginated; nearest is ``/nearby``."""
-    stmt = select(Resource).where(Resource.city == city.key)
-    cats = parse_categories(category)
-    if cats:
-        stmt = stmt.where(Resource.category.in_(cats))
-    if skill:
-        stmt = stmt.where(Resource.id.in_(select(ResourceSkill.resource_id).where(ResourceSkill.name == skill)))
-    if district:
-        stmt = stmt.where(Resource.district == district)
-    if town:
-        stmt = stmt.where(Resource.town == town)
-    if q:
-        # autoescape: q=% or q=_ is literal text, not "match everything"
-        stmt = stmt.where(
-            or_(Resource.name.contains(q, autoescape=True), Resource.address.contains(q, autoescape=True))
-        )
-    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = db.scalars(stmt.order_by(Resource.id).offset((page - 1) * page_size).limit(page_size)).all()
+    total, rows = find_resources(
+        db,
+        city,
+        categories=parse_categories(category),
+        skill=skill,
+        district=district,
+        town=town,
+        q=q,
+        page=page,
+        page_size=page_size,
+    )
     items = [ResourceOut.of(r, lang=lang, crs=crs) for r in rows]
     sample = any(r.is_sample for r in rows)
     meta = {
@@ -138,19 +115,7 @@ def resource_detail(
 ) -> ResourceDetail:
     """Details, registration guidance and the next ``limit`` classes and evaluations from today."""
     res = get_resource(db, city, resource_id)
-    today = city_today(city)
-    classes = db.scalars(
-        select(TrainingClass)
-        .where(TrainingClass.resource_id == res.id, upcoming_class(today))
-        .order_by(TrainingClass.start_date)
-        .limit(limit)
-    ).all()
-    evaluations = db.scalars(
-        select(Evaluation)
-        .where(Evaluation.resource_id == res.id, upcoming_evaluation(today))
-        .order_by(Evaluation.date)
-        .limit(limit)
-    ).all()
+    classes, evaluations = next_events(db, res, today=city_today(city), limit=limit)
     base = ResourceOut.of(res, lang=lang, crs=crs)
     return ResourceDetail(
         **base.model_dump(),
@@ -163,11 +128,4 @@ def resource_detail(
 @router.get("/skills", summary="Skills (工种) offered in the city, with how many resources offer each")
 def list_skills(db: DbSession, city: City) -> list[dict]:
     """Every skill name (and occupation code) offered by at least one resource of the city."""
-    rows = db.execute(
-        select(ResourceSkill.name, func.max(ResourceSkill.code), func.count())
-        .join(Resource)
-        .where(Resource.city == city.key)
-        .group_by(ResourceSkill.name)
-        .order_by(func.count().desc(), ResourceSkill.name)
-    ).all()
-    return [{"name": n, "code": c, "resources": k} for n, c, k in rows]
+    return skill_counts(db, city)

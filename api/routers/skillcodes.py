@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from api import qrcodes
 from api.deps import DbSession, require_scope
 from api.i18n import html_lang, negotiate, safe_negotiate
-from api.routers.nearby import wgs84_point
+from api.params import wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.security import template_context
 from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer

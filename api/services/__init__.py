@@ -1,0 +1,10 @@
+"""The service layer: the queries and the audited writes the routers and the CLI share.
+
+One module per resource, as in FastAPI's full-stack template. Routers parse the request, call a
+service and shape the answer; CLI commands do the same from the command line. Services take a
+database session and plain values, raise :mod:`geo.errors` exceptions (stable codes, zh/en messages)
+and never import FastAPI routing.
+
+* :mod:`api.services.resources` — the registry's reads (lookup, filtered pages, skills);
+* :mod:`api.services.coverage` — cached coverage models and answers, the grid-cost check;
+"""
