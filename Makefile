@@ -45,6 +45,7 @@ test: install system-deps lint
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_engine
+	$(BIN)/python -m benchmarks.bench_load
 	$(BIN)/python -m benchmarks.bench_extract
 	$(BIN)/python -m benchmarks.bench_valhalla
 	$(BIN)/python -m benchmarks.bench_coverage

@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests._servers import PATIENCE_S
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -78,7 +80,7 @@ def live_server(jiaxing_sample: Path, demo_sample: Path, demo_network: Path) -> 
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": socks}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + PATIENCE_S
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
             pytest.fail("the live uvicorn server did not start")

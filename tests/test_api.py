@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from geo.categories import CATEGORY_KEYS
 from geo.db import head_revision, session_scope
 from geo.models import Resource, TrainingClass
+from tests._servers import PATIENCE_S
 
 JX_COUNTS = {"college": 16, "training": 123, "evaluation": 32, "base": 10, "studio": 189}
 
@@ -236,12 +237,11 @@ def wait_for_job(client, headers: dict, accepted) -> dict:  # noqa: ANN001
     assert accepted.status_code == 202, accepted.text
     url = accepted.json()["status_url"]
     assert accepted.headers["Location"] == url
-    for _ in range(600):
-        job = client.get(url, headers=headers).json()
-        if job["status"] in ("succeeded", "failed"):
-            return job
+    deadline = time.monotonic() + PATIENCE_S  # a hang guard, not a speed claim
+    while (job := client.get(url, headers=headers).json())["status"] not in ("succeeded", "failed"):
+        assert time.monotonic() < deadline, f"job never ended: {job}"
         time.sleep(0.1)
-    raise AssertionError(f"job never ended: {job}")
+    return job
 
 
 def test_admin_upload_all_or_nothing(client, admin_token: str) -> None:

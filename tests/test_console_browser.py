@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from tests._maps_browser import DESKTOP, PHONE, axe_violations, browser, horizontal_overflow  # noqa: F401 - fixture
+from tests._servers import PATIENCE_S
 
 pytestmark = pytest.mark.browser
 PASSWORD = "browser flow 2026"
@@ -35,7 +36,7 @@ def server(client) -> Iterator[str]:  # noqa: ANN001 - the client fixture loads 
     srv = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE_S
     while not srv.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -43,11 +42,9 @@ def test_build_demo_writes_graphs_manifest_and_coverage(demo_built) -> None:
     assert list((folder / "tables").glob("car-*.npz"))
 
 
-def test_engine_loads_fast_and_routes(demo_built) -> None:
+def test_engine_loads_and_routes(demo_built) -> None:
     city = load_city("demo")
-    t0 = time.perf_counter()
-    eng = CityEngine.load(city)
-    assert time.perf_counter() - t0 < 1.0
+    eng = CityEngine.load(city)  # load time: benchmarks/bench_load.py
     assert not eng.estimate and eng.modes_loaded == ["walk", "bicycle", "ebike", "car"]
     lat, lon = city.center
     reach = eng.reachable(lon, lat, mode="walk", minutes=10)
@@ -55,15 +52,18 @@ def test_engine_loads_fast_and_routes(demo_built) -> None:
     assert ensure_built(city)["status"] == "ready"
 
 
-def test_offline_jiaxing_fails_fast_with_a_clear_error() -> None:
+def test_offline_jiaxing_fails_fast_with_a_clear_error(monkeypatch) -> None:
+    import osmnx as ox
+
+    attempts = []
+    monkeypatch.setattr(ox, "graph_from_polygon", lambda *a, **k: attempts.append(a))
     city = load_city("jiaxing")
-    t0 = time.perf_counter()
     with pytest.raises(NetworkUnavailableError) as err:
         build_city(city, progress=False)
-    assert time.perf_counter() - t0 < 2.0
     assert err.value.code == "network_unavailable" and "离线" in err.value.message_zh
     with pytest.raises(NetworkUnavailableError):
         fetch_overpass(city)
+    assert attempts == []  # fast because offline never tries a download (no timeout to wait for)
 
 
 def test_import_file_into_city_cache(tmp_path) -> None:
@@ -123,11 +123,12 @@ def test_fetch_downloads_the_district_union_and_fails_fast_without_internet(onli
     import osmnx as ox
 
     city = load_city("jiaxing")
-    t0 = time.perf_counter()
     with pytest.raises(NetworkUnavailableError) as err:  # a real attempt: the Overpass port is closed
         fetch_overpass(city, force=True)
-    assert time.perf_counter() - t0 < 5.0
     assert err.value.code == "network_unavailable" and "Overpass" in err.value.message_zh
+    # what makes a failed download fail fast: no rate-limit probe, no DNS-over-HTTPS, a bounded timeout
+    assert ox.settings.overpass_rate_limit is False and ox.settings.doh_url_template is None
+    assert ox.settings.requests_timeout <= 30
     asked = []
 
     def _record(polygon, **kwargs):  # noqa: ANN001, ANN003, ANN202 - stands in for the download

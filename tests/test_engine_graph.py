@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import networkx as nx
 import numpy as np
 import pytest
@@ -79,9 +77,7 @@ def test_parallel_edges_collapse_to_the_fastest() -> None:
 def test_save_load_round_trip_with_hash(tmp_path) -> None:
     graph = helsinki_graphs()["bicycle"]
     path = save_graph(graph, tmp_path / "bicycle.npz")
-    t0 = time.perf_counter()
-    back = load_graph(path)
-    assert time.perf_counter() - t0 < 0.5
+    back = load_graph(path)  # load time: benchmarks/bench_load.py
     assert back.content_hash == graph.content_hash
     assert back.mode == "bicycle" and back.crs == graph.crs
     for name in ("node_id", "x", "indptr", "indices", "seconds", "t_indptr", "t_seconds"):

@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from geo.db import head_revision
+from tests._servers import PATIENCE_S
 
 pytestmark = pytest.mark.postgres
 URL = os.environ.get("SKILLCIRCLE_TEST_DATABASE_URL", "")
@@ -101,9 +102,10 @@ def test_cli_and_api_on_postgresql(pg_url: str, tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        deadline = time.monotonic() + PATIENCE_S  # a hang guard, not a speed claim
+        while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
                     break
             except httpx.TransportError:
                 time.sleep(0.2)

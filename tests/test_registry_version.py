@@ -16,7 +16,7 @@ from geo.db import session_scope, upgrade
 from geo.importer import import_sheet
 from geo.models import Resource
 from geo.versions import read_version
-from tests._servers import run_cli, uvicorn_server
+from tests._servers import PATIENCE_S, run_cli, uvicorn_server
 
 SHEET = "external_id,name,category,lon,lat,updated_at\nRV-1,【示例】{name},training,120.7555,30.7536,2026-01-01\n"
 
@@ -66,7 +66,7 @@ def test_a_running_server_sees_a_cli_import_that_keeps_updated_at(tmp_path: Path
         sheet.write_text(SHEET.format(name="新名"), encoding="utf-8")
         done = run_cli(env, "import", "jiaxing", str(sheet))
         assert done.returncode == 0, done.stderr
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + PATIENCE_S
         while _names_near(base) != ["【示例】新名"]:
             assert time.monotonic() < deadline, "the server never re-indexed"
             time.sleep(0.25)

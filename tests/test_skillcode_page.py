@@ -28,6 +28,7 @@ from tests._maps_browser import (
 from tests._maps_browser import (
     PHONE as PHONE_360,
 )
+from tests._servers import PATIENCE_S
 
 pytestmark = pytest.mark.browser
 
@@ -57,7 +58,7 @@ def live_server(client, demo_network) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + PATIENCE_S
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.05)
