@@ -26,8 +26,8 @@ def main() -> None:
     from geo.cities import load_city
     from geo.land import on_land
     from geo.population_inside import population_inside
-    from isochrones.coverage import city_grid
     from isochrones.engine import CityEngine
+    from planning.coverage import city_grid
 
     city = load_city("jiaxing")
     grid = city_grid(city)

@@ -18,7 +18,7 @@ Setup (all offline, deterministic):
 
 Measured in the same run:
 
-* **one pass** — :meth:`isochrones.coverage.CoverageModel.table` from a cold model: snapping every cell
+* **one pass** — :meth:`planning.coverage.CoverageModel.table` from a cold model: snapping every cell
   once per mode, then ONE multi-source Dijkstra per category × mode bounded at 30 minutes
   (:meth:`CityEngine.nearest_times` with ``limit_s``; also timed without the bound, searching the whole
   graph), then thresholds and district/town sums;
@@ -45,10 +45,10 @@ import pandas as pd
 from geo.categories import CATEGORY_KEYS
 from geo.cities import MODE_KEYS, load_city
 from geo.errors import NetworkNotBuiltError
-from isochrones.coverage import THRESHOLDS, CoverageModel, ResourceSet
 from isochrones.engine import CityEngine
 from isochrones.graph import CompiledGraph, compile_graph, load_graph, save_graph
 from isochrones.travel import search
+from planning.coverage import THRESHOLDS, CoverageModel, ResourceSet
 
 OUT = Path(__file__).resolve().parent / "RESULTS-coverage.md"
 CACHE = Path(__file__).resolve().parent.parent / "var" / "bench" / "coverage-synthetic-200m"

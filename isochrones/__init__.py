@@ -1,7 +1,8 @@
 """Travel-time engine: compiled per-mode road graphs, snapping, shortest paths, isochrones.
 
 Public entry point: :class:`isochrones.engine.CityEngine` (imported lazily to keep ``import isochrones``
-cheap). Data flows ``geo`` → ``isochrones`` → ``api``; nothing here imports ``api``.
+cheap). Data flows ``geo`` → ``isochrones`` → ``planning`` → ``api``; nothing here imports ``planning``
+or ``api``.
 """
 
 from __future__ import annotations

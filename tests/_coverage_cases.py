@@ -19,9 +19,9 @@ import h3
 import numpy as np
 from shapely.geometry import Polygon
 
-from isochrones.coverage import CoverageModel, ResourceSet
 from isochrones.engine import CityEngine
 from isochrones.graph import compile_arrays, project, unproject, utm_crs
+from planning.coverage import CoverageModel, ResourceSet
 
 HOP_M = 240.0
 SPEEDS = {"walk": 1.0, "bicycle": 5.0, "ebike": 5.0, "car": 10.0}

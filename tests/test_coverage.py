@@ -11,7 +11,7 @@ from pyproj import Geod
 from scipy import sparse
 
 from geo.errors import InvalidParameterError, UnknownCategoryError, UnknownModeError
-from isochrones.coverage import CoverageModel, CoverageTable, check_minutes, two_step_fca
+from planning.coverage import CoverageModel, CoverageTable, check_minutes, two_step_fca
 
 # ---------------------------------------------------------------------------------------------- by hand
 
@@ -185,7 +185,7 @@ def test_exports_files_and_summary_figure(demo_model: CoverageModel, tmp_path, a
     from openpyxl import load_workbook
     from PIL import Image
 
-    from isochrones import exports
+    from planning import exports
 
     gpkg = exports.write_geopackage(tmp_path / "c.gpkg", demo_model, "training", mode="walk", minutes=10)
     layers = dict(pyogrio.list_layers(gpkg))
@@ -327,7 +327,7 @@ def test_planner_csv_and_xlsx_exports_carry_no_live_formula(demo_model: Coverage
 
     from openpyxl import load_workbook
 
-    from isochrones import exports
+    from planning import exports
 
     tab = demo_model.table(categories=["training"], modes=["walk"], thresholds=[10])
     towns = tab.towns.copy()

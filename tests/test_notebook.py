@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parent.parent / "notebooks" / "coverage_gaps.ipynb"
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOK = ROOT / "notebooks" / "coverage_gaps.ipynb"
 
 
 @pytest.mark.slow
@@ -19,6 +21,8 @@ def test_coverage_gaps_notebook_executes(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'notebook.db'}")
     monkeypatch.setenv("SKILLCIRCLE_OFFLINE", "true")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # the kernel draws inline
+    # the kernel runs in tmp_path: put this checkout first so it imports the code under test (not an install)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p))
     nb = nbformat.read(NOTEBOOK, as_version=4)
     # a generous per-cell limit against a hung kernel: a slow cell on a loaded machine is no failure
     NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()

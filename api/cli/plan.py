@@ -43,14 +43,14 @@ def _fail(exc: SkillCircleError) -> None:
 
 def _model(city: str, resolution: int | None):  # noqa: ANN202 - CoverageModel
     from geo.db import upgrade
-    from isochrones.coverage import CoverageModel
+    from planning.coverage import CoverageModel
 
     upgrade()
     return CoverageModel.for_city(load_city(city), resolution=resolution)
 
 
 def _notices(model, mode: str | None) -> None:  # noqa: ANN001
-    from isochrones.coverage import coverage_notice
+    from planning.coverage import coverage_notice
 
     for key, text in coverage_notice(model, mode=mode).items():
         typer.secho(f"[{key}] {text['zh']}", fg="yellow", err=True)
@@ -87,7 +87,7 @@ def coverage_command(
 ) -> None:
     """Covered population per category × mode × threshold, from one nearest-resource pass per pair."""
     from geo.categories import CATEGORY_KEYS
-    from isochrones.coverage import THRESHOLDS
+    from planning.coverage import THRESHOLDS
 
     if level not in ("total", "district", "town"):
         raise typer.BadParameter("level must be total, district or town")
@@ -128,7 +128,7 @@ def suggest_command(
     """Choose k new sites that newly cover the most residents (maximal covering location problem)."""
     import pandas as pd
 
-    from isochrones.planning import GREEDY_GUARANTEE, suggest_sites
+    from planning.sites import GREEDY_GUARANTEE, suggest_sites
 
     try:
         model = _model(city, resolution)
@@ -208,7 +208,7 @@ def whatif_command(
     as_json: JsonOpt = False,
 ) -> None:
     """Coverage before and after adding sites and/or closing resources, per district."""
-    from isochrones.planning import what_if
+    from planning.sites import what_if
 
     pts = [_parse_point(p) for p in add or []]
     try:
@@ -283,8 +283,8 @@ def export_command(
     """Write the coverage grid, isochrones, tables and the one-page summary figure of a category."""
     import tempfile
 
-    from isochrones.exports import FORMATS, export_bytes
     from isochrones.modes import check_mode
+    from planning.exports import FORMATS, export_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     try:

@@ -33,10 +33,10 @@ from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
 from geo.population import surface_of
 from geo.text_input import Line
-from isochrones.coverage import THRESHOLDS, Coverage, CoverageModel, coverage_notice, parse_category_or_all
-from isochrones.exports import FORMATS, export_bytes
 from isochrones.modes import check_mode
-from isochrones.planning import GREEDY_GUARANTEE, Suggestion, suggest_sites, what_if
+from planning.coverage import THRESHOLDS, Coverage, CoverageModel, coverage_notice, parse_category_or_all
+from planning.exports import FORMATS, export_bytes
+from planning.sites import GREEDY_GUARANTEE, Suggestion, suggest_sites, what_if
 
 router = APIRouter(
     prefix="/api/v1/plan",

@@ -1,7 +1,7 @@
 """Coverage for the API and the CLI: cached coverage models and encoded ``/coverage`` answers.
 
 Times come from one nearest-resource pass of the engine per category and mode
-(:mod:`isochrones.coverage`); answers are cached per (city, category, mode, minutes, grid resolution,
+(:mod:`planning.coverage`); answers are cached per (city, category, mode, minutes, grid resolution,
 resources version), where the version is a hash of the resources' ids, positions, categories and
 seats plus the loaded road graphs, so any write to the registry invalidates them. The answer cache is
 bounded by bytes (``SKILLCIRCLE_COVERAGE_CACHE_MB`` of encoded JSON per worker, least recently used out
@@ -29,7 +29,7 @@ from geo.clock import city_today
 from geo.config import get_settings
 from geo.models import Resource
 from geo.population import surface_of
-from isochrones.coverage import (
+from planning.coverage import (
     CoverageModel,
     ResourceSet,
     city_grid,

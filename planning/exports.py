@@ -40,7 +40,8 @@ from geo.config import get_settings
 from geo.errors import InvalidParameterError
 from geo.population import surface_of
 from geo.safe_cells import safe_frame
-from isochrones.coverage import (
+from isochrones.modes import check_mode
+from planning.coverage import (
     ALL_CATEGORIES,
     THRESHOLDS,
     CoverageModel,
@@ -49,7 +50,6 @@ from isochrones.coverage import (
     coverage_notice,
     parse_category_or_all,
 )
-from isochrones.modes import check_mode
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -376,7 +376,7 @@ def _notes_frame(model: CoverageModel, *, mode: str | None = None) -> pd.DataFra
         for _, d in districts(city).iterrows():
             rows.append({"item": f"population source {d['adcode']}", "zh": d["name_zh"], "en": d["population_source"]})
     generated = city_today(city if city is not None else get_settings().default_city).isoformat()
-    rows.append({"item": "generated", "zh": generated, "en": "SkillCircle isochrones.coverage"})
+    rows.append({"item": "generated", "zh": generated, "en": "SkillCircle planning.coverage"})
     return pd.DataFrame(rows)
 
 
@@ -555,7 +555,7 @@ def summary_figure(model: CoverageModel, category: str, *, mode: str = "ebike", 
         if est:
             lines.append(f"• 估算：{'、'.join(est)}为直线距离×绕行系数估算（尚无路网），数字偏粗。")
         day = city_today(model.city if model.city is not None else get_settings().default_city)
-        lines.append(f"• 生成日期 {day.isoformat()}；SkillCircle 技能圈 isochrones.coverage")
+        lines.append(f"• 生成日期 {day.isoformat()}；SkillCircle 技能圈 planning.coverage")
         ax_note.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=8, wrap=True)
     return fig
 

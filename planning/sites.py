@@ -41,9 +41,9 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geo.errors import InvalidParameterError, NotFoundError
-from isochrones.coverage import ALL_CATEGORIES, Coverage, CoverageModel, check_minutes, parse_category_or_all
 from isochrones.graph import project
 from isochrones.modes import check_mode
+from planning.coverage import ALL_CATEGORIES, Coverage, CoverageModel, check_minutes, parse_category_or_all
 
 log = logging.getLogger(__name__)
 
