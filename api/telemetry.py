@@ -24,7 +24,12 @@ NETWORK_LOADED = Gauge(
     ["city"],
     registry=REGISTRY,
 )
-SKILL_CODE_SCANS = Counter("skillcircle_skill_code_scans_total", "skill code page views", registry=REGISTRY)
+SKILL_CODE_SCANS = Counter(
+    "skillcircle_skill_code_scans_total",
+    "skill code scans (views of a code's bare /s/{code} page, as counted in scan_counts) by city",
+    ["city"],
+    registry=REGISTRY,
+)
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:

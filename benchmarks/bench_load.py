@@ -2,7 +2,7 @@
 
 Run::
 
-    flock /work/coord/bench.lock python -m benchmarks.bench_load
+    python -m benchmarks.bench_load     # on a shared machine, under the benchmark lock
 
 A serving process loads every mode's graph at start (:meth:`isochrones.engine.CityEngine.load`), and
 :func:`isochrones.graph.load_graph` recomputes each file's content hash before mapping its arrays, so

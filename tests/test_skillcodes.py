@@ -367,6 +367,35 @@ def test_scans_are_counted_per_day_and_coarse_cell_without_personal_data(client,
     assert r.status_code == 422 and r.json()["error"]["code"] == "bad_date_range"
 
 
+def _scans_metric(client) -> dict[str, float]:  # noqa: ANN001
+    """``skillcircle_skill_code_scans_total`` per city, read from /metrics with Prometheus' own parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    r = client.get("/metrics")
+    assert r.status_code == 200
+    return {
+        s.labels["city"]: s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+        if s.name == "skillcircle_skill_code_scans_total"
+    }
+
+
+def test_scans_metric_counts_what_scan_counts_count(client, admin_token, city_codes) -> None:
+    code = city_codes["place"]["code"]
+    report = "/api/v1/admin/skill-codes/scans"
+    before, stored = _scans_metric(client), client.get(report, params={"code": code}, headers=_auth(admin_token))
+    for _ in range(2):
+        assert client.get(f"/s/{code}").status_code == 200
+    assert client.get(f"/s/{code}", params={"mode": "walk"}).status_code == 200  # a mode switch: not a scan
+    assert client.get("/s/ZZZZZZZZ").status_code == 404  # no such code: nothing counted
+    after = _scans_metric(client)
+    assert after.get("jiaxing", 0) - before.get("jiaxing", 0) == 2
+    assert after.get("demo", 0) == before.get("demo", 0)
+    stored_now = client.get(report, params={"code": code}, headers=_auth(admin_token)).json()["total"]
+    assert stored_now - stored.json()["total"] == 2  # the metric and the stored counts agree
+
+
 # ---------------------------------------------------------------------------------------------- images
 def test_qr_png_and_svg_decode_to_the_url(client, city_codes) -> None:
     code = city_codes["resource"]["code"]

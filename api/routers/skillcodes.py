@@ -47,6 +47,7 @@ from api.security import template_context
 from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer
 from api.skillcode_text import js_texts, texts
 from api.state import CityRuntime, get_runtime
+from api.telemetry import SKILL_CODE_SCANS
 from api.web import when
 from geo import skillcodes as registry
 from geo.cities import load_city
@@ -309,6 +310,7 @@ def landing_page(request: Request, db: DbSession, code: CodeText, mode: str = "e
         if "mode" not in request.query_params:  # a scan opens the bare URL; ?mode= is the no-JS mode switch
             registry.count_scan(db, row.code)
             db.commit()
+            SKILL_CODE_SCANS.labels(row.city).inc()
         registry.resolve_code(db, row.code)
         check_mode(mode)
         answer = build_answer(db, _runtime(row), row, mode=mode, lang=lang)
