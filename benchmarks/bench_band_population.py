@@ -27,7 +27,7 @@ def main() -> None:
     from geo.land import on_land
     from geo.population_inside import population_inside
     from isochrones.engine import CityEngine
-    from planning.coverage import city_grid
+    from planning.grid import city_grid
 
     city = load_city("jiaxing")
     grid = city_grid(city)

@@ -48,7 +48,9 @@ from geo.errors import NetworkNotBuiltError
 from isochrones.engine import CityEngine
 from isochrones.graph import CompiledGraph, compile_graph, load_graph, save_graph
 from isochrones.travel import search
-from planning.coverage import THRESHOLDS, CoverageModel, ResourceSet
+from planning.coverage import CoverageModel
+from planning.params import THRESHOLDS
+from planning.resources import ResourceSet
 
 OUT = Path(__file__).resolve().parent / "RESULTS-coverage.md"
 CACHE = Path(__file__).resolve().parent.parent / "var" / "bench" / "coverage-synthetic-200m"

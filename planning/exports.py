@@ -41,15 +41,9 @@ from geo.errors import InvalidParameterError
 from geo.population import surface_of
 from geo.safe_cells import safe_frame
 from isochrones.modes import check_mode
-from planning.coverage import (
-    ALL_CATEGORIES,
-    THRESHOLDS,
-    CoverageModel,
-    CoverageTable,
-    check_minutes,
-    coverage_notice,
-    parse_category_or_all,
-)
+from planning.coverage import CoverageModel, CoverageTable
+from planning.notices import coverage_notice
+from planning.params import ALL_CATEGORIES, THRESHOLDS, check_minutes, parse_category_or_all
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -43,7 +43,8 @@ from scipy.spatial import cKDTree
 from geo.errors import InvalidParameterError, NotFoundError
 from isochrones.graph import project
 from isochrones.modes import check_mode
-from planning.coverage import ALL_CATEGORIES, Coverage, CoverageModel, check_minutes, parse_category_or_all
+from planning.coverage import Coverage, CoverageModel
+from planning.params import ALL_CATEGORIES, check_minutes, parse_category_or_all
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,8 @@ from shapely.geometry import Polygon
 
 from isochrones.engine import CityEngine
 from isochrones.graph import compile_arrays, project, unproject, utm_crs
-from planning.coverage import CoverageModel, ResourceSet
+from planning.coverage import CoverageModel
+from planning.resources import ResourceSet
 
 HOP_M = 240.0
 SPEEDS = {"walk": 1.0, "bicycle": 5.0, "ebike": 5.0, "car": 10.0}

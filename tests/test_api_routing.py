@@ -152,7 +152,7 @@ def test_isochrones_carry_population_per_band(
     between the people of the grid cells wholly inside the band and those of every cell it touches,
     grows with the band, and the answer names its population surface."""
     from geo.cities import load_city
-    from planning.coverage import city_grid
+    from planning.grid import city_grid
 
     params = {"city": city, "lat": lat, "lon": lon, "mode": mode, "minutes": minutes}
     fc = routed.get("/api/v1/isochrones", params=params).json()

@@ -11,7 +11,9 @@ from pyproj import Geod
 from scipy import sparse
 
 from geo.errors import InvalidParameterError, UnknownCategoryError, UnknownModeError
-from planning.coverage import CoverageModel, CoverageTable, check_minutes, two_step_fca
+from planning.access import two_step_fca
+from planning.coverage import CoverageModel, CoverageTable
+from planning.params import check_minutes
 
 # ---------------------------------------------------------------------------------------------- by hand
 

@@ -73,7 +73,7 @@ def test_geotiff_import_rescales_to_census_and_is_named(city, tmp_path: Path) ->
     status = json.loads(_run("status", "jiaxing").output)
     assert status["surface"] == "imported" and status["file"] == "worldpop.tif"
     # coverage answers name the imported surface
-    from planning.coverage import city_grid
+    from planning.grid import city_grid
 
     assert city_grid(city).attrs["surface"] == "imported"
     assert "cleared" not in _run("clear", "jiaxing").output

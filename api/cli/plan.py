@@ -50,7 +50,7 @@ def _model(city: str, resolution: int | None):  # noqa: ANN202 - CoverageModel
 
 
 def _notices(model, mode: str | None) -> None:  # noqa: ANN001
-    from planning.coverage import coverage_notice
+    from planning.notices import coverage_notice
 
     for key, text in coverage_notice(model, mode=mode).items():
         typer.secho(f"[{key}] {text['zh']}", fg="yellow", err=True)
@@ -87,7 +87,7 @@ def coverage_command(
 ) -> None:
     """Covered population per category × mode × threshold, from one nearest-resource pass per pair."""
     from geo.categories import CATEGORY_KEYS
-    from planning.coverage import THRESHOLDS
+    from planning.params import THRESHOLDS
 
     if level not in ("total", "district", "town"):
         raise typer.BadParameter("level must be total, district or town")

@@ -30,7 +30,7 @@ from api.deps import Bearer, DbSession, Runtime
 from api.params import CategoryParam, MinutesParam, ResolutionParam, geojson_to_crs
 from api.schemas import Crs, ErrorResponse, Mode
 from api.services.coverage import check_grid_cost, coverage_answer, coverage_model
-from planning.coverage import parse_category_or_all
+from planning.params import parse_category_or_all
 
 router = APIRouter(
     prefix="/api/v1",

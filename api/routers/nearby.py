@@ -98,7 +98,7 @@ def _isochrone_answer(fc: dict, engine: object, *, mode: str, direction: str, cr
 
     from geo.population import surface_of
     from geo.population_inside import population_inside
-    from planning.coverage import city_grid
+    from planning.grid import city_grid
 
     grid = city_grid(city)
     feats = fc.get("features", [])

@@ -34,8 +34,10 @@ from geo.errors import InvalidParameterError
 from geo.population import surface_of
 from geo.text_input import Line
 from isochrones.modes import check_mode
-from planning.coverage import THRESHOLDS, Coverage, CoverageModel, coverage_notice, parse_category_or_all
+from planning.coverage import Coverage, CoverageModel
 from planning.exports import FORMATS, export_bytes
+from planning.notices import coverage_notice
+from planning.params import THRESHOLDS, parse_category_or_all
 from planning.sites import GREEDY_GUARANTEE, Suggestion, suggest_sites, what_if
 
 router = APIRouter(

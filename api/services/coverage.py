@@ -1,7 +1,7 @@
 """Coverage for the API and the CLI: cached coverage models and encoded ``/coverage`` answers.
 
 Times come from one nearest-resource pass of the engine per category and mode
-(:mod:`planning.coverage`); answers are cached per (city, category, mode, minutes, grid resolution,
+(:mod:`planning.times`); answers are cached per (city, category, mode, minutes, grid resolution,
 resources version), where the version is a hash of the resources' ids, positions, categories and
 seats plus the loaded road graphs, so any write to the registry invalidates them. The answer cache is
 bounded by bytes (``SKILLCIRCLE_COVERAGE_CACHE_MB`` of encoded JSON per worker, least recently used out
@@ -29,15 +29,11 @@ from geo.clock import city_today
 from geo.config import get_settings
 from geo.models import Resource
 from geo.population import surface_of
-from planning.coverage import (
-    CoverageModel,
-    ResourceSet,
-    city_grid,
-    class_seats_by_resource,
-    coverage_notice,
-    default_resolution,
-    parse_category_or_all,
-)
+from planning.coverage import CoverageModel
+from planning.grid import city_grid, default_resolution
+from planning.notices import coverage_notice
+from planning.params import parse_category_or_all
+from planning.resources import ResourceSet, class_seats_by_resource
 
 log = logging.getLogger(__name__)
 
