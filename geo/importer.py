@@ -10,11 +10,11 @@ with the same external id instead of duplicating them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import select
@@ -25,7 +25,7 @@ from geo.categories import parse_category, parse_level, parse_schedule
 from geo.cities import CityPack
 from geo.coords import to_wgs84
 from geo.errors import CoordinateError, ImportValidationError, SkillCircleError
-from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
+from geo.models import Base, Evaluation, Resource, ResourceSkill, TrainingClass
 from geo.sheets import (
     COLUMNS,
     ErrorLog,
@@ -67,15 +67,15 @@ MULTILINE_COLUMNS = frozenset({"address", "opening_hours", "subsidy_note", "reg_
 """Sheet columns whose text may hold newlines; every other text cell is one line."""
 
 
-def _column_lengths(model: type) -> dict[str, int]:
+def _column_lengths(model: type[Base]) -> dict[str, int]:
     """Maximum length of each string column of ``model`` (what the database will store)."""
-    return {c.name: c.type.length for c in model.__table__.columns if getattr(c.type, "length", None)}
+    return {c.name: n for c in model.__table__.columns if (n := getattr(c.type, "length", None))}
 
 
 class _Rows(ErrorLog):
     """Collects row errors while a sheet is checked cell by cell (capped report, see :class:`ErrorLog`)."""
 
-    def texts(self, rows: list[SheetRow], *, kind: str, model: type) -> None:
+    def texts(self, rows: list[SheetRow], *, kind: str, model: type[Base]) -> None:
         """Every text cell of the sheet's columns renders (:mod:`geo.text_input`) and fits its column."""
         lengths = _column_lengths(model) | {"reg_steps": 2000, "skills": 2000}
         columns = COLUMNS[kind]
@@ -424,8 +424,9 @@ def _import_resources(
             setattr(res, key, value)
         res.name = str(res.name)
         res.skills = [ResourceSkill(name=name, code=code) for name, code in skills]
-        res.updated_at = datetime(updated_at.year, updated_at.month, updated_at.day, tzinfo=UTC) if updated_at else None
-        if res.updated_at is None:
+        if updated_at:
+            res.updated_at = datetime(updated_at.year, updated_at.month, updated_at.day, tzinfo=UTC)
+        else:
             res.updated_at = datetime.now(UTC)
         report.external_ids.append(ext)
     tick("saving", len(parsed), len(parsed), force=True)
@@ -433,7 +434,7 @@ def _import_resources(
     return report
 
 
-_EVENT_SPECS: dict[str, tuple[type, str]] = {
+_EVENT_SPECS: dict[str, tuple[type[TrainingClass] | type[Evaluation], str]] = {
     "classes": (TrainingClass, "resource_external_id"),
     "evaluations": (Evaluation, "agency_external_id"),
 }
@@ -508,10 +509,14 @@ def _import_events(
     if dry_run:
         return ImportReport(kind=kind, rows=len(parsed))
 
+    # select() of a union of mapped classes is typed as their common base; the rows are of ``model``.
     existing = {
         obj.external_id: obj
         for chunk in _chunks([str(v["external_id"]) for v in parsed])
-        for obj in session.scalars(select(model).where(model.city == city.key, model.external_id.in_(chunk)))
+        for obj in cast(
+            "Iterable[TrainingClass | Evaluation]",
+            session.scalars(select(model).where(model.city == city.key, model.external_id.in_(chunk))),
+        )
     }
     report = ImportReport(kind=kind, rows=len(parsed))
     for i, values in enumerate(parsed, 1):

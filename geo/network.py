@@ -40,7 +40,10 @@ from geo.errors import InvalidParameterError, NetworkUnavailableError
 from geo.moderules import RULE_TAGS, oneway_code
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import networkx as nx
+    from shapely.geometry import MultiPolygon, Polygon
 
     from geo.cities import CityPack
 
@@ -453,7 +456,7 @@ def import_network_file(city: CityPack, file: Path | str, *, progress: bool = Fa
 DOWNLOAD_MARGIN_M = 1000.0
 
 
-def city_polygon(city: CityPack, *, margin_m: float = DOWNLOAD_MARGIN_M):  # noqa: ANN201 - shapely geometry
+def city_polygon(city: CityPack, *, margin_m: float = DOWNLOAD_MARGIN_M) -> Polygon | MultiPolygon:
     """The area to download: the union of the city's districts, grown by ``margin_m`` (WGS84 polygon).
 
     A prefecture's districts cover much less than its bounding box (Jiaxing's box is 2.2 times the
@@ -470,7 +473,7 @@ def city_polygon(city: CityPack, *, margin_m: float = DOWNLOAD_MARGIN_M):  # noq
     """
     import shapely
     from pyproj import Transformer
-    from shapely.geometry import box
+    from shapely.geometry import MultiPolygon, Polygon, box
 
     from geo.boundaries import districts
     from geo.errors import SkillCircleError
@@ -489,17 +492,21 @@ def city_polygon(city: CityPack, *, margin_m: float = DOWNLOAD_MARGIN_M):  # noq
     fwd = Transformer.from_crs("EPSG:4326", utm, always_xy=True)
     back = Transformer.from_crs(utm, "EPSG:4326", always_xy=True)
 
-    def _via(tr: Transformer):  # noqa: ANN202 - coordinate function for shapely.transform
+    def _via(tr: Transformer) -> Callable[[np.ndarray], np.ndarray]:
         def run(xy: np.ndarray) -> np.ndarray:
             return np.column_stack(tr.transform(xy[:, 0], xy[:, 1]))
 
         return run
 
     grown = shapely.transform(union, _via(fwd)).buffer(margin_m, quad_segs=4)
-    return shapely.make_valid(shapely.transform(grown, _via(back)))
+    valid = shapely.make_valid(shapely.transform(grown, _via(back)))
+    if isinstance(valid, Polygon | MultiPolygon):
+        return valid
+    # make_valid may return a collection (a sliver collapsed to a line): keep its polygonal parts
+    return MultiPolygon([p for p in shapely.get_parts(valid) if isinstance(p, Polygon)])
 
 
-def fetch_overpass(city: CityPack, *, polygon: object | None = None, force: bool = False) -> Path:
+def fetch_overpass(city: CityPack, *, polygon: Polygon | MultiPolygon | None = None, force: bool = False) -> Path:
     """Download the city's full highway network from Overpass with osmnx and cache it as graphml.
 
     Parameters

@@ -120,7 +120,7 @@ def _nearest_town(
 def _grid_cells(city: CityPack, resolution: int) -> pd.DataFrame:
     """H3 cells whose centre lies in a district (one row per cell), sorted by district then cell id."""
     dist = districts(city)
-    rows = []
+    rows: list[tuple[str, Any, Any, int]] = []
     seen: set[str] = set()
     for _, d in dist.iterrows():
         cells = sorted(h3.geo_to_cells(d.geometry, resolution))

@@ -176,8 +176,7 @@ def _town_cells(city: CityPack, path: Path, resolution: int) -> pd.Series:
     }
     errors: list[dict[str, Any]] = []
     pops: dict[int, float] = {}
-    for i, r in table.iterrows():
-        row = int(i) + 2
+    for row, (_, r) in enumerate(table.iterrows(), start=2):  # read_csv's RangeIndex: header is row 1
         key = str(r[town_col]).strip()
         if key not in by_key:
             errors.append(
@@ -223,7 +222,8 @@ def _town_cells(city: CityPack, path: Path, resolution: int) -> pd.Series:
             out[mine] += value * (w / w.sum() if w.sum() > 0 else np.full(mine.sum(), 1.0 / mine.sum()))
         else:  # a town whose area holds no grid cell: its people go to the cell nearest its seat
             c = grid.geometry.centroid
-            k = int(np.argmin((c.x - seats.geometry[j].x) ** 2 + (c.y - seats.geometry[j].y) ** 2))
+            seat_x, seat_y = float(seats.geometry.x[j]), float(seats.geometry.y[j])
+            k = int(np.argmin((c.x - seat_x) ** 2 + (c.y - seat_y) ** 2))
             out[k] += value
     return pd.Series(out, index=grid["h3"].to_numpy())
 

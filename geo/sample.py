@@ -140,7 +140,7 @@ def _points_near_people(
         sub = sub[sub["population"] >= CORE_SHARE * sub["population"].max()]
     w = sub["population"].to_numpy(float) ** max(power, 1.0)
     p = w / w.sum() if w.sum() > 0 else np.full(len(sub), 1.0 / len(sub))
-    out = []
+    out: list[tuple[float, float]] = []
     while len(out) < n:
         cell = sub.geometry.iloc[int(rng.choice(len(sub), p=p))]
         min_x, min_y, max_x, max_y = cell.bounds
@@ -311,7 +311,7 @@ def generate_sample(
             end = start + timedelta(days=int(rng.integers(5, 41)))
             total = int(rng.integers(2, 6) * 10)
             fee = base_fee + 300 * (5 - level)
-            subsidy = int(round(fee * rng.choice([0.6, 0.8, 1.0]) / 50) * 50) if res["subsidy_eligible"] == "是" else 0
+            grant = int(round(fee * rng.choice([0.6, 0.8, 1.0]) / 50) * 50) if res["subsidy_eligible"] == "是" else 0
             classes.append(
                 {
                     "external_id": f"{res['external_id']}-C{len(classes) + 1:05d}",
@@ -325,7 +325,7 @@ def generate_sample(
                     "seats_total": total,
                     "seats_left": int(rng.integers(0, total + 1)),
                     "fee": fee,
-                    "subsidy": subsidy,
+                    "subsidy": grant,
                     "signup_deadline": max(start_date, start - timedelta(days=3)).isoformat(),
                     "is_sample": "是",
                 }

@@ -196,7 +196,7 @@ def read_csv(data: bytes, limits: SheetLimits) -> Table:
     if header is None:
         return Table([], [], encoding=encoding)
     _column_limit(len(header), limits)
-    records = []
+    records: list[tuple[int, dict[Any, Any]]] = []
     for i, values in enumerate(reader, start=2):
         if not any(v.strip() for v in values):
             continue
@@ -248,7 +248,7 @@ def read_xlsx(data: bytes, limits: SheetLimits, *, sheet: str | None = None) -> 
             return Table([], [], sheet=ws.title)
         header = list(_trim(first))
         _column_limit(len(header), limits)
-        records = []
+        records: list[tuple[int, dict[Any, Any]]] = []
         for i, values in enumerate(rows, start=2):
             if i > 2 * limits.max_rows + 1:  # blank rows count too: a sparse sheet cannot make us loop forever
                 _row_limit(i - 1, limits)
@@ -307,7 +307,8 @@ def read_geojson(data: bytes, limits: SheetLimits) -> Table:
         features = []
     _row_limit(len(features), limits)
     header: dict[Any, None] = {}
-    records, problems = [], []
+    records: list[tuple[int, dict[Any, Any]]] = []
+    problems: list[tuple[int, str | None, str, str, str]] = []
     for i, feat in enumerate(features, start=2):  # feature 1 = "row 2", as in a sheet
         feat = feat if isinstance(feat, dict) else {}
         props = feat.get("properties") or {}

@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from geo import personal
 from geo.clock import city_today, signup_deadline, upcoming_class
 from geo.config import get_settings
+from geo.db import rows_changed
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, RateLimitedError, SkillCircleError
 from geo.models import Resource, Signup, TrainingClass
 from geo.text_input import check_text
@@ -106,9 +107,9 @@ def _check_limits(session: Session, *, mobile_hash: str, ip_hash: str | None) ->
     settings = get_settings()
     now = datetime.now(UTC)
     if ip_hash and settings.signup_limit_per_ip_hour:
-        n = session.scalar(
+        n = session.scalars(
             select(func.count(Signup.id)).where(Signup.ip_hash == ip_hash, Signup.created_at > now - timedelta(hours=1))
-        )
+        ).one()
         if n >= settings.signup_limit_per_ip_hour:
             msg = "too many sign-ups from this network in the last hour; please try again later"
             raise RateLimitedError(
@@ -118,11 +119,11 @@ def _check_limits(session: Session, *, mobile_hash: str, ip_hash: str | None) ->
                 details={"retry_after": 3600},
             )
     if settings.signup_limit_per_number_day:
-        n = session.scalar(
+        n = session.scalars(
             select(func.count(Signup.id)).where(
                 Signup.mobile_hash == mobile_hash, Signup.created_at > now - timedelta(days=1)
             )
-        )
+        ).one()
         if n >= settings.signup_limit_per_number_day:
             msg = "this number has signed up too many times today; please try again tomorrow"
             raise RateLimitedError(
@@ -139,13 +140,14 @@ def _already(session: Session, class_id: int, submission_key: str) -> Signup | N
 
 def _take_seat(session: Session, class_id: int) -> bool:
     """The atomic reservation: one conditional UPDATE; True when it took a seat."""
-    result = session.execute(
+    taken = rows_changed(
+        session,
         update(TrainingClass)
         .where(TrainingClass.id == class_id, TrainingClass.seats_left > 0, TrainingClass.cancelled_at.is_(None))
         .values(seats_left=TrainingClass.seats_left - 1, updated_at=TrainingClass.updated_at)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount == 1
+    return taken == 1
 
 
 def _give_seat_back(session: Session, class_id: int) -> None:
@@ -243,9 +245,9 @@ def sign_up(
         else:
             # lock the class row (PostgreSQL) so that the waitlist's room is counted by one request at a time
             session.execute(select(TrainingClass.id).where(TrainingClass.id == class_id).with_for_update())
-            waiting = session.scalar(
+            waiting = session.scalars(
                 select(func.count(Signup.id)).where(Signup.class_id == class_id, Signup.status == "waitlisted")
-            )
+            ).one()
             if waiting >= get_settings().signup_waitlist_max:
                 session.rollback()
                 msg = "this class is full and its waitlist too"
@@ -313,13 +315,14 @@ def cancel(session: Session, *, reference: str) -> Signup:
     if row.status == "cancelled":
         return row
     previous = row.status
-    done = session.execute(
+    done = rows_changed(
+        session,
         update(Signup)
         .where(Signup.id == row.id, Signup.status == previous)
         .values(status="cancelled", cancelled_at=datetime.now(UTC))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if done.rowcount != 1:  # a concurrent cancel won
+    if done != 1:  # a concurrent cancel won
         session.rollback()
         return get_by_reference(session, reference)
     session.refresh(row)
@@ -345,13 +348,14 @@ def promote(session: Session, class_id: int) -> list[int]:
         )
         if nxt is None or not _take_seat(session, class_id):
             break
-        done = session.execute(
+        done = rows_changed(
+            session,
             update(Signup)
             .where(Signup.id == nxt, Signup.status == "waitlisted")
             .values(status="confirmed", confirmed_at=datetime.now(UTC))
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        if done.rowcount != 1:
+        if done != 1:
             _give_seat_back(session, class_id)
             continue
         promoted.append(nxt)
@@ -377,12 +381,12 @@ def purge_expired(session: Session, *, days: int | None = None, today: date | No
     keep = get_settings().signup_retention_days if days is None else days
     cutoff = (today or city_today(get_settings().default_city)) - timedelta(days=keep)
     ended = select(TrainingClass.id).where(TrainingClass.end_date < cutoff)
-    result = session.execute(
-        delete(Signup).where(Signup.class_id.in_(ended)).execution_options(synchronize_session=False)
+    deleted = rows_changed(
+        session, delete(Signup).where(Signup.class_id.in_(ended)).execution_options(synchronize_session=False)
     )
-    if result.rowcount:
-        log.info("retention: deleted %d sign-up(s) of classes ended before %s", result.rowcount, cutoff)
-    return result.rowcount or 0
+    if deleted:
+        log.info("retention: deleted %d sign-up(s) of classes ended before %s", deleted, cutoff)
+    return deleted or 0
 
 
 def rotate_keys(session: Session) -> int:

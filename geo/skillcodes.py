@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 from geo.audit import record
 from geo.cities import CityPack
 from geo.coords import to_wgs84
+from geo.db import rows_changed
 from geo.errors import GoneError, InvalidParameterError, NotFoundError, UnknownSkillError
 from geo.land import check_on_land
 from geo.models import Resource, ResourceSkill, ScanCount, SkillCode
@@ -568,7 +569,7 @@ def scan_cell(lon: float, lat: float) -> str:
 def _bump(session: Session, code: str, day: date, cell: str, delta: int) -> None:
     """Add ``delta`` to the (code, day, cell) counter, creating it when missing (safe under races)."""
     where = (ScanCount.code == code, ScanCount.day == day, ScanCount.cell == cell)
-    done = session.execute(update(ScanCount).where(*where).values(count=ScanCount.count + delta)).rowcount
+    done = rows_changed(session, update(ScanCount).where(*where).values(count=ScanCount.count + delta))
     if done:
         return
     if delta < 0:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from sqlalchemy import event, select
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -68,22 +68,21 @@ def bump(session: Session, cities: set[str] | list[str]) -> None:
     """Increment the registry version of ``cities`` in ``session``'s transaction (creating the rows)."""
     conn = session.connection()
     dialect = conn.dialect.name
-    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}.get(dialect)
     now = datetime.now(UTC)
-    table = RegistryVersion.__table__
+    row = RegistryVersion
+    bumped = {"version": row.version + 1, "changed_at": now}
     for city in sorted(cities):
-        if insert is not None:
-            stmt = insert(table).values(city=city, version=1, changed_at=now)
-            stmt = stmt.on_conflict_do_update(
-                index_elements=[table.c.city], set_={"version": table.c.version + 1, "changed_at": now}
-            )
-            conn.execute(stmt)
+        first = {"city": city, "version": 1, "changed_at": now}
+        if dialect == "postgresql":
+            pg = postgresql.insert(row).values(first)
+            conn.execute(pg.on_conflict_do_update(index_elements=[row.city], set_=bumped))
+        elif dialect == "sqlite":
+            lite = sqlite.insert(row).values(first)
+            conn.execute(lite.on_conflict_do_update(index_elements=[row.city], set_=bumped))
         else:  # other dialects: update, else insert
-            done = conn.execute(
-                table.update().where(table.c.city == city).values(version=table.c.version + 1, changed_at=now)
-            ).rowcount
+            done = conn.execute(update(row).where(row.city == city).values(bumped)).rowcount
             if not done:
-                conn.execute(table.insert().values(city=city, version=1, changed_at=now))
+                conn.execute(insert(row).values(first))
     log.debug("registry version bumped for %s", ", ".join(sorted(cities)))
 
 
