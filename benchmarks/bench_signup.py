@@ -1,7 +1,7 @@
 """Concurrent sign-ups: the atomic seat reservation against plain inserts, on SQLite and PostgreSQL.
 
-Each run makes a fresh database (a temporary SQLite file; a fresh schema of the PostgreSQL test
-database when ``SKILLCIRCLE_TEST_DATABASE_URL`` is set), a class with ``--seats`` seats, and fires
+Each run makes a fresh database (a temporary SQLite file; a fresh database on the PostgreSQL test
+server when ``SKILLCIRCLE_TEST_DATABASE_URL`` is set), a class with ``--seats`` seats, and fires
 ``--n`` sign-ups from ``--threads`` threads released together. It reports sign-ups per second and
 checks the outcome (exactly ``--seats`` confirmed, ``seats_left`` = 0). The baseline, measured in the
 same run on the same database, is the same number of plain ``INSERT`` s of a sign-up row without any
@@ -23,7 +23,7 @@ from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 
 def _run(fn, n: int, threads: int) -> float:  # noqa: ANN001
@@ -152,17 +152,17 @@ def main() -> None:
     if not base:
         print("PostgreSQL: skipped (SKILLCIRCLE_TEST_DATABASE_URL not set)")
         return
-    schema = f"sc_bench_{secrets.token_hex(4)}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    # a fresh database, not a schema of the shared one: the migrations enable PostGIS, which lives per database
+    name = f"sc_bench_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     try:
-        sep = "&" if "?" in base else "?"
-        url = f"{base}{sep}options=-csearch_path%3D{schema}"
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
         bench(url, "PostgreSQL", n=args.n, seats=args.seats, threads=args.threads)
     finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
 
 

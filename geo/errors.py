@@ -224,3 +224,11 @@ class JobNotFoundError(NotFoundError):
     """No background job with that id."""
 
     code = "job_not_found"
+
+
+class PostGISUnavailableError(SkillCircleError):
+    """``DATABASE_URL`` is PostgreSQL but the ``postgis`` extension cannot be enabled there (not installed
+    on the server, or the user may not create it); ``details["reason"]`` says which."""
+
+    code = "postgis_unavailable"
+    status = 503

@@ -1,14 +1,13 @@
 """The ``DATABASE_URL`` path against the real PostgreSQL server of these machines.
 
 The URL comes from ``SKILLCIRCLE_TEST_DATABASE_URL`` (``.ci/run`` sets it). Each run works in a fresh
-schema that is dropped afterwards. Without a reachable server the tests skip — except under CI
-(``CI=true``), where they fail.
+database that is dropped afterwards (see ``tests/_postgres.py``). Without a reachable server the tests
+skip — except under CI (``CI=true``), where they fail.
 """
 
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -20,36 +19,18 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from geo.db import head_revision
+from tests._postgres import fresh_database
 from tests._servers import PATIENCE_S
 
 pytestmark = pytest.mark.postgres
-URL = os.environ.get("SKILLCIRCLE_TEST_DATABASE_URL", "")
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"PostgreSQL is required in CI: {reason}")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
-def pg_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A URL whose search_path is a fresh schema of the test database."""
-    if not URL:
-        _unavailable("SKILLCIRCLE_TEST_DATABASE_URL is not set")
-    schema = f"sc_test_{secrets.token_hex(4)}"
-    try:
-        admin = create_engine(URL)
-        with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    except Exception as exc:  # noqa: BLE001 - any connection problem means "no server"
-        _unavailable(f"PostgreSQL unreachable at {URL}: {exc}")
-    sep = "&" if "?" in URL else "?"
-    yield f"{URL}{sep}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+def pg_url() -> str:
+    """The URL of a fresh database on the test server (dropped afterwards)."""
+    with fresh_database() as url:
+        yield url
 
 
 def _cli(url: str, var: Path, *args: str) -> subprocess.CompletedProcess:
@@ -113,6 +94,16 @@ def test_cli_and_api_on_postgresql(pg_url: str, tmp_path: Path) -> None:
         assert health["database"] == {"dialect": "postgresql", "revision": head_revision()}
         body = httpx.get(f"{base}/api/v1/resources", params={"category": "studio", "page_size": 1}, timeout=10).json()
         assert body["total"] == 189
+        # located-in filters answer from PostGIS: the sample's declared district is its polygon's
+        for district in ("南湖区", "海宁市"):
+            declared = httpx.get(f"{base}/api/v1/resources", params={"district": district}, timeout=10).json()
+            located = httpx.get(f"{base}/api/v1/resources", params={"in_district": district}, timeout=10).json()
+            assert located["total"] == declared["total"] > 0
+        boxed = httpx.get(f"{base}/api/v1/resources", params={"bbox": "120.70,30.70,120.80,30.80"}, timeout=10)
+        assert 0 < boxed.json()["total"] < 442
+        assert all(120.70 <= r["lon"] <= 120.80 and 30.70 <= r["lat"] <= 30.80 for r in boxed.json()["items"])
+        bad = httpx.get(f"{base}/api/v1/resources", params={"bbox": "121,31,120,30"}, timeout=10)
+        assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_bbox"
     finally:
         server.terminate()
         server.wait(timeout=20)

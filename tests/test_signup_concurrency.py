@@ -3,20 +3,19 @@ told the class is full; seats never below zero. On SQLite and on PostgreSQL (a f
 
 from __future__ import annotations
 
-import os
-import secrets
 import threading
 from collections import Counter
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 
 from geo.config import get_settings
 from geo.db import session_scope, upgrade
 from geo.errors import ConflictError
 from geo.models import Signup, TrainingClass
 from geo.signups import new_submission_key, sign_up
+from tests._postgres import fresh_database
 from tests._signup_fixtures import make_class, mobile
 
 N, SEATS = 200, 10
@@ -78,25 +77,13 @@ def test_200_concurrent_signups_sqlite(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_200_concurrent_signups_postgresql(tmp_path: Path) -> None:
-    base = os.environ.get("SKILLCIRCLE_TEST_DATABASE_URL", "")
-    if not base:
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail("PostgreSQL is required in CI")
-        pytest.skip("SKILLCIRCLE_TEST_DATABASE_URL is not set")
-    schema = f"sc_signup_{secrets.token_hex(4)}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in base else "?"
-    url = f"{base}{sep}options=-csearch_path%3D{schema}"
-    try:
-        upgrade(url)
-        _, class_id = make_class(url, seats=SEATS, tag="PG")
-        _check(url, class_id, _storm(url, class_id))
-    finally:
-        from geo.db import get_engine
+    # a fresh database, not a schema: the migrations enable PostGIS, which lives per database
+    with fresh_database(prefix="sc_signup") as url:
+        try:
+            upgrade(url)
+            _, class_id = make_class(url, seats=SEATS, tag="PG")
+            _check(url, class_id, _storm(url, class_id))
+        finally:
+            from geo.db import get_engine
 
-        get_engine(url).dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+            get_engine(url).dispose()

@@ -20,5 +20,21 @@ app.add_typer(towns.app, name="towns")
 
 
 def main() -> None:
-    """Entry point of the ``skillcircle`` console script."""
-    app()
+    """Entry point of the ``skillcircle`` console script.
+
+    A :class:`~geo.errors.SkillCircleError` that a command does not handle itself (for instance
+    ``postgis_unavailable`` from the schema upgrade most commands begin with) ends the command with its
+    code and zh/en message and exit status 2, never a traceback.
+    """
+    import typer
+
+    from api.cli.core import _fail
+    from geo.errors import SkillCircleError
+
+    try:
+        app()
+    except SkillCircleError as exc:
+        try:
+            _fail(exc)
+        except typer.Exit as stop:
+            raise SystemExit(stop.exit_code) from None

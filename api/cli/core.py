@@ -49,10 +49,14 @@ def _configure(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="lo
 
 @db_app.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Option(help="target revision")] = "head") -> None:
-    """Create or upgrade the schema of DATABASE_URL (default: var/skillcircle.db)."""
+    """Create or upgrade the schema of DATABASE_URL (default: var/skillcircle.db); on PostgreSQL this
+    enables PostGIS, and a server without it stops with ``postgis_unavailable`` (nothing written)."""
     from geo.db import current_revision, upgrade
 
-    upgrade(revision=revision)
+    try:
+        upgrade(revision=revision)
+    except SkillCircleError as exc:
+        _fail(exc)
     typer.echo(f"database at revision {current_revision()}")
 
 
@@ -156,7 +160,10 @@ def prepare_command(
     """Everything `make serve` needs: schema, sample data (once per day), road networks where obtainable."""
     from geo.db import upgrade
 
-    upgrade()
+    try:
+        upgrade()
+    except SkillCircleError as exc:
+        _fail(exc)
     for key in cities or get_settings().cities:
         pack = load_city(key)
         folder = pack.var_dir / "sample"

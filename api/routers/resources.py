@@ -22,6 +22,7 @@ from api.schemas import (
 from api.services.resources import find_resources, get_resource, next_events, skill_counts
 from geo.categories import CATEGORIES
 from geo.clock import city_today
+from geo.locations import located_areas
 
 router = APIRouter(prefix="/api/v1", tags=["resources"], responses={422: {"model": ErrorResponse}})
 
@@ -66,16 +67,27 @@ def list_resources(
     district: Annotated[str | None, Query(max_length=60)] = None,
     town: Annotated[str | None, Query(max_length=60)] = None,
     q: Annotated[str | None, Query(description="text in name or address", max_length=100)] = None,
+    bbox: Annotated[
+        str | None, Query(description="located in the box min_lon,min_lat,max_lon,max_lat (in `crs`)", max_length=100)
+    ] = None,
+    in_district: Annotated[
+        str | None, Query(description="located in the district's polygon (name or adcode)", max_length=60)
+    ] = None,
+    in_town: Annotated[
+        str | None, Query(description="located in the town's approximate area (name or code)", max_length=60)
+    ] = None,
     page: Annotated[int, Query(ge=1, le=100000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=500)] = 50,
     format: Annotated[Literal["json", "geojson"] | None, Query()] = None,
     crs: Crs = "wgs84",
     lang: Lang = "zh",
 ):
-    """Filter by category, skill, district, town and text; paginated; nearest is ``/nearby``."""
+    """Filter by category, skill, declared district and town, text, and location (``bbox``, ``in_district``,
+    ``in_town``: where the point lies; PostGIS-indexed on PostgreSQL); paginated; nearest is ``/nearby``."""
     total, rows = find_resources(
         db,
         city,
+        areas=located_areas(city, bbox=bbox, in_district=in_district, in_town=in_town, crs=crs),
         categories=parse_categories(category),
         skill=skill,
         district=district,

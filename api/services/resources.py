@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 from geo.cities import CityPack
 from geo.clock import upcoming_class, upcoming_evaluation
 from geo.errors import NotFoundError
+from geo.locations import within
 from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
 
 
@@ -32,15 +34,19 @@ def find_resources(
     district: str | None = None,
     town: str | None = None,
     q: str | None = None,
+    areas: Sequence[Any] = (),
     page: int = 1,
     page_size: int = 50,
 ) -> tuple[int, Sequence[Resource]]:
     """One page of the city's resources that match every filter given, by id, and the total matching.
 
     ``skill`` is an exact skill name; ``q`` is literal text in the name or address (``%`` and ``_``
-    match themselves, not "anything").
+    match themselves, not "anything"); ``areas`` are WGS84 shapes the point must lie in (see
+    :func:`geo.locations.within`: the PostGIS index on PostgreSQL).
     """
     stmt = select(Resource).where(Resource.city == city.key)
+    for area in areas:
+        stmt = stmt.where(within(db, area, city=city.key))
     if categories:
         stmt = stmt.where(Resource.category.in_(categories))
     if skill:
