@@ -125,7 +125,7 @@ class DenseTable:
                         todo.append(j)
                         continue
                     deci[:, j] = old.deci[:, i]
-                    if with_lengths:
+                    if dist10 is not None and old.dist10 is not None:  # both or neither (checked above)
                         dist10[:, j] = old.dist10[:, i]
                 reused = valid.size - len(todo)
                 valid = np.asarray(todo, dtype=np.int64)
@@ -133,16 +133,19 @@ class DenseTable:
         bar = tqdm(total=valid.size, desc=f"{graph.mode} dense table", unit="res", disable=not progress, leave=False)
         for start in range(0, valid.size, chunk):
             res = valid[start : start + chunk]
-            out = dijkstra(
-                graph.csr_t, directed=True, indices=nodes[res], limit=MAX_S, return_predecessors=with_lengths
-            )
-            dist, pred = out if with_lengths else (out, None)
+            pred = None
+            if dist10 is not None:
+                dist, pred = dijkstra(
+                    graph.csr_t, directed=True, indices=nodes[res], limit=MAX_S, return_predecessors=True
+                )
+            else:
+                dist = dijkstra(graph.csr_t, directed=True, indices=nodes[res], limit=MAX_S)
             secs = np.atleast_2d(dist) + offsets_s[res][:, None]  # (chunk, nodes)
             ok = secs <= MAX_S
             block = np.full(secs.shape, UNREACHABLE, dtype=np.uint16)
             block[ok] = np.ceil(secs[ok] * 10.0 - 1e-6).astype(np.uint16)
             deci[:, res] = block.T
-            if with_lengths:
+            if dist10 is not None and pred is not None:
                 lengths = tree_lengths(graph, np.atleast_2d(pred), reverse=True)
                 dist10[:, res] = np.clip(np.rint(lengths / 10.0), 0, 65_534).astype(np.uint16).T
             bar.update(res.size)

@@ -105,9 +105,9 @@ class _Resources:
     ids: np.ndarray
     lons: np.ndarray
     lats: np.ndarray
+    xy: tuple[np.ndarray, np.ndarray]  # projected (estimate mode)
     snaps: dict[str, Snap] = field(default_factory=dict)
     tables: dict[str, ResourceTable | DenseTable] = field(default_factory=dict)
-    xy: tuple[np.ndarray, np.ndarray] | None = None  # projected (estimate mode)
 
 
 class CityEngine:
@@ -215,7 +215,7 @@ class CityEngine:
             speeds_mps={m: city.speed_mps(m) for m in MODE_KEYS},
             max_snap_m=city.network.max_snap_m,
             detour_factor=city.network.detour_factor,
-            bbox=tuple(city.bbox),
+            bbox=city.bbox,
             city=city,
             cache_dir=folder / "tables",
             isochrone_dir=folder / "isochrones",
@@ -262,8 +262,7 @@ class CityEngine:
         if not (ids_a.size == lons_a.size == lats_a.size):
             msg = "ids, lons and lats must have the same length"
             raise InvalidParameterError(msg, message_zh="资源编号、经度、纬度的数量必须一致")
-        res = _Resources(ids=ids_a, lons=lons_a, lats=lats_a)
-        res.xy = project(lons_a, lats_a, self.crs)
+        res = _Resources(ids=ids_a, lons=lons_a, lats=lats_a, xy=project(lons_a, lats_a, self.crs))
         for mode, graph in self.graphs.items():
             t0 = time.perf_counter()
             snap = self.snappers[mode].snap_many(lons_a, lats_a)
@@ -274,10 +273,11 @@ class CityEngine:
 
     def _previous(self, mode: str) -> tuple[DenseTable, np.ndarray, np.ndarray] | None:
         """The current dense table of ``mode`` with its resources' snaps (columns a rebuild can reuse)."""
-        if self._res is None or not isinstance(self._res.tables.get(mode), DenseTable):
+        table = None if self._res is None else self._res.tables.get(mode)
+        if self._res is None or not isinstance(table, DenseTable):
             return None
         snap = self._res.snaps[mode]
-        return self._res.tables[mode], snap.node, snap.walk_s
+        return table, snap.node, snap.walk_s
 
     def _table(
         self,
@@ -421,29 +421,29 @@ class CityEngine:
         max_hits = limit
         res = self._need_resources()
         mask = self._mask(mask, res.ids.size)
-        limit = float(minutes) * 60.0
+        budget_s = float(minutes) * 60.0
         if mode not in self.graphs:
             x, y = project(np.array([lon]), np.array([lat]), self.crs)
             d = np.hypot(res.xy[0] - x[0], res.xy[1] - y[0]) * self.detour_factor
             secs = d / self._speed(mode)
-            pos = np.flatnonzero(mask & (secs <= limit))
+            pos = np.flatnonzero(mask & (secs <= budget_s))
             return _hits(res.ids, pos, secs[pos], d[pos], estimate=True, limit=max_hits)
         graph = self.graphs[mode]
         node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
         snap = res.snaps[mode]
         table = res.tables[mode]
-        if limit - snap_s > table.limit_s:
-            pos, secs, net_m = self._fresh_nearby(graph, node, snap_s, limit, mask, snap)
+        if budget_s - snap_s > table.limit_s:
+            pos, secs, net_m = self._fresh_nearby(graph, node, snap_s, budget_s, mask, snap)
         elif isinstance(table, DenseTable):
             all_secs, all_dist = table.row(node)
             all_secs = all_secs + snap_s
-            pos = np.flatnonzero(mask & (all_secs <= limit))
+            pos = np.flatnonzero(mask & (all_secs <= budget_s))
             secs = all_secs[pos]
             net_m = None if all_dist is None else all_dist[pos]
         else:
             cols, secs, dist = table.row(node)
             secs = secs + snap_s
-            sel = mask[cols] & (secs <= limit)
+            sel = mask[cols] & (secs <= budget_s)
             pos, secs = cols[sel].astype(np.int64), secs[sel]
             net_m = None if dist is None else dist[sel]
         if net_m is None:
@@ -453,14 +453,16 @@ class CityEngine:
     def _fresh_nearby(
         self, graph: CompiledGraph, node: int, snap_s: float, limit: float, mask: np.ndarray, snap: Snap
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        with_len = "speed_mps" not in graph.meta
-        out = search(graph, node, limit_s=limit - snap_s, predecessors=with_len)
-        dist, pred = out if with_len else (out, None)
+        pred = None
+        if "speed_mps" not in graph.meta:  # speed varies by edge: lengths come from the path tree
+            dist, pred = search(graph, node, limit_s=limit - snap_s, predecessors=True)
+        else:
+            dist = search(graph, node, limit_s=limit - snap_s)
         cand = np.flatnonzero(mask & snap.ok)
         secs = dist[snap.node[cand]] + snap.walk_s[cand] + snap_s
         sel = secs <= limit
         pos, secs = cand[sel], secs[sel]
-        net_m = tree_lengths(graph, pred, reverse=False)[snap.node[pos]] if with_len else None
+        net_m = None if pred is None else tree_lengths(graph, pred, reverse=False)[snap.node[pos]]
         return pos, secs, net_m
 
     def nearby_fresh(
@@ -511,8 +513,8 @@ class CityEngine:
             pos = np.flatnonzero(mask)
             if pos.size == 0:
                 return np.full(lx.size, np.inf)
-            d, _ = cKDTree(np.column_stack([res.xy[0][pos], res.xy[1][pos]])).query(np.column_stack([lx, ly]))
-            secs = d * self.detour_factor / self._speed(mode)
+            found = cKDTree(np.column_stack([res.xy[0][pos], res.xy[1][pos]])).query(np.column_stack([lx, ly]))
+            secs = np.asarray(found[0], dtype=np.float64) * self.detour_factor / self._speed(mode)
             return secs if limit is None else np.where(secs <= limit, secs, np.inf)
         snap = res.snaps[mode]
         pos = np.flatnonzero(mask & snap.ok)
@@ -660,7 +662,9 @@ class CityEngine:
             jobs = np.flatnonzero(ok & wanted).tolist()
             for k in tqdm(jobs, desc=f"{mode} isochrones", unit="res", disable=not progress, leave=False):
                 rid, lon, lat = int(res.ids[k]), float(res.lons[k]), float(res.lats[k])
-                stamp = dict(mode=mode, graph_hash=graph.content_hash, resource_id=rid, lon=lon, lat=lat, minutes=bands)
+                stamp: _pre.Stamp = dict(
+                    mode=mode, graph_hash=graph.content_hash, resource_id=rid, lon=lon, lat=lat, minutes=bands
+                )
                 if _pre.read(self.isochrone_dir, **stamp) is not None:
                     continue
                 try:

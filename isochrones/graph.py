@@ -371,7 +371,7 @@ def _hash_arrays(mode: str, crs: str, get) -> str:  # noqa: ANN001 - name -> arr
     for name in _ARRAYS:
         arr = np.ascontiguousarray(get(name))
         h.update(f"|{name}:{arr.dtype.str}:{arr.shape}".encode())
-        h.update(memoryview(arr).cast("B"))
+        h.update(arr.data.cast("B"))
     return h.hexdigest()
 
 
@@ -427,8 +427,8 @@ def load_graph(path: Path, *, verify: bool = True, mmap: bool = True) -> Compile
             raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 已损坏（校验值不符），请重新编译")
     arrays = load_npz(path, mmap=mmap)
     extra = {k: v for k, v in meta.items() if k not in ("format", "mode", "crs", "source", "content_hash")}
-    graph = CompiledGraph(
-        meta["mode"], meta["crs"], meta.get("source", ""), **{n: arrays[n] for n in _ARRAYS}, meta=extra
-    )
+    # mypy checks a **dict's values against every parameter, the str ones too: these are the arrays
+    arrays_by_name = {n: arrays[n] for n in _ARRAYS}
+    graph = CompiledGraph(meta["mode"], meta["crs"], meta.get("source", ""), **arrays_by_name, meta=extra)  # type: ignore[arg-type]
     graph.content_hash = meta["content_hash"]
     return graph

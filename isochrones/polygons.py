@@ -31,15 +31,21 @@ time; measured by ``benchmarks/bench_engine.py`` and bounded in the tests.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import shapely
 from contourpy import FillType, contour_generator
 from scipy.ndimage import label
 from shapely.geometry import MultiPolygon, Polygon, mapping
+from shapely.geometry.base import BaseGeometry
 
 from isochrones.graph import CompiledGraph, transformer
+
+if TYPE_CHECKING:
+    from contourpy._contourpy import FillReturn_OuterOffset
 
 #: A band's raster cell is its reach divided by this (at least :data:`MIN_CELL_M`).
 CELLS_PER_REACH = 60.0
@@ -59,7 +65,7 @@ class Band:
     """One band's polygon (projected metres) with the raster cell and tolerance it was drawn with."""
 
     seconds: float
-    geom: shapely.Geometry
+    geom: BaseGeometry
     cell_m: float
     tolerance_m: float
     reach_m: float
@@ -266,7 +272,7 @@ def band_polygons(
         Projected position of the origin (the band's reach is measured from it).
     """
     out: list[Band] = []
-    prev: shapely.Geometry | None = None
+    prev: BaseGeometry | None = None
     bands = sorted(float(b) for b in bands_s)
     keep = np.asarray(secs, dtype=np.float64) <= bands[-1]
     nodes = np.asarray(nodes, dtype=np.int64)[keep]
@@ -302,9 +308,10 @@ def band_polygons(
         fill = fill_limit_m2(reach, cell)
         late = near_t > band
         mask, cx, cy = _band_mask(xs, ys, (near_x[late], near_y[late]), cell, fill)
-        pts, offs = contour_generator(cx, cy, mask.astype(np.float32), fill_type=FillType.OuterOffset).filled(0.5, 2.0)
+        filled = contour_generator(cx, cy, mask.astype(np.float32), fill_type=FillType.OuterOffset).filled(0.5, 2.0)
+        pts, offs = cast("FillReturn_OuterOffset", filled)  # typed as any fill type's; this one is OuterOffset
         polys = _rings_to_geometry(pts, offs)
-        geom = MultiPolygon(polys) if len(polys) != 1 else polys[0]
+        geom: BaseGeometry = MultiPolygon(polys) if len(polys) != 1 else polys[0]
         geom = shapely.simplify(geom, SIMPLIFY_FRACTION * cell, preserve_topology=False)
         if not geom.is_valid:
             geom = shapely.make_valid(geom)
@@ -315,7 +322,7 @@ def band_polygons(
     return out
 
 
-def leakage(graph: CompiledGraph, geom: shapely.Geometry, times: np.ndarray, band_s: float) -> float:
+def leakage(graph: CompiledGraph, geom: BaseGeometry, times: np.ndarray, band_s: float) -> float:
     """Share of the places inside ``geom`` (projected) that need more than :data:`LEAK_FACTOR` × ``band_s``.
 
     Places are the graph's snap targets (``snap_ok``: ground-level nodes of the main network, where a
@@ -329,7 +336,7 @@ def leakage(graph: CompiledGraph, geom: shapely.Geometry, times: np.ndarray, ban
     return float(np.count_nonzero(inside & late)) / n_in if n_in else 0.0
 
 
-def to_wgs84(geom: shapely.Geometry, crs: str) -> shapely.Geometry:
+def to_wgs84(geom: BaseGeometry, crs: str) -> BaseGeometry:
     """Reproject a projected geometry to WGS84 lon/lat."""
     tr = transformer(crs, "EPSG:4326")
 
@@ -341,7 +348,7 @@ def to_wgs84(geom: shapely.Geometry, crs: str) -> shapely.Geometry:
 
 
 def feature_collection(
-    geoms: list[shapely.Geometry],
+    geoms: Sequence[BaseGeometry],
     bands_min: list[float],
     *,
     crs: str,

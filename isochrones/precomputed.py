@@ -20,6 +20,7 @@ import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TypedDict
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,17 @@ def _stamp(graph_hash: str, resource_id: int, lon: float, lat: float, minutes: S
         "minutes": [float(m) for m in sorted(minutes)],
         "direction": _DIRECTION,
     }
+
+
+class Stamp(TypedDict):
+    """What a stored isochrone was computed for (:func:`read` answers only for the same)."""
+
+    mode: str
+    graph_hash: str
+    resource_id: int
+    lon: float
+    lat: float
+    minutes: Sequence[float]
 
 
 def write(

@@ -62,7 +62,8 @@ class Snapper:
     def snap_many(self, lons: np.ndarray, lats: np.ndarray) -> Snap:
         """Snap many WGS84 points at once; points beyond ``max_snap_m`` get node -1 (no error)."""
         x, y = project(np.atleast_1d(lons), np.atleast_1d(lats), self.graph.crs)
-        dist, k = self.tree.query(np.column_stack([x, y]), k=1)
+        found = self.tree.query(np.column_stack([x, y]), k=1)
+        dist, k = np.asarray(found[0], dtype=np.float64), np.asarray(found[1])  # typed scalar-or-array
         ok = dist <= self.max_snap_m  # also False for an empty graph (k = size, dist = inf)
         node = np.full(dist.size, -1, dtype=np.int64)
         node[ok] = self.targets[k[ok]]

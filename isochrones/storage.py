@@ -29,7 +29,8 @@ def save_npz(path: Path, **arrays: np.ndarray) -> Path:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
+            # mypy matches a **dict against savez's allow_pickle: bool as well
+            np.savez(handle, **arrays)  # type: ignore[arg-type]
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

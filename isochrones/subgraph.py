@@ -134,6 +134,7 @@ class DiskSearcher:
     def runs(self, px: float, py: float, r: float) -> tuple[np.ndarray, np.ndarray]:
         """Node index runs ``[a_i, b_i)`` (one per grid row) of the cells meeting the disk of radius r."""
         lay, first = self.layout, self.first
+        assert first is not None, "runs() needs a graph in grid order (see enabled)"
         cell, x0, y0, ncx = lay["cell_m"], lay["x0"], lay["y0"], lay["ncx"]
         iy0 = max(int((py - r - y0) // cell), 0)
         iy1 = min(int((py + r - y0) // cell), lay["ncy"] - 1)
@@ -193,6 +194,7 @@ class DiskSearcher:
             return None
         mat, nodes = self.subgraph(a, b, reverse=reverse)
         root = int(np.searchsorted(nodes, node))
-        dist = dijkstra(mat, directed=True, indices=root, limit=float(limit_s))
+        # scipy-stubs type dijkstra's ``indices`` as an array only; scipy takes one index (and answers in 1-D)
+        dist = dijkstra(mat, directed=True, indices=root, limit=float(limit_s))  # type: ignore[call-overload]
         hit = np.flatnonzero(np.isfinite(dist))
         return nodes[hit], dist[hit]

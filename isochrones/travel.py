@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Literal, overload
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -34,6 +35,14 @@ _LIMIT_STEPS_MIN = (60, 50, 45, 40, 35, 30, 25, 20, 15, 12, 10, 8, 6, 5)
 _CHUNK_CELLS = 8_000_000  # sources per Dijkstra batch x nodes (a 64 MB float64 block)
 
 
+@overload
+def search(
+    graph: CompiledGraph, node: int, *, limit_s: float, reverse: bool = False, predecessors: Literal[False] = False
+) -> np.ndarray: ...
+@overload
+def search(
+    graph: CompiledGraph, node: int, *, limit_s: float, reverse: bool = False, predecessors: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
 def search(
     graph: CompiledGraph,
     node: int,
@@ -66,7 +75,12 @@ def search(
     if limit_s < 0:
         dist = np.full(graph.n_nodes, np.inf)
         return (dist, np.full(graph.n_nodes, -9999, np.int32)) if predecessors else dist
-    return dijkstra(mat, directed=True, indices=int(node), limit=float(limit_s), return_predecessors=predecessors)
+    # scipy-stubs type dijkstra's ``indices`` as an array only; scipy takes one index (and answers in 1-D)
+    if predecessors:
+        return dijkstra(  # type: ignore[call-overload]
+            mat, directed=True, indices=int(node), limit=float(limit_s), return_predecessors=True
+        )
+    return dijkstra(mat, directed=True, indices=int(node), limit=float(limit_s))  # type: ignore[call-overload]
 
 
 def search_reached(
@@ -186,7 +200,8 @@ def nearest_times(
     data = np.concatenate([sec, np.maximum(best[targets], 1e-3)])
     mat = csr_matrix((n + 1, n + 1), dtype=np.float64)
     mat.data, mat.indices, mat.indptr = data, indices, indptr
-    return dijkstra(mat, directed=True, indices=n, limit=limit)[:n]
+    # scipy-stubs type dijkstra's ``indices`` as an array only; scipy takes one index (and answers in 1-D)
+    return dijkstra(mat, directed=True, indices=n, limit=limit)[:n]  # type: ignore[call-overload]
 
 
 def estimate_table_bytes(
@@ -298,10 +313,13 @@ class ResourceTable:
         entry_bytes = np.dtype(col_dtype).itemsize + 2 + (2 if with_lengths else 0)
         for start in range(0, valid.size, chunk):
             res = valid[start : start + chunk]
-            out = dijkstra(
-                graph.csr_t, directed=True, indices=nodes[res], limit=limit_s, return_predecessors=with_lengths
-            )
-            dist, pred = out if with_lengths else (out, None)
+            pred = None
+            if with_lengths:
+                dist, pred = dijkstra(
+                    graph.csr_t, directed=True, indices=nodes[res], limit=limit_s, return_predecessors=True
+                )
+            else:
+                dist = dijkstra(graph.csr_t, directed=True, indices=nodes[res], limit=limit_s)
             dist = np.atleast_2d(dist) + offsets_s[res][:, None]
             if start == 0:
                 limit_s = _fit_limit(dist, limit_s, valid.size * entry_bytes, budget_bytes)
@@ -309,7 +327,7 @@ class ResourceTable:
             rows_l.append(node_idx.astype(np.int32))
             cols_l.append(res[r_idx].astype(col_dtype))
             deci_l.append(np.ceil(dist[r_idx, node_idx] * 10.0 - 1e-6).astype(np.uint16))
-            if with_lengths:
+            if pred is not None:
                 lengths = tree_lengths(graph, np.atleast_2d(pred), reverse=True)
                 dist_l.append(np.clip(np.rint(lengths[r_idx, node_idx] / 10.0), 0, 65_535).astype(np.uint16))
             bar.update(res.size)
