@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import ColumnElement, Select, bindparam, false, func, literal_column, select
+from sqlalchemy import BindParameter, ColumnElement, Select, bindparam, false, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from geo.cities import CityPack
@@ -27,7 +27,7 @@ from geo.models import Resource
 
 SRID = 4326
 # the PostGIS column of migration 0004; not mapped on the model because SQLite has no such column
-GEOM = literal_column("resources.geom")
+GEOM: ColumnElement[Any] = literal_column("resources.geom")
 MAX_BOX_DEGREES = 10.0  # a province fits; a box of the whole world is not a "nearby" question
 
 
@@ -129,7 +129,7 @@ def within(session: Session, area: Any, *, city: str) -> ColumnElement[bool]:
     if area is None or area.is_empty:
         return false()
     if is_postgis(session):
-        wkb = bindparam("area_wkb", shapely.to_wkb(area, hex=False), unique=True)
+        wkb: BindParameter[bytes] = bindparam("area_wkb", shapely.to_wkb(area, hex=False), unique=True)
         return func.ST_Intersects(GEOM, func.ST_GeomFromWKB(wkb, SRID))
     min_lon, min_lat, max_lon, max_lat = area.bounds
     rows = session.execute(
