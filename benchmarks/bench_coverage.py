@@ -43,8 +43,9 @@ import numpy as np
 import pandas as pd
 
 from geo.categories import CATEGORY_KEYS
-from geo.cities import MODE_KEYS, load_city
+from geo.cities import load_city
 from geo.errors import NetworkNotBuiltError
+from geo.moderules import MODE_KEYS
 from isochrones.engine import CityEngine
 from isochrones.graph import CompiledGraph, compile_graph, load_graph, save_graph
 from isochrones.travel import search

@@ -14,11 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from geo.errors import CityPackError, CoordinateError, OutsideServiceAreaError, UnknownCityError
-from geo.moderules import ebike_speed
+from geo.moderules import MODE_KEYS, ebike_speed
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 CITIES_DIR = DATA_DIR / "cities"
-MODE_KEYS: tuple[str, ...] = ("walk", "bicycle", "ebike", "car")
 
 
 class _PackModel(BaseModel):

@@ -1,6 +1,7 @@
-"""Travel-mode rules: which OSM ways each mode may use, in which direction, and how fast.
+"""Travel-mode rules: the four modes, which OSM ways each may use, in which direction, and how fast.
 
-This module is the one place the rules live; :func:`mode_edges` implements exactly this table.
+This module is the one place the rules live: the modes (:data:`MODE_KEYS`, checked by :func:`check_mode`
+on every query), the table below, and :func:`mode_edges`, which implements exactly this table.
 
 Access (the OSM transport-mode hierarchy, https://wiki.openstreetmap.org/wiki/Key:access): each mode
 reads a chain of tags from general to specific and the most specific tag present wins.
@@ -70,7 +71,8 @@ car        the way's ``maxspeed`` where tagged (:func:`parse_maxspeed`), else :d
 =========  ==============================================================================================
 
 Snapping: points join the network only at nodes of ground-level ways (:func:`surface_ways`: no
-tunnels, bridges, other layers or indoor corridors); paths may still pass through the others.
+tunnels, bridges, other layers or indoor corridors); paths may still pass through the others. The walk
+from a point to its snapped node is always priced at the :data:`WALK_MODE`'s speed, whatever the mode.
 
 Not modelled: turn restrictions, time-conditional access (``access:conditional``), pushing a bicycle
 against a one-way, traffic signals and congestion.
@@ -93,6 +95,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: The travel modes, one row each in the tables above.
+MODE_KEYS: tuple[str, ...] = ("walk", "bicycle", "ebike", "car")
+#: Modes that follow one-way streets (walkers go both ways).
+ONEWAY_MODES: frozenset[str] = frozenset({"bicycle", "ebike", "car"})
+#: The mode whose speed prices the walk between a point and its snapped network node, and pushing.
+WALK_MODE = "walk"
 #: GB 17761-2018: an e-bike's maximum design speed (km/h).
 EBIKE_LEGAL_MAX_KMH = 25.0
 #: Walking speed used for pushing when the caller gives none (km/h).
@@ -200,6 +208,18 @@ class ModeEdges:
     surface: np.ndarray
 
 
+def check_mode(mode: str) -> str:
+    """Return ``mode`` if it is one of :data:`MODE_KEYS`, else raise :class:`~geo.errors.UnknownModeError`."""
+    if mode not in MODE_KEYS:
+        msg = f"unknown travel mode {mode!r}; expected one of {', '.join(MODE_KEYS)}"
+        raise UnknownModeError(
+            msg,
+            message_zh=f"未知的出行方式“{mode}”，可选：步行 walk、自行车 bicycle、电动自行车 ebike、汽车 car",
+            details={"mode": mode, "allowed": list(MODE_KEYS)},
+        )
+    return mode
+
+
 def ebike_speed(speed_kmh: float) -> float:
     """``speed_kmh`` if it is a legal e-bike speed, else a :class:`~geo.errors.CityPackError`.
 
@@ -282,7 +302,7 @@ def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float, walk_kmh: float
     net
         The full network (segments carrying the :data:`RULE_TAGS` columns and ``oneway_code``).
     mode
-        ``walk``, ``bicycle``, ``ebike`` or ``car``.
+        One of :data:`MODE_KEYS`.
     speed_kmh
         The mode's speed (walk, bicycle, e-bike: every ridden edge; car: fallback for unknown classes).
     walk_kmh
@@ -295,9 +315,7 @@ def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float, walk_kmh: float
     CityPackError
         An e-bike speed above the legal 25 km/h.
     """
-    if mode not in ACCESS_CHAIN:
-        msg = f"unknown travel mode {mode!r}"
-        raise UnknownModeError(msg, message_zh=f"未知的出行方式“{mode}”")
+    check_mode(mode)
     seg = net.segments
     hw = _tag(seg, "highway")
     acc = resolved_access(seg, mode)
@@ -309,7 +327,6 @@ def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float, walk_kmh: float
         ok = (np.isin(hw, list(_WALK_DEFAULT)) | (np.isin(hw, list(_WALK_OPT_IN)) & np.isin(own, list(ALLOW)))) & ~(
             refused | (acc == DISMOUNT)
         )
-        code = np.zeros_like(code)
     elif mode in ("bicycle", "ebike"):
         if mode == "ebike":
             speed_kmh = ebike_speed(speed_kmh)
@@ -331,6 +348,8 @@ def mode_edges(net: RoadNetwork, mode: str, *, speed_kmh: float, walk_kmh: float
         ok &= (_tag(seg, "area") != "yes") & (_tag(seg, "oneway") != "reversible")
     else:  # pragma: no cover - ACCESS_CHAIN lists the four modes
         raise AssertionError(mode)
+    if mode not in ONEWAY_MODES:
+        code = np.zeros_like(code)
     idx = np.flatnonzero(ok)
     u, v = seg["u"].to_numpy()[idx], seg["v"].to_numpy()[idx]
     length, c = seg["length_m"].to_numpy(np.float64)[idx], code[idx]

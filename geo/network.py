@@ -1,4 +1,4 @@
-"""Road networks from OpenStreetMap: load one full network per city and derive each mode's directed edges.
+"""Road networks from OpenStreetMap: load one full network per city.
 
 A city's network comes from one of (in this order of preference):
 
@@ -18,8 +18,8 @@ the rate-limit probe and DNS-over-HTTPS off and a low timeout: :func:`configure_
 
 The loaded :class:`RoadNetwork` is *unsimplified* (every edge is a straight segment between two OSM nodes,
 which is what the isochrone rasteriser interpolates along) and holds each way segment once with its
-one-way direction and the access tags the travel modes need. :func:`mode_edges` turns it into the
-directed, filtered edge list of one travel mode; the rules and their table live in :mod:`geo.moderules`.
+one-way direction and the access tags the travel modes need. Turning it into one mode's directed,
+filtered edge list is :func:`geo.moderules.mode_edges`, beside the table of rules it implements.
 This module must not import from ``isochrones`` or ``api``.
 """
 

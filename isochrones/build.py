@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from tqdm.auto import tqdm
 
-from geo.cities import MODE_KEYS
+from geo.moderules import MODE_KEYS
 from geo.network import load_network
 from isochrones.engine import CityEngine, graphs_dir
 from isochrones.graph import compile_graph, load_graph, save_graph

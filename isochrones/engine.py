@@ -40,13 +40,12 @@ import numpy as np
 import shapely
 from scipy.spatial import cKDTree
 
-from geo.cities import MODE_KEYS
 from geo.errors import InvalidParameterError, NetworkNotBuiltError, NotFoundError, OffNetworkError
+from geo.moderules import MODE_KEYS, WALK_MODE, check_mode
 from isochrones import polygons as _poly
 from isochrones import precomputed as _pre
 from isochrones.densetable import DenseTable
 from isochrones.graph import CompiledGraph, load_graph, project, unproject, utm_crs
-from isochrones.modes import WALK_MODE, check_mode
 from isochrones.snap import Snap, Snapper
 from isochrones.travel import (
     TABLE_BUDGET_BYTES,

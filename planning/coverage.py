@@ -22,8 +22,7 @@ import numpy as np
 import pandas as pd
 
 from geo.categories import CATEGORY_KEYS
-from geo.cities import MODE_KEYS
-from isochrones.modes import check_mode
+from geo.moderules import MODE_KEYS, check_mode
 from planning.access import Access, catchment_access
 from planning.grid import AreaGroups, city_grid
 from planning.params import THRESHOLDS, check_minutes, parse_category_or_all

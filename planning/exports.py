@@ -34,13 +34,12 @@ import shapely
 from shapely.geometry import shape
 
 from geo.categories import CATEGORY_BY_KEY
-from geo.cities import MODE_KEYS
 from geo.clock import city_today
 from geo.config import get_settings
 from geo.errors import InvalidParameterError
+from geo.moderules import MODE_KEYS, check_mode
 from geo.population import surface_of
 from geo.safe_cells import safe_frame
-from isochrones.modes import check_mode
 from planning.coverage import CoverageModel, CoverageTable
 from planning.notices import coverage_notice
 from planning.params import ALL_CATEGORIES, THRESHOLDS, check_minutes, parse_category_or_all

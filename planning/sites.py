@@ -41,8 +41,8 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geo.errors import InvalidParameterError, NotFoundError
+from geo.moderules import check_mode
 from isochrones.graph import project
-from isochrones.modes import check_mode
 from planning.coverage import Coverage, CoverageModel
 from planning.params import ALL_CATEGORIES, check_minutes, parse_category_or_all
 

@@ -34,8 +34,8 @@ from scipy import sparse
 from scipy.spatial import cKDTree
 
 from geo.errors import InvalidParameterError, OffNetworkError
+from geo.moderules import check_mode
 from isochrones.graph import project
-from isochrones.modes import check_mode
 from planning.grid import cell_centres
 from planning.params import parse_category_or_all
 from planning.resources import ResourceSet

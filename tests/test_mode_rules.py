@@ -1,4 +1,4 @@
-"""The mode rules table of geo.moderules, row by row: access chains, one-way variants, pushing, speeds."""
+"""The mode rules table of geo.moderules, row by row: the modes, access chains, one-way variants, pushing, speeds."""
 
 from __future__ import annotations
 
@@ -6,8 +6,18 @@ import numpy as np
 import pytest
 
 from geo.cities import load_city
-from geo.errors import CityPackError
-from geo.moderules import EBIKE_LEGAL_MAX_KMH, ebike_speed, mode_edges, parse_maxspeed
+from geo.errors import CityPackError, UnknownModeError
+from geo.moderules import (
+    ACCESS_CHAIN,
+    EBIKE_LEGAL_MAX_KMH,
+    MODE_KEYS,
+    ONEWAY_MODES,
+    WALK_MODE,
+    check_mode,
+    ebike_speed,
+    mode_edges,
+    parse_maxspeed,
+)
 from tests._engine_fixtures import tag_network
 
 WALK, BIKE, EBIKE, CAR = 4.5, 15.0, 17.0, 30.0
@@ -110,6 +120,24 @@ def test_every_row_of_the_rules_table(net, mode: str) -> None:
         if mode != "car":
             for s in dirs.values():
                 assert s == pytest.approx(WALK if push else SPEED[mode]), f"{mode} speed on {tags}"
+
+
+def test_the_table_has_one_row_per_mode_and_refuses_others(net) -> None:
+    assert set(ACCESS_CHAIN) == set(MODE_KEYS) and ONEWAY_MODES < set(MODE_KEYS) and WALK_MODE in MODE_KEYS
+    assert [check_mode(m) for m in MODE_KEYS] == list(MODE_KEYS)
+    for bad in ("bus", "WALK", ""):
+        with pytest.raises(UnknownModeError) as err:
+            mode_edges(net, bad, speed_kmh=10.0)
+        assert err.value.details == {"mode": bad, "allowed": list(MODE_KEYS)}
+        assert "电动自行车" in err.value.message_zh
+
+
+def test_only_the_one_way_modes_follow_one_way_streets(net) -> None:
+    for mode in MODE_KEYS:
+        edges = mode_edges(net, mode, speed_kmh=SPEED[mode], walk_kmh=WALK)
+        pairs = set(zip(edges.u.tolist(), edges.v.tolist(), strict=True))
+        reversed_ = {(v, u) for u, v in pairs}
+        assert (pairs == reversed_) == (mode not in ONEWAY_MODES), mode
 
 
 def test_ebike_is_capped_at_the_legal_speed(net) -> None:

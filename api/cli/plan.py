@@ -19,8 +19,9 @@ from typing import Annotated
 
 import typer
 
-from geo.cities import MODE_KEYS, available_cities, load_city
+from geo.cities import available_cities, load_city
 from geo.errors import SkillCircleError
+from geo.moderules import MODE_KEYS
 
 app = typer.Typer(
     help="Planner analytics: population coverage, site suggestions, what-if, 2SFCA access, exports.",
@@ -283,7 +284,7 @@ def export_command(
     """Write the coverage grid, isochrones, tables and the one-page summary figure of a category."""
     import tempfile
 
-    from isochrones.modes import check_mode
+    from geo.moderules import check_mode
     from planning.exports import FORMATS, export_bytes
 
     out.mkdir(parents=True, exist_ok=True)

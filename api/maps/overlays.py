@@ -21,9 +21,10 @@ from api.maps.text import texts
 from api.schemas import ESTIMATE_NOTICE, SAMPLE_NOTICE
 from geo.boundaries import districts
 from geo.categories import CATEGORIES
-from geo.cities import MODE_KEYS, CityPack
+from geo.cities import CityPack
 from geo.coords import from_wgs84
 from geo.models import Resource
+from geo.moderules import MODE_KEYS
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from api.i18n import negotiate
 from api.maps.basemaps import Basemap, resolve_basemap
 from geo.categories import parse_category
-from geo.cities import MODE_KEYS, CityPack, load_city
+from geo.cities import CityPack, load_city
 from geo.config import Settings
 from geo.errors import InvalidParameterError, UnknownModeError, UnknownSkillError
 from geo.models import Resource, ResourceSkill
+from geo.moderules import MODE_KEYS
 
 MAX_VALUE_CHARS = 200
 DEFAULT_MODE = "ebike"

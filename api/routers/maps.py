@@ -32,10 +32,11 @@ from api.maps.text import LANGS, texts
 from api.security import content_security_policy, template_context
 from api.state import get_runtime
 from geo.categories import CATEGORIES
-from geo.cities import MODE_KEYS, CityPack, load_city
+from geo.cities import CityPack, load_city
 from geo.config import Settings, get_settings
 from geo.coords import from_wgs84
 from geo.errors import SkillCircleError
+from geo.moderules import MODE_KEYS
 
 log = logging.getLogger(__name__)
 

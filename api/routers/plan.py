@@ -26,14 +26,13 @@ from api.deps import Bearer, DbSession, Runtime, require_heavy
 from api.params import CategoryParam, MinutesParam, ResolutionParam, parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.services.coverage import check_grid_cost, coverage_model
-from geo.cities import MODE_KEYS
 from geo.clock import city_today
 from geo.config import get_settings
 from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
+from geo.moderules import MODE_KEYS, check_mode
 from geo.population import surface_of
 from geo.text_input import Line
-from isochrones.modes import check_mode
 from planning.coverage import Coverage, CoverageModel
 from planning.exports import FORMATS, export_bytes
 from planning.notices import coverage_notice

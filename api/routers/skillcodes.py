@@ -54,8 +54,8 @@ from geo.cities import load_city
 from geo.config import get_settings
 from geo.errors import GoneError, InvalidParameterError, NotFoundError, SkillCircleError
 from geo.models import ApiToken, SkillCode
+from geo.moderules import check_mode
 from geo.text_input import Line
-from isochrones.modes import check_mode
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["skill codes"])

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from api.deps import require_heavy
 from api.state import CityRuntime
 from geo.categories import CATEGORY_KEYS
-from geo.cities import MODE_KEYS
 from geo.clock import city_today
 from geo.config import get_settings
 from geo.models import Resource
+from geo.moderules import MODE_KEYS
 from geo.population import surface_of
 from planning.coverage import CoverageModel
 from planning.grid import city_grid, default_resolution
