@@ -5,8 +5,9 @@ Every operation of ``/api/v1/openapi.json`` gets schemathesis-generated requests
 by the schema), sent in-process through ASGI; each must answer below 500, and every JSON error must
 carry a stable code and a Chinese and an English message. The public operations are fuzzed as an
 anonymous client; the write side is fuzzed a second time with an admin token, so generated bodies
-reach the handlers, and every row the fuzz wrote is removed afterwards (other test modules of this
-worker count the sample).
+reach the handlers. With the token the fuzz can delete and replace sample rows too, so the database is
+snapshotted first and restored exactly afterwards, and the app's in-memory index follows
+(``tests/_db_snapshot.py``): other test modules of this worker count the sample.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from __future__ import annotations
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import content_type_conformance, response_schema_conformance, status_code_conformance
-from sqlalchemy import delete, func, select
 
-from geo.db import session_scope
-from geo.models import AuditEntry, Evaluation, Resource, SkillCode, TrainingClass
+from tests._db_snapshot import restore_snapshot, take_snapshot
+from tests._servers import PATIENCE_S
 
-_TABLES = (Resource, TrainingClass, Evaluation, AuditEntry)
 _CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
@@ -30,7 +29,7 @@ def _fuzz(operation, *, headers: dict[str, str], examples: int) -> None:  # noqa
     )
     def check(case) -> None:  # noqa: ANN001
         # A generous read timeout: the machines are shared, and a slow answer is not a failure here.
-        response = case.call(headers=headers, timeout=120)
+        response = case.call(headers=headers, timeout=PATIENCE_S)
         where = f"{case.method} {case.formatted_path} {case.query} {str(case.body)[:200]}"
         assert response.status_code < 500, f"{where}: {response.text[:300]}"
         # the answer is what the OpenAPI document promises: a documented status code and content
@@ -49,9 +48,7 @@ def test_no_server_errors(client, demo_network, admin_token: str) -> None:
     assert len(operations) >= 15
     writes = [op for op in operations if op.path.startswith("/api/v1/admin")]
     assert len(writes) >= 10
-    with session_scope() as s:
-        before = {m: s.scalar(select(func.max(m.id))) or 0 for m in _TABLES}
-        codes_before = set(s.scalars(select(SkillCode.code)))
+    before = take_snapshot()
     try:
         for operation in operations:
             _fuzz(operation, headers={}, examples=25)
@@ -59,10 +56,5 @@ def test_no_server_errors(client, demo_network, admin_token: str) -> None:
         for operation in writes:
             _fuzz(operation, headers=auth, examples=15)
     finally:
-        with session_scope() as s:
-            for code in set(s.scalars(select(SkillCode.code))) - codes_before:
-                s.delete(s.get(SkillCode, code))
-            for model in _TABLES:
-                s.execute(delete(model).where(model.id > before[model]))
-    with session_scope() as s:
-        assert all((s.scalar(select(func.max(m.id))) or 0) <= before[m] for m in _TABLES)
+        restore_snapshot(before)
+    assert take_snapshot() == before
