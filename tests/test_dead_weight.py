@@ -90,7 +90,7 @@ def test_a_city_pack_refuses_an_unknown_key(tmp_path: Path, monkeypatch: pytest.
     (folder / "city.toml").write_text("sample_resources = true\n" + toml, encoding="utf-8")
     monkeypatch.setattr(cities, "CITIES_DIR", tmp_path)
     with pytest.raises(CityPackError, match="sample_resources"):
-        cities.load_city("demo")
+        getattr(cities.load_city, "__wrapped__", cities.load_city)("demo")  # past the cache of loaded packs
 
 
 def test_every_metric_is_updated() -> None:
