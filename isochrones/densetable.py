@@ -13,10 +13,12 @@ not need, and a fresh search costs ~100 ms. This table keeps every node × resou
   Queries longer than :data:`MAX_S` fall back to a fresh search.
 
 Memory: nodes × resources × 2 bytes (×2 with lengths): 268k nodes × 450 resources × 4 B ≈ 460 MiB
-*on disk*. Cached tables are memory-mapped (:func:`isochrones.storage.load_npz`): a query touches one
-row (a page or two), every worker process shares the file's pages, and a process's resident memory
-holds only the rows its queries read. (Building holds the table in memory once, in ``skillcircle
-build``.)
+*on disk*. Cached tables are not loaded: a query reads its row (≈ 2 × 900 bytes) from the file with
+``preadv`` (:class:`isochrones.storage.StoredArray`), so the table adds nothing to a worker's resident
+memory; the rows read stay in the operating system's page cache, shared by every worker and
+reclaimable. (Mapping the file instead put ~1 MiB of RSS per row read: the kernel maps the whole
+large folio around a faulting page.) Building holds the table in memory once (``skillcircle build``,
+or a worker re-setting its resources after an edit, which then serves the file it wrote).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from isochrones.graph import CompiledGraph
-from isochrones.storage import load_npz, save_npz
+from isochrones.storage import StoredArray, open_npz, save_npz
 from isochrones.travel import tree_lengths
 
 log = logging.getLogger(__name__)
@@ -47,13 +49,14 @@ class DenseTable:
     Attributes
     ----------
     deci
-        ``(nodes, resources)`` uint16 deciseconds, rounded up; :data:`UNREACHABLE` where none.
+        ``(nodes, resources)`` uint16 deciseconds, rounded up; :data:`UNREACHABLE` where none. An array
+        (just built) or a :class:`isochrones.storage.StoredArray` (loaded: rows read on demand).
     dist10
         ``(nodes, resources)`` uint16 fastest-path length in 10 m units, or ``None`` (constant speed).
     """
 
-    deci: np.ndarray
-    dist10: np.ndarray | None
+    deci: np.ndarray | StoredArray
+    dist10: np.ndarray | StoredArray | None
 
     #: Longest query the table answers (longer ones run a fresh search).
     limit_s = MAX_S
@@ -63,14 +66,14 @@ class DenseTable:
 
     @property
     def nbytes(self) -> int:
-        """Size of the table's arrays (on disk; mapped pages are resident only once read)."""
+        """Size of the table's arrays (on disk; a loaded table holds none of it in memory)."""
         return sum(a.nbytes for a in (self.deci, self.dist10) if a is not None)
 
     def row(self, node: int) -> tuple[np.ndarray, np.ndarray | None]:
         """(seconds to every resource, ``inf`` where unreachable; metres or None) from ``node``."""
-        raw = np.asarray(self.deci[node])
+        raw = self.deci[int(node)]
         secs = np.where(raw == UNREACHABLE, np.inf, raw.astype(np.float64) / 10.0)
-        dist = None if self.dist10 is None else np.asarray(self.dist10[node]).astype(np.float64) * 10.0
+        dist = None if self.dist10 is None else self.dist10[int(node)].astype(np.float64) * 10.0
         return secs, dist
 
     @classmethod
@@ -118,16 +121,18 @@ class DenseTable:
                     for i, (a, o) in enumerate(zip(np.asarray(old_nodes), np.asarray(old_offsets), strict=True))
                     if a >= 0
                 }
-                todo = []
+                todo, src, dst = [], [], []
                 for j in valid.tolist():
                     i = column.get((int(nodes[j]), round(float(offsets_s[j]), 3)))
                     if i is None:
                         todo.append(j)
-                        continue
-                    deci[:, j] = old.deci[:, i]
-                    if dist10 is not None and old.dist10 is not None:  # both or neither (checked above)
-                        dist10[:, j] = old.dist10[:, i]
-                reused = valid.size - len(todo)
+                    else:
+                        src.append(i)
+                        dst.append(j)
+                _copy_columns(old.deci, deci, src, dst)
+                if dist10 is not None and old.dist10 is not None:  # both or neither (checked above)
+                    _copy_columns(old.dist10, dist10, src, dst)
+                reused = len(dst)
                 valid = np.asarray(todo, dtype=np.int64)
         chunk = max(1, min(64, _CHUNK_CELLS // max(n, 1)))
         bar = tqdm(total=valid.size, desc=f"{graph.mode} dense table", unit="res", disable=not progress, leave=False)
@@ -163,15 +168,26 @@ class DenseTable:
         return table
 
     def save(self, path: Path) -> None:
-        """Write the table as an uncompressed ``.npz`` (memory-mapped by :meth:`load`)."""
+        """Write the table as an uncompressed ``.npz`` (read row by row after :meth:`load`)."""
         extra = {} if self.dist10 is None else {"dist10": self.dist10}
         save_npz(path, kind=np.array(self.kind), deci=self.deci, **extra)
 
     @classmethod
     def load(cls, path: Path) -> DenseTable:
-        """Map a table written by :meth:`save` (read-only, shared between processes)."""
-        data = load_npz(path)
+        """Open a table written by :meth:`save`: rows are read from the file on demand (module docstring)."""
+        data = open_npz(path)
         if str(data["kind"]) != cls.kind:
             msg = f"{path} is not a dense table"
             raise ValueError(msg)
         return cls(deci=data["deci"], dist10=data.get("dist10"))
+
+
+def _copy_columns(old: np.ndarray | StoredArray, new: np.ndarray, src: list[int], dst: list[int]) -> None:
+    """``new[:, dst] = old[:, src]``, reading ``old`` in row blocks (a stored table is never read whole)."""
+    if not dst:
+        return
+    src_a, dst_a = np.asarray(src, dtype=np.int64), np.asarray(dst, dtype=np.int64)
+    step = max(1, (32 << 20) // max(old.shape[1] * old.dtype.itemsize, 1))
+    for start in range(0, old.shape[0], step):
+        block = old[start : start + step]
+        new[start : start + block.shape[0], dst_a] = block[:, src_a]

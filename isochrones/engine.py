@@ -17,7 +17,8 @@ Speed: ``reachable`` and ``isochrone`` search a Euclidean-disk slice of the grap
 (:mod:`isochrones.subgraph`; same answer as the whole graph). ``nearby`` reads a precomputed table: the
 sparse node × resource table (:class:`isochrones.travel.ResourceTable`) when it fits the memory budget at
 the mode's :data:`TABLE_MINUTES`, else — for modes that reach most of the city, like the car — a dense
-node × resource table (:mod:`isochrones.densetable`), memory-mapped from its cache file. Both are exact
+node × resource table (:mod:`isochrones.densetable`). Cached tables are read row by row from their
+files (:class:`isochrones.storage.StoredArray`): they add nothing to a worker's resident memory. Both are exact
 to 0.1 s (the times of a fresh Dijkstra from the worker's snapped node, rounded up to 0.1 s).
 ``resource_isochrones`` reads the polygons ``skillcircle build`` precomputed (:mod:`isochrones.precomputed`).
 
@@ -170,7 +171,9 @@ class CityEngine:
         self.table_budget_bytes = int(table_budget_bytes)
         self.isochrone_dir = isochrone_dir
         walk = self.speeds_mps.get(WALK_MODE, 4.5 / 3.6)
-        self.snappers = {m: Snapper(g, max_snap_m=self.max_snap_m, walk_mps=walk) for m, g in self.graphs.items()}
+        self.snappers: dict[str, Snapper] = {}
+        for m, g in self.graphs.items():  # modes with the same snap targets share one KD-tree
+            self.snappers[m] = Snapper(g, max_snap_m=self.max_snap_m, walk_mps=walk, share=self.snappers.values())
         self._res: _Resources | None = None
         if bbox is None and self.graphs:
             g = next(iter(self.graphs.values()))
@@ -333,8 +336,7 @@ class CityEngine:
                 for old in path.parent.glob(f"{mode}-*.npz"):
                     old.unlink(missing_ok=True)  # another worker may have removed it already
                 table.save(path)
-                if isinstance(table, DenseTable):
-                    table = DenseTable.load(path)  # serve from the shared, memory-mapped file
+                table = _load_table(path)  # serve from the file: the built arrays are freed
             except OSError:
                 log.warning("cannot cache nearby table at %s", path)
         return table

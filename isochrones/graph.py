@@ -39,7 +39,7 @@ from scipy.sparse import csr_matrix
 from geo.errors import NetworkNotBuiltError
 from geo.moderules import DEFAULT_WALK_KMH, mode_edges
 from geo.network import RoadNetwork, largest_component
-from isochrones.storage import load_npz, save_npz
+from isochrones.storage import StoredArray, load_npz, open_npz, save_npz
 from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layout
 
 log = logging.getLogger(__name__)
@@ -369,7 +369,13 @@ def _hash_arrays(mode: str, crs: str, get) -> str:  # noqa: ANN001 - name -> arr
     h = hashlib.blake2b(digest_size=20)
     h.update(f"v{FORMAT_VERSION}|{mode}|{crs}".encode())
     for name in _ARRAYS:
-        arr = np.ascontiguousarray(get(name))
+        arr = get(name)
+        if isinstance(arr, StoredArray):  # hashed from the file a chunk at a time (no copy kept)
+            h.update(f"|{name}:{arr.dtype.str}:{arr.shape}".encode())
+            for chunk in arr.chunks():
+                h.update(chunk)
+            continue
+        arr = np.ascontiguousarray(arr)
         h.update(f"|{name}:{arr.dtype.str}:{arr.shape}".encode())
         h.update(arr.data.cast("B"))
     return h.hexdigest()
@@ -411,20 +417,21 @@ def load_graph(path: Path, *, verify: bool = True, mmap: bool = True) -> Compile
     if not path.is_file():
         msg = f"compiled graph not found: {path}; run `skillcircle build`"
         raise NetworkNotBuiltError(msg, message_zh=f"找不到已编译的路网：{path}；请先运行 skillcircle build")
-    with np.load(path, allow_pickle=False) as data:
-        meta = json.loads(str(data["meta"]))
-        if meta.get("format") != FORMAT_VERSION:  # checked first: older files lack newer arrays
-            msg = f"compiled graph {path} has format {meta.get('format')}, expected {FORMAT_VERSION}; rebuild it"
-            raise NetworkNotBuiltError(
-                msg,
-                message_zh=f"路网文件 {path} 版本过旧，请重新编译",
-                details={"format": meta.get("format"), "expected": FORMAT_VERSION},
-            )
-        # the hash is checked on copies read one array at a time (freed at once), so the process keeps
-        # none of the pages it read: serving then maps the file (below)
-        if verify and _hash_arrays(meta["mode"], meta["crs"], data.__getitem__) != meta["content_hash"]:
-            msg = f"compiled graph {path} is corrupt (content hash mismatch); rebuild it"
-            raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 已损坏（校验值不符），请重新编译")
+    stored = open_npz(path)
+    meta = json.loads(str(stored["meta"]))
+    if meta.get("format") != FORMAT_VERSION:  # checked first: older files lack newer arrays
+        msg = f"compiled graph {path} has format {meta.get('format')}, expected {FORMAT_VERSION}; rebuild it"
+        raise NetworkNotBuiltError(
+            msg,
+            message_zh=f"路网文件 {path} 版本过旧，请重新编译",
+            details={"format": meta.get("format"), "expected": FORMAT_VERSION},
+        )
+    # the hash is checked by reading the file a few MiB at a time into one buffer (not mapped, no
+    # array copies), so the process keeps none of the pages it read: serving then maps the file (below)
+    if verify and _hash_arrays(meta["mode"], meta["crs"], stored.__getitem__) != meta["content_hash"]:
+        msg = f"compiled graph {path} is corrupt (content hash mismatch); rebuild it"
+        raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 已损坏（校验值不符），请重新编译")
+    del stored
     arrays = load_npz(path, mmap=mmap)
     extra = {k: v for k, v in meta.items() if k not in ("format", "mode", "crs", "source", "content_hash")}
     # mypy checks a **dict's values against every parameter, the str ones too: these are the arrays

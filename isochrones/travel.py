@@ -25,7 +25,7 @@ from scipy.sparse.csgraph import dijkstra
 from tqdm.auto import tqdm
 
 from isochrones.graph import CompiledGraph
-from isochrones.storage import load_npz, save_npz
+from isochrones.storage import StoredArray, open_npz, save_npz
 
 log = logging.getLogger(__name__)
 
@@ -247,25 +247,27 @@ class ResourceTable:
     """Node-major table of travel times from nodes to resources (see the module docstring).
 
     Row ``i`` lists the resources reachable from node ``i`` within ``limit_s`` (times include each
-    resource's snap walk but not the querying point's).
+    resource's snap walk but not the querying point's). A loaded table's arrays are
+    :class:`isochrones.storage.StoredArray` views: a row is read from the file (a few ``preadv``
+    calls), nothing of the table is held in memory.
     """
 
     limit_s: float
-    indptr: np.ndarray  # int64 (n + 1)
-    cols: np.ndarray  # uint16/uint32 resource positions
-    deci: np.ndarray  # uint16 deciseconds, rounded up
-    dist10: np.ndarray | None  # uint16 network length in 10 m units (variable-speed modes only)
+    indptr: np.ndarray | StoredArray  # int64 (n + 1)
+    cols: np.ndarray | StoredArray  # uint16/uint32 resource positions
+    deci: np.ndarray | StoredArray  # uint16 deciseconds, rounded up
+    dist10: np.ndarray | StoredArray | None  # uint16 network length in 10 m units (variable-speed modes only)
 
     kind = "nodes"
 
     @property
     def nbytes(self) -> int:
-        """Memory held by the table's arrays."""
+        """Size of the table's arrays (on disk; a loaded table holds none of it in memory)."""
         return sum(a.nbytes for a in (self.indptr, self.cols, self.deci, self.dist10) if a is not None)
 
     def row(self, node: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """(resource positions, seconds, network metres or None) reachable from ``node``."""
-        a, b = int(self.indptr[node]), int(self.indptr[node + 1])
+        a, b = (int(v) for v in self.indptr[int(node) : int(node) + 2])
         dist = None if self.dist10 is None else self.dist10[a:b].astype(np.float64) * 10.0
         return self.cols[a:b], self.deci[a:b].astype(np.float64) / 10.0, dist
 
@@ -358,8 +360,8 @@ class ResourceTable:
 
     @classmethod
     def load(cls, path) -> ResourceTable:  # noqa: ANN001 - pathlib.Path
-        """Map a table written by :meth:`save` (read-only, shared between processes)."""
-        data = load_npz(path)
+        """Open a table written by :meth:`save`: rows are read from the file on demand (see the class)."""
+        data = open_npz(path)
         if "kind" in data and str(data["kind"]) != cls.kind:
             msg = f"{path} is not a node table"
             raise ValueError(msg)

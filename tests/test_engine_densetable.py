@@ -12,6 +12,7 @@ import pytest
 
 from geo.moderules import mode_edges
 from isochrones.densetable import DenseTable
+from isochrones.storage import StoredArray
 from isochrones.travel import ResourceTable
 from tests._engine_fixtures import SPEEDS_KMH, helsinki_engine, helsinki_graphs, helsinki_network
 
@@ -114,7 +115,7 @@ def test_auto_kind_follows_the_memory_budget_and_maps_the_cache(resources, tmp_p
     tight = helsinki_engine(cache_dir=tmp_path / "b", table_budget_bytes=5_000)
     tight.set_resources(*resources)
     car = tight._res.tables["car"]
-    assert isinstance(car, DenseTable) and isinstance(car.deci, np.memmap)  # served from the shared file
+    assert isinstance(car, DenseTable) and isinstance(car.deci, StoredArray)  # rows read from the shared file
     # cached with its kind: a new engine maps the same table back
     again = helsinki_engine(cache_dir=tmp_path / "b", table_budget_bytes=5_000)
     again.set_resources(*resources)
