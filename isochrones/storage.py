@@ -24,6 +24,7 @@ import weakref
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -103,7 +104,7 @@ class StoredArray:
         out = np.empty((stop - start, *self.shape[1:]), dtype=self.dtype)
         want = out.nbytes
         if want:
-            view = memoryview(out).cast("B")
+            view = out.data.cast("B")
             pos = self.offset + start * self._row_items * self.dtype.itemsize
             done = 0
             while done < want:  # a regular file returns everything at once; loop for safety
@@ -145,7 +146,7 @@ class StoredArray:
             yield buf[:got]
             done += got
 
-    def __getitem__(self, key: object) -> np.ndarray:
+    def __getitem__(self, key: Any) -> np.ndarray:  # noqa: ANN401 - any numpy index
         if isinstance(key, (int, np.integer)):
             return self.row(int(key))
         if isinstance(key, slice) and key.step in (None, 1):
