@@ -62,6 +62,7 @@ class Snapper:
         if targets.size == 0:  # no strongly connected component at all (e.g. an empty graph)
             targets = np.arange(graph.n_nodes)
         self.targets = targets.astype(np.int32 if graph.n_nodes < 2**31 else np.int64)
+        self.tree: cKDTree
         for other in share:
             if other._same_targets(graph, self.targets):
                 self.targets, self.tree = other.targets, other.tree

@@ -32,8 +32,10 @@ import numpy as np
 MMAP_MIN_BYTES = 1 << 16
 
 
-def save_npz(path: Path, **arrays: np.ndarray) -> Path:
+def save_npz(path: Path, **arrays: np.ndarray | StoredArray) -> Path:
     """Write ``arrays`` to ``path`` as an uncompressed ``.npz`` via a per-process temporary file.
+
+    A :class:`StoredArray` is read whole first (a table saved again under a new name).
 
     Readers never see a half-written file, and two processes building the same cache at once (uvicorn
     workers) each rename a complete file into place; the temporary name (hidden, with the process id,
@@ -43,7 +45,7 @@ def save_npz(path: Path, **arrays: np.ndarray) -> Path:
     try:
         with open(tmp, "wb") as handle:
             # mypy matches a **dict against savez's allow_pickle: bool as well
-            np.savez(handle, **arrays)  # type: ignore[arg-type]
+            np.savez(handle, **{k: np.asarray(v) for k, v in arrays.items()})  # type: ignore[arg-type]
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

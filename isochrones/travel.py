@@ -366,7 +366,7 @@ class ResourceTable:
             msg = f"{path} is not a node table"
             raise ValueError(msg)
         return cls(
-            limit_s=float(data["limit_s"]),
+            limit_s=float(np.asarray(data["limit_s"])),
             indptr=data["indptr"],
             cols=data["cols"],
             deci=data["deci"],
