@@ -31,7 +31,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -70,6 +70,37 @@ class CodeHealth:
     reason: str | None = None
     message_zh: str | None = None
     message_en: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """What a code points to, as a caller asks for it (before validation).
+
+    One value for the API's request body, the CLI's options and the registry's writes, so the target's
+    fields are listed once. :func:`create_code` and :func:`retarget_code` validate it and derive the
+    stored columns (a resource's point, a town's point, a district from a point, a default title).
+
+    Attributes
+    ----------
+    target_type
+        ``city``, ``place``, ``resource`` or ``skill`` (see the module docstring).
+    resource_id, skill
+        The target of a ``resource`` / ``skill`` code.
+    place_name, district, town, lon, lat, crs
+        Where the code is posted. A ``place`` code needs a point, a town or a district (a town's point,
+        or a point inside the district, is used when no point is given); ``city`` and ``skill`` codes may
+        carry a point too, from which their page ranks resources. ``lon``/``lat`` are in ``crs``.
+    """
+
+    target_type: str
+    resource_id: int | None = None
+    skill: str | None = None
+    place_name: str | None = None
+    district: str | None = None
+    town: str | None = None
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
 
 
 def new_code() -> str:
@@ -237,30 +268,18 @@ def _skill_offered(session: Session, city_key: str, skill: str) -> bool:
     return found is not None
 
 
-def _target_fields(
-    session: Session,
-    city: CityPack,
-    *,
-    target_type: str,
-    resource_id: int | None,
-    skill: str | None,
-    place_name: str | None,
-    district: str | None,
-    town: str | None,
-    lon: float | None,
-    lat: float | None,
-    crs: str,
-) -> dict[str, Any]:
+def _target_fields(session: Session, city: CityPack, target: Target) -> dict[str, Any]:
     """Validate a target and return the SkillCode columns it sets (plus ``default_title``)."""
+    target_type, skill, district, town = target.target_type, target.skill, target.district, target.town
     _check_target_type(target_type)
-    for name, value in (("skill", skill), ("place_name", place_name), ("district", district), ("town", town)):
+    for name, value in (("skill", skill), ("place_name", target.place_name), ("district", district), ("town", town)):
         check_text(value, field=name)  # printed on posters: it must render
-    point = _point(city, lon, lat, crs)
+    point = _point(city, target.lon, target.lat, target.crs)
     fields: dict[str, Any] = {
         "target_type": target_type,
         "resource_id": None,
         "skill": None,
-        "place_name": (place_name or "").strip() or None,
+        "place_name": (target.place_name or "").strip() or None,
         "district": None,
         "town": None,
         "lon": None,
@@ -269,6 +288,7 @@ def _target_fields(
     if district:
         fields["district"], _ = resolve_district(city, district.strip())
     if target_type == "resource":
+        resource_id = target.resource_id
         if resource_id is None:
             msg = "a resource code needs resource_id"
             raise _invalid(msg, "机构类技能码须指定机构编号 resource_id")
@@ -343,22 +363,7 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     return {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
 
 
-def create_code(
-    session: Session,
-    city: CityPack,
-    *,
-    target_type: str,
-    actor: str,
-    title: str | None = None,
-    resource_id: int | None = None,
-    skill: str | None = None,
-    place_name: str | None = None,
-    district: str | None = None,
-    town: str | None = None,
-    lon: float | None = None,
-    lat: float | None = None,
-    crs: str = "wgs84",
-) -> SkillCode:
+def create_code(session: Session, city: CityPack, target: Target, *, actor: str, title: str | None = None) -> SkillCode:
     """Create a code bound to one target and audit it.
 
     Parameters
@@ -367,37 +372,19 @@ def create_code(
         Open session; the caller commits (the audit entry goes with the write).
     city
         The city the code belongs to.
-    target_type
-        ``city``, ``place``, ``resource`` or ``skill`` (see the module docstring).
+    target
+        What the code points to and where it is posted (see :class:`Target`).
     actor
         Who creates it (token name or ``cli:<user>``), for the audit log.
     title
         Printed on the poster and shown on the page; a default is derived from the target.
-    resource_id, skill
-        The target of a ``resource`` / ``skill`` code.
-    place_name, district, town, lon, lat, crs
-        Where the code is posted. A ``place`` code needs a point, a town or a district (a town's point,
-        or a point inside the district, is used when no point is given); ``city`` and ``skill`` codes may
-        carry a point too, from which their page ranks resources.
 
     Returns
     -------
     SkillCode
         The new row (flushed), its ``code`` a fresh random id.
     """
-    fields = _target_fields(
-        session,
-        city,
-        target_type=target_type,
-        resource_id=resource_id,
-        skill=skill,
-        place_name=place_name,
-        district=district,
-        town=town,
-        lon=lon,
-        lat=lat,
-        crs=crs,
-    )
+    fields = _target_fields(session, city, target)
     title = _title(title, fields.pop("default_title"))
     for _ in range(_MAX_TRIES):
         code = new_code()
@@ -410,56 +397,35 @@ def create_code(
     session.add(row)
     session.flush()
     record(session, actor=actor, action="create", entity="skill_code", entity_id=code, changes=_snapshot(row))
-    log.info("created skill code %s (%s) in %s", code, target_type, city.key)
+    log.info("created skill code %s (%s) in %s", code, target.target_type, city.key)
     return row
 
 
 def retarget_code(
-    session: Session,
-    city: CityPack,
-    text: str,
-    *,
-    target_type: str,
-    actor: str,
-    title: str | None = None,
-    resource_id: int | None = None,
-    skill: str | None = None,
-    place_name: str | None = None,
-    district: str | None = None,
-    town: str | None = None,
-    lon: float | None = None,
-    lat: float | None = None,
-    crs: str = "wgs84",
+    session: Session, city: CityPack, text: str, target: Target, *, actor: str, title: str | None = None
 ) -> SkillCode:
     """Bind an existing (printed) code to a new target; the id, and so every poster, stays the same.
 
     A city or skill target given no point of its own keeps the code's posting point.
 
-    Parameters are those of :func:`create_code`; the title is re-derived unless given. This is also how a
-    broken code (its resource deleted) is repaired.
+    Parameters are those of :func:`create_code` (``text``: the code); the title is re-derived unless
+    given. This is also how a broken code (its resource deleted) is repaired.
     """
     row = get_code(session, text)
     if row.city != city.key:
         raise _not_found(text)
     before = _snapshot(row)
-    keeps_place = target_type in ("city", "skill") and lon is None and lat is None and not district and not town
+    keeps_place = (
+        target.target_type in ("city", "skill")
+        and target.lon is None
+        and target.lat is None
+        and not target.district
+        and not target.town
+    )
     if keeps_place and row.lon is not None and row.lat is not None:
         # the poster still hangs where it did: keep ranking from there
-        lon, lat, crs = row.lon, row.lat, "wgs84"
-        place_name = place_name or row.place_name
-    fields = _target_fields(
-        session,
-        city,
-        target_type=target_type,
-        resource_id=resource_id,
-        skill=skill,
-        place_name=place_name,
-        district=district,
-        town=town,
-        lon=lon,
-        lat=lat,
-        crs=crs,
-    )
+        target = replace(target, lon=row.lon, lat=row.lat, crs="wgs84", place_name=target.place_name or row.place_name)
+    fields = _target_fields(session, city, target)
     title = _title(title, fields.pop("default_title"))
     for key, value in fields.items():
         setattr(row, key, value)

@@ -52,7 +52,7 @@ def institution(server) -> dict:  # noqa: ANN001
     from geo.cities import load_city
     from geo.db import session_scope
     from geo.models import Resource
-    from geo.skillcodes import create_code
+    from geo.skillcodes import Target, create_code
 
     with session_scope() as session:
         res = session.scalars(
@@ -66,7 +66,9 @@ def institution(server) -> dict:  # noqa: ANN001
             city="jiaxing",
             resource_ids=[res.id],
         )
-        code = create_code(session, load_city("jiaxing"), target_type="resource", resource_id=res.id, actor="test")
+        code = create_code(
+            session, load_city("jiaxing"), Target(target_type="resource", resource_id=res.id), actor="test"
+        )
         return {"resource_id": res.id, "name": res.name, "code": code.code}
 
 

@@ -21,10 +21,12 @@ def code(demo_sample) -> str:
     """A skill code posted in the demo city."""
     from geo.cities import load_city
     from geo.db import session_scope
-    from geo.skillcodes import create_code
+    from geo.skillcodes import Target, create_code
 
     with session_scope() as s:
-        return create_code(s, load_city("demo"), target_type="place", town="DEMO-B-01", actor="test-headers").code
+        return create_code(
+            s, load_city("demo"), Target(target_type="place", town="DEMO-B-01"), actor="test-headers"
+        ).code
 
 
 def _policy(resp) -> dict[str, str]:  # noqa: ANN001

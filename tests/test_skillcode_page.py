@@ -84,11 +84,11 @@ def codes(database, demo_sample, jiaxing_sample) -> dict[str, str]:
     """A place code posted in the demo city (示例街区B, town code DEMO-B-01) and one in Jiaxing (建设街道)."""
     from geo.cities import load_city
     from geo.db import session_scope
-    from geo.skillcodes import create_code
+    from geo.skillcodes import Target, create_code
 
     with session_scope() as s:
-        demo = create_code(s, load_city("demo"), target_type="place", town="DEMO-B-01", actor="test-browser")
-        jx = create_code(s, load_city("jiaxing"), target_type="place", town="建设街道", actor="test-browser")
+        demo = create_code(s, load_city("demo"), Target(target_type="place", town="DEMO-B-01"), actor="test-browser")
+        jx = create_code(s, load_city("jiaxing"), Target(target_type="place", town="建设街道"), actor="test-browser")
         return {"demo": demo.code, "jiaxing": jx.code}
 
 

@@ -79,20 +79,23 @@ def test_place_codes_get_a_point_and_district(database, jiaxing_sample) -> None:
     from geo.cities import load_city
     from geo.coords import from_wgs84
     from geo.db import session_scope
-    from geo.skillcodes import create_code
+    from geo.skillcodes import Target, create_code
 
     city = load_city("jiaxing")
     t = towns(city)
     town = t[t["name_zh"] == "建设街道"].iloc[0]
     with session_scope() as s:
-        by_town = create_code(s, city, target_type="place", town="建设街道", actor="test")
+        by_town = create_code(s, city, Target(target_type="place", town="建设街道"), actor="test")
         assert (by_town.district, by_town.town) == ("南湖区", "建设街道")
         assert (by_town.lon, by_town.lat) == pytest.approx((town.geometry.x, town.geometry.y), abs=1e-6)
         assert by_town.title == "建设街道 附近的培训和评价"
         # a factory gate given in Amap (GCJ-02) coordinates is stored in WGS84
         glon, glat = from_wgs84(120.7555, 30.7466, crs="gcj02")
         gate = create_code(
-            s, city, target_type="place", place_name="某工业园区东门", lon=glon, lat=glat, crs="gcj02", actor="test"
+            s,
+            city,
+            Target(target_type="place", place_name="某工业园区东门", lon=glon, lat=glat, crs="gcj02"),
+            actor="test",
         )
         assert (gate.lon, gate.lat) == pytest.approx((120.7555, 30.7466), abs=1e-6)
         assert gate.district is not None and gate.place_name == "某工业园区东门"

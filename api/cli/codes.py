@@ -11,16 +11,20 @@ Every write is recorded in the audit log as ``cli:<user>``. Examples::
 
 from __future__ import annotations
 
+import functools
 import getpass
+import inspect
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from api.cli.core import _fail
 from geo.cities import available_cities, load_city
 from geo.errors import SkillCircleError
+from geo.skillcodes import Target
 
 app = typer.Typer(
     help="技能码 skill codes: create, list, disable, re-target; QR images, A4 posters, zip export.",
@@ -39,10 +43,42 @@ TownOpt = Annotated[str | None, typer.Option(help="town / sub-district (乡镇/�
 LonOpt = Annotated[float | None, typer.Option(help="longitude of the posting point")]
 LatOpt = Annotated[float | None, typer.Option(help="latitude of the posting point")]
 CrsOpt = Annotated[str, typer.Option(help="crs of --lon/--lat: wgs84, gcj02 (Amap/Tencent) or bd09 (Baidu)")]
+#: The target's options (``--type``, ``--resource-id``, …), declared once: typer cannot take a dataclass,
+#: so :func:`_target_options` adds these to a command and hands them over as one ``Target``.
+TARGET_OPTIONS: dict[str, tuple[Any, Any]] = {
+    "target_type": (TypeOpt, "place"),
+    "resource_id": (ResourceOpt, None),
+    "skill": (SkillOpt, None),
+    "place_name": (PlaceOpt, None),
+    "district": (DistrictOpt, None),
+    "town": (TownOpt, None),
+    "lon": (LonOpt, None),
+    "lat": (LatOpt, None),
+    "crs": (CrsOpt, "wgs84"),
+}
 AllowLocalOpt = Annotated[
     bool,
     typer.Option("--allow-local", help="print a loopback SKILLCIRCLE_BASE_URL anyway (local tests only)"),
 ]
+
+
+def _target_options(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the target options of :data:`TARGET_OPTIONS` in place of its ``target`` parameter,
+    and call it with them gathered into one :class:`geo.skillcodes.Target`."""
+    signature = inspect.signature(command, eval_str=True)
+    own = [p for p in signature.parameters.values() if p.name != "target"]
+    added = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default)
+        for name, (annotation, default) in TARGET_OPTIONS.items()
+    ]
+
+    @functools.wraps(command)
+    def with_target(**kwargs: Any) -> None:
+        target = Target(**{name: kwargs.pop(name) for name in TARGET_OPTIONS})
+        command(**kwargs, target=target)
+
+    with_target.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
+    return with_target
 
 
 def _refuse_loopback(allow_local: bool) -> None:
@@ -104,39 +140,14 @@ def _echo(data: object) -> None:
 
 
 @app.command("create")
-def create(
-    city: CityArg,
-    target_type: TypeOpt = "place",
-    title: TitleOpt = None,
-    resource_id: ResourceOpt = None,
-    skill: SkillOpt = None,
-    place_name: PlaceOpt = None,
-    district: DistrictOpt = None,
-    town: TownOpt = None,
-    lon: LonOpt = None,
-    lat: LatOpt = None,
-    crs: CrsOpt = "wgs84",
-) -> None:
+@_target_options
+def create(city: CityArg, target: Target, title: TitleOpt = None) -> None:
     """Create a code bound to one target and print it (JSON: code, printed form, URL, target)."""
     from geo.skillcodes import create_code
 
     try:
         with _session() as session:
-            row = create_code(
-                session,
-                load_city(city),
-                target_type=target_type,
-                actor=_actor(),
-                title=title,
-                resource_id=resource_id,
-                skill=skill,
-                place_name=place_name,
-                district=district,
-                town=town,
-                lon=lon,
-                lat=lat,
-                crs=crs,
-            )
+            row = create_code(session, load_city(city), target, actor=_actor(), title=title)
             out = _describe(row)
     except SkillCircleError as exc:
         _fail(exc)
@@ -208,41 +219,15 @@ def enable(code: CodeArg) -> None:
 
 
 @app.command("retarget")
-def retarget(
-    code: CodeArg,
-    target_type: TypeOpt = "place",
-    title: TitleOpt = None,
-    resource_id: ResourceOpt = None,
-    skill: SkillOpt = None,
-    place_name: PlaceOpt = None,
-    district: DistrictOpt = None,
-    town: TownOpt = None,
-    lon: LonOpt = None,
-    lat: LatOpt = None,
-    crs: CrsOpt = "wgs84",
-) -> None:
+@_target_options
+def retarget(code: CodeArg, target: Target, title: TitleOpt = None) -> None:
     """Bind a printed code to a new target (the code and its posters stay valid); repairs broken codes."""
     from geo.skillcodes import get_code, retarget_code
 
     try:
         with _session() as session:
             row = get_code(session, code)
-            row = retarget_code(
-                session,
-                load_city(row.city),
-                row.code,
-                target_type=target_type,
-                actor=_actor(),
-                title=title,
-                resource_id=resource_id,
-                skill=skill,
-                place_name=place_name,
-                district=district,
-                town=town,
-                lon=lon,
-                lat=lat,
-                crs=crs,
-            )
+            row = retarget_code(session, load_city(row.city), row.code, target, actor=_actor(), title=title)
             out = _describe(row)
     except SkillCircleError as exc:
         _fail(exc)

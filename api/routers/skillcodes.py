@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import fields
 from datetime import date
 from functools import partial
 from pathlib import Path as FsPath
@@ -99,6 +100,10 @@ class SkillCodeTarget(BaseModel):
     lon: float | None = Field(default=None, ge=-180, le=180)
     lat: float | None = Field(default=None, ge=-90, le=90)
     crs: Crs = "wgs84"
+
+    def target(self) -> registry.Target:
+        """The registry's :class:`~geo.skillcodes.Target` of this body (the title is not part of it)."""
+        return registry.Target(**self.model_dump(include={f.name for f in fields(registry.Target)}))
 
 
 class SkillCodeIn(SkillCodeTarget):
@@ -413,8 +418,7 @@ def _city_key(city: str | None) -> str:
 def admin_create(db: DbSession, body: SkillCodeIn, token: Writer) -> SkillCodeOut:
     """Create a code bound to a city, place, resource or skill; its id is random and unguessable."""
     city = load_city(_city_key(body.city))
-    fields = body.model_dump(exclude={"city"})
-    row = registry.create_code(db, city, actor=token.name, **fields)
+    row = registry.create_code(db, city, body.target(), actor=token.name, title=body.title)
     db.commit()
     return SkillCodeOut.of(db, row)
 
@@ -531,7 +535,7 @@ def admin_patch(db: DbSession, code: CodeText, body: SkillCodePatch, token: Writ
 def admin_retarget(db: DbSession, code: CodeText, body: SkillCodeTarget, token: Writer) -> SkillCodeOut:
     """Bind the (already printed) code to a new target; also repairs a broken code."""
     row = registry.get_code(db, code)
-    row = registry.retarget_code(db, load_city(row.city), row.code, actor=token.name, **body.model_dump())
+    row = registry.retarget_code(db, load_city(row.city), row.code, body.target(), actor=token.name, title=body.title)
     db.commit()
     return SkillCodeOut.of(db, row)
 
