@@ -315,6 +315,131 @@ def _signup(res: Resource) -> Signup:
     )
 
 
+def _code_skill(row: SkillCode) -> str | None:
+    """The skill a skill code narrows everything to (None for other codes)."""
+    return row.skill if row.target_type == "skill" and row.skill else None
+
+
+def _target_resource_id(row: SkillCode) -> int | None:
+    """The resource a resource code points to (None for other codes, or when it was deleted)."""
+    return row.resource_id if row.target_type == "resource" else None
+
+
+def _travel_times(
+    engine: Any, index: Any, row: SkillCode, origin: Origin, *, mode: str, from_phone: bool
+) -> tuple[list[Any], dict[str, str] | None]:
+    """Resources reachable from ``origin`` within the search time, nearest first, and the error shown
+    instead when the code's own place has no travel times (raised when the origin is the phone's)."""
+    skill = _code_skill(row)
+    mask = index.mask(skill=skill) if skill else None
+    try:
+        return engine.nearby(origin.lon, origin.lat, mode=mode, minutes=SEARCH_MINUTES, mask=mask), None
+    except SkillCircleError as exc:  # e.g. the poster's point is off the road network
+        if from_phone:  # the caller falls back to the code's own place
+            raise
+        log.warning("skill code %s: no travel times from %s: %s", row.code, origin, exc)
+        return [], {"code": exc.code, "message_zh": exc.message_zh, "message_en": exc.message_en}
+
+
+def _resources(session: Session, ids: set[int]) -> dict[int, Resource]:
+    """The resources ``ids`` by id (one query; none for no ids)."""
+    if not ids:
+        return {}
+    return {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(ids)))}
+
+
+class _Venues:
+    """Places with the travel time to them from the answer's origin (the engine's estimate flag when the
+    place was not reached within the search time)."""
+
+    def __init__(self, engine: Any, hits: list[Any], rows: dict[int, Resource], *, lang: str) -> None:
+        self._engine = engine
+        self._times = {h.resource_id: h for h in hits}
+        self._rows = rows
+        self._lang = lang
+
+    def place(self, rid: int, res: Resource | None = None) -> NearbyPlace:
+        """Resource ``rid`` (``res``, else as loaded) as a :class:`NearbyPlace`."""
+        h = self._times.get(rid)
+        est = self._engine.estimate if h is None else h.estimate
+        res = res if res is not None else self._rows[rid]
+        minutes = None if h is None else h.seconds / 60.0
+        return _place(minutes, None if h is None else h.distance_m, est, res, lang=self._lang)
+
+    def rank(self, when: date, rid: int, item_id: int) -> tuple:
+        """Date order: the soonest first, the nearer venue first on the same day."""
+        h = self._times.get(rid)
+        return (when, h.seconds if h is not None else 1e12, rid, item_id)
+
+
+def _open_at(session: Session, model: Any, is_open: Any, places: list[Any], skill: str | None) -> list[Any]:
+    """Open classes or evaluations (``model``) at ``places``, of ``skill`` when given, with their venues."""
+    stmt = select(model).options(selectinload(model.resource)).where(model.resource_id.in_(places), is_open)
+    if skill:
+        stmt = stmt.where(model.skill == skill)
+    return list(session.scalars(stmt))
+
+
+def _open_classes(
+    session: Session, row: SkillCode, places: list[Any], *, today: date, venues: _Venues
+) -> list[TrainingClass]:
+    """The first :data:`CLASS_LIMIT` classes open for sign-up at ``places``, in date order."""
+    found = _open_at(session, TrainingClass, open_class(today), places, _code_skill(row))
+    return sorted(found, key=lambda c: venues.rank(c.start_date, c.resource_id, c.id))[:CLASS_LIMIT]
+
+
+def _open_evaluations(
+    session: Session, row: SkillCode, places: list[Any], *, today: date, venues: _Venues
+) -> list[Evaluation]:
+    """The first :data:`EVALUATION_LIMIT` evaluations open at ``places``, in date order."""
+    found = _open_at(session, Evaluation, open_evaluation(today), places, _code_skill(row))
+    return sorted(found, key=lambda e: venues.rank(e.date, e.resource_id, e.id))[:EVALUATION_LIMIT]
+
+
+def _signup_choice(
+    target_id: int | None, rows: dict[int, Resource], classes: list[TrainingClass], nearest: list[NearbyPlace]
+) -> Signup | None:
+    """Where to sign up: the target resource, else the first class's venue, else the nearest place."""
+    if target_id is not None and target_id in rows:
+        return _signup(rows[target_id])
+    if classes:
+        return _signup(classes[0].resource)
+    if nearest:
+        return _signup(rows[nearest[0].resource.id])
+    return None
+
+
+def _shows_sample(
+    nearest: list[NearbyPlace],
+    target_resource: NearbyPlace | None,
+    classes: list[TrainingClass],
+    evaluations: list[Evaluation],
+) -> bool:
+    """Whether anything the answer lists is a labelled sample."""
+    return (
+        any(p.resource.is_sample for p in nearest)
+        or (target_resource is not None and target_resource.resource.is_sample)
+        or any(c.is_sample for c in classes)
+        or any(e.is_sample for e in evaluations)
+    )
+
+
+def _notice(*, sample: bool, estimate: bool) -> dict[str, dict[str, str]]:
+    """The sample and estimate notices that apply."""
+    notice: dict[str, dict[str, str]] = {}
+    if sample:
+        notice["sample"] = SAMPLE_NOTICE
+    if estimate:
+        notice["estimate"] = ESTIMATE_NOTICE
+    return notice
+
+
+def _mode_options(mode: str, *, lang: str) -> list[ModeOption]:
+    """The mode switch's buttons, ``mode`` selected."""
+    t = texts(lang)
+    return [ModeOption(key=k, label=t[f"mode_{k}"], selected=k == mode) for k in MODES]
+
+
 def build_answer(
     session: Session,
     runtime: CityRuntime,
@@ -326,6 +451,11 @@ def build_answer(
     lang: str = "zh",
 ) -> SkillCodeAnswer:
     """Build the answer to a scan of ``row``.
+
+    The steps: where times are counted from (:func:`_origin`), what the code points to (:func:`_target`),
+    the travel times from there (:func:`_travel_times`), the nearest places and the target resource
+    (:class:`_Venues`), the open classes and evaluations (:func:`_open_classes`,
+    :func:`_open_evaluations`), where to sign up (:func:`_signup_choice`) and the flags and notices.
 
     Parameters
     ----------
@@ -354,89 +484,23 @@ def build_answer(
     """
     city = runtime.city
     today = today or city_today(city)
-    t = texts(lang)
     origin = _origin(row, runtime, phone, lang=lang)
     target = _target(session, row, city.name(lang), lang=lang)
     engine = runtime.engine
     index = runtime.index
-    mask = index.mask(skill=row.skill) if row.target_type == "skill" and row.skill else None
-    nearest_error = None
-    try:
-        hits = engine.nearby(origin.lon, origin.lat, mode=mode, minutes=SEARCH_MINUTES, mask=mask)
-    except SkillCircleError as exc:  # e.g. the poster's point is off the road network
-        if phone is not None:  # the caller falls back to the code's own place
-            raise
-        log.warning("skill code %s: no travel times from %s: %s", row.code, origin, exc)
-        hits = []
-        nearest_error = {"code": exc.code, "message_zh": exc.message_zh, "message_en": exc.message_en}
-    times = {h.resource_id: h for h in hits}
-    target_id = row.resource_id if row.target_type == "resource" else None
+    hits, nearest_error = _travel_times(engine, index, row, origin, mode=mode, from_phone=phone is not None)
+    target_id = _target_resource_id(row)
     listed = [h for h in hits if h.resource_id != target_id][:NEAREST_LIMIT]
-    wanted = {h.resource_id for h in listed} | ({target_id} if target_id else set())
-    rows = {r.id: r for r in session.scalars(select(Resource).where(Resource.id.in_(wanted)))} if wanted else {}
-
-    def place(rid: int, res: Resource | None = None) -> NearbyPlace:
-        h = times.get(rid)
-        est = engine.estimate if h is None else h.estimate
-        res = res if res is not None else rows[rid]
-        return _place(None if h is None else h.seconds / 60.0, None if h is None else h.distance_m, est, res, lang=lang)
-
-    nearest = [place(h.resource_id) for h in listed if h.resource_id in rows]
-    target_resource = place(target_id) if target_id in rows else None
-
+    rows = _resources(session, {h.resource_id for h in listed} | ({target_id} if target_id else set()))
+    venues = _Venues(engine, hits, rows, lang=lang)
+    nearest = [venues.place(h.resource_id) for h in listed if h.resource_id in rows]
+    target_resource = venues.place(target_id) if target_id in rows else None
     # classes and evaluations: the target resource's own, else those at places reachable in the search time
     places = [target_id] if target_id is not None else [h.resource_id for h in hits]
-    cls_stmt = (
-        select(TrainingClass)
-        .options(selectinload(TrainingClass.resource))
-        .where(
-            TrainingClass.resource_id.in_(places),
-            open_class(today),
-        )
-    )
-    ev_stmt = (
-        select(Evaluation)
-        .options(selectinload(Evaluation.resource))
-        .where(
-            Evaluation.resource_id.in_(places),
-            open_evaluation(today),
-        )
-    )
-    if row.target_type == "skill" and row.skill:
-        cls_stmt = cls_stmt.where(TrainingClass.skill == row.skill)
-        ev_stmt = ev_stmt.where(Evaluation.skill == row.skill)
-
-    def rank(when: date, rid: int) -> tuple:
-        h = times.get(rid)
-        return (when, h.seconds if h is not None else 1e12, rid)
-
-    # date order (the soonest first; the nearer venue first on the same day)
-    classes = sorted(session.scalars(cls_stmt), key=lambda c: (*rank(c.start_date, c.resource_id), c.id))
-    classes = classes[:CLASS_LIMIT]
-    evaluations = sorted(session.scalars(ev_stmt), key=lambda e: (*rank(e.date, e.resource_id), e.id))
-    evaluations = evaluations[:EVALUATION_LIMIT]
-
-    signup = None
-    if target_id is not None and target_id in rows:
-        signup = _signup(rows[target_id])
-    elif classes:
-        signup = _signup(classes[0].resource)
-    elif nearest:
-        signup = _signup(rows[nearest[0].resource.id])
-
-    shown_sample = (
-        any(p.resource.is_sample for p in nearest)
-        or (target_resource is not None and target_resource.resource.is_sample)
-        or any(c.is_sample for c in classes)
-        or any(e.is_sample for e in evaluations)
-    )
-    sample = bool(shown_sample or index.any_sample)
+    classes = _open_classes(session, row, places, today=today, venues=venues)
+    evaluations = _open_evaluations(session, row, places, today=today, venues=venues)
+    sample = bool(_shows_sample(nearest, target_resource, classes, evaluations) or index.any_sample)
     estimate = bool(engine.estimate or any(h.estimate for h in hits))
-    notice: dict[str, dict[str, str]] = {}
-    if sample:
-        notice["sample"] = SAMPLE_NOTICE
-    if estimate:
-        notice["estimate"] = ESTIMATE_NOTICE
     return SkillCodeAnswer(
         code=row.code,
         printed=format_code(row.code),
@@ -448,17 +512,17 @@ def build_answer(
         target=target,
         origin=origin,
         mode=mode,
-        mode_label=t[f"mode_{mode}"],
-        modes=[ModeOption(key=k, label=t[f"mode_{k}"], selected=k == mode) for k in MODES],
+        mode_label=texts(lang)[f"mode_{mode}"],
+        modes=_mode_options(mode, lang=lang),
         estimate=estimate,
         sample=sample,
-        notice=notice,
+        notice=_notice(sample=sample, estimate=estimate),
         target_resource=target_resource,
         nearest=nearest,
         nearest_error=nearest_error,
-        classes=[_class_item(c, place(c.resource_id, c.resource), lang=lang) for c in classes],
-        evaluations=[_evaluation_item(e, place(e.resource_id, e.resource), lang=lang) for e in evaluations],
-        signup=signup,
+        classes=[_class_item(c, venues.place(c.resource_id, c.resource), lang=lang) for c in classes],
+        evaluations=[_evaluation_item(e, venues.place(e.resource_id, e.resource), lang=lang) for e in evaluations],
+        signup=_signup_choice(target_id, rows, classes, nearest),
     )
 
 
