@@ -25,7 +25,7 @@ from geo.categories import CATEGORY_KEYS
 from geo.moderules import MODE_KEYS, check_mode
 from planning.access import Access, catchment_access
 from planning.grid import AreaGroups, city_grid
-from planning.params import THRESHOLDS, check_minutes, parse_category_or_all
+from planning.params import THRESHOLDS, check_minutes, parse_category_or_all, plain_number
 from planning.resources import ResourceSet
 from planning.times import CellTimes
 
@@ -195,7 +195,7 @@ class CoverageModel(CellTimes):
                 d_cov.append((self.areas.district @ cov).T)  # thresholds × districts
                 t_cov.append((self.areas.town @ cov).T)
         head = pd.DataFrame(heads, columns=["category", "mode", "estimate"])
-        minutes = [_num(x) for x in limits]
+        minutes = [plain_number(x) for x in limits]
         totals = _long(head, minutes, np.array(tot_cov)[:, :, None], np.array([float(total)]), None)
         districts = _long(head, minutes, np.array(d_cov), self.areas.district @ pop, self.areas.district_meta)
         towns = _long(head, minutes, np.array(t_cov), self.areas.town @ pop, self.areas.town_meta)
@@ -248,10 +248,6 @@ def _with_counts(meta: pd.DataFrame, pop: np.ndarray, covered: np.ndarray) -> pd
 
 def _share(covered: float, population: float) -> float:
     return round(float(covered) / float(population), 4) if population > 0 else 0.0
-
-
-def _num(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
 
 
 __all__ = ["Coverage", "CoverageModel", "CoverageTable"]

@@ -61,4 +61,17 @@ def check_supply(kind: str) -> str:
     return kind
 
 
-__all__ = ["ALL_CATEGORIES", "SUPPLY_KINDS", "THRESHOLDS", "check_minutes", "check_supply", "parse_category_or_all"]
+def plain_number(value: float) -> int | float:
+    """``value`` as an ``int`` when it is whole (``30.0`` → ``30``), for minutes in labels, columns and keys."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+__all__ = [
+    "ALL_CATEGORIES",
+    "SUPPLY_KINDS",
+    "THRESHOLDS",
+    "check_minutes",
+    "check_supply",
+    "parse_category_or_all",
+    "plain_number",
+]

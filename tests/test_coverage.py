@@ -187,9 +187,9 @@ def test_exports_files_and_summary_figure(demo_model: CoverageModel, tmp_path, a
     from openpyxl import load_workbook
     from PIL import Image
 
-    from planning import exports
+    from planning import exports, figures, tables
 
-    gpkg = exports.write_geopackage(tmp_path / "c.gpkg", demo_model, "training", mode="walk", minutes=10)
+    gpkg = tables.write_geopackage(tmp_path / "c.gpkg", demo_model, "training", mode="walk", minutes=10)
     layers = dict(pyogrio.list_layers(gpkg))
     assert {"grid", "coverage_bands", "isochrones", "districts", "towns", "notes"} <= set(layers)
     grid = pyogrio.read_dataframe(gpkg, layer="grid")
@@ -199,7 +199,7 @@ def test_exports_files_and_summary_figure(demo_model: CoverageModel, tmp_path, a
     assert bands.set_index("minutes").loc[10, "covered"] == cov10.total["covered"]
     iso = pyogrio.read_dataframe(gpkg, layer="isochrones")
     assert set(iso["minutes"]) == {10, 15, 20, 30} and not iso["estimate"].any()
-    paths = exports.write_tables(tmp_path, demo_model, categories=["training"])
+    paths = tables.write_tables(tmp_path, demo_model, categories=["training"])
     wb = load_workbook(paths["xlsx"], read_only=True)
     assert wb.sheetnames == ["说明 notes", "总计 totals", "区县 districts", "乡镇街道 towns"]
     notes = " ".join(str(c.value) for row in wb["说明 notes"].iter_rows() for c in row)
@@ -208,8 +208,8 @@ def test_exports_files_and_summary_figure(demo_model: CoverageModel, tmp_path, a
 
     towns = pd.read_csv(paths["towns.csv"], encoding="utf-8-sig")
     assert len(towns) == 4 * 4 * towns["name"].nunique()
-    assert exports.cjk_font() is not None, "install fonts-noto-cjk (scripts/system-deps.sh)"
-    fig = exports.summary_figure(demo_model, "training", mode="walk", minutes=15)
+    assert figures.cjk_font() is not None, "install fonts-noto-cjk (scripts/system-deps.sh)"
+    fig = figures.summary_figure(demo_model, "training", mode="walk", minutes=15)
     png = artifacts / "coverage-summary-demo-training.png"
     fig.savefig(png, dpi=80)
     with Image.open(png) as img:
@@ -329,14 +329,14 @@ def test_planner_csv_and_xlsx_exports_carry_no_live_formula(demo_model: Coverage
 
     from openpyxl import load_workbook
 
-    from planning import exports
+    from planning import tables
 
     tab = demo_model.table(categories=["training"], modes=["walk"], thresholds=[10])
     towns = tab.towns.copy()
     payloads = [FORMULA_PAYLOADS[i % len(FORMULA_PAYLOADS)] for i in range(len(towns))]
     towns["town"] = payloads
     evil = CoverageTable(totals=tab.totals, districts=tab.districts, towns=towns)
-    paths = exports.write_tables(tmp_path, demo_model, table=evil)
+    paths = tables.write_tables(tmp_path, demo_model, table=evil)
     with paths["towns.csv"].open(encoding="utf-8-sig", newline="") as fh:
         written = [row["town"] for row in csv.DictReader(fh)]
     assert written == ["'" + p for p in payloads]
