@@ -1,6 +1,6 @@
 # SkillCircle: the README's two commands.
 #   make serve  — set up everything, prepare both cities, start http://127.0.0.1:8000
-#   make test   — set up everything, lint, run the whole test suite
+#   make test   — set up everything, lint, run the whole test suite with coverage (floor: 90%)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -42,7 +42,7 @@ lint: $(VENV)/.installed
 	$(BIN)/mypy
 
 test: install system-deps lint
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --cov
 
 bench: install
 	$(BIN)/python -m benchmarks.bench_engine
@@ -53,4 +53,4 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_api
 
 clean:
-	rm -rf $(VENV) var api/static/vendor node_modules
+	rm -rf $(VENV) var api/static/vendor node_modules .coverage .coverage.*
