@@ -13,7 +13,8 @@ from _coverage_cases import line_cells, line_model
 from scipy import sparse
 
 from geo.errors import InvalidParameterError, NotFoundError
-from planning.sites import GREEDY_GUARANTEE, mclp_exact, mclp_greedy, suggest_sites, what_if
+from planning.mclp import GREEDY_GUARANTEE, mclp_exact, mclp_greedy
+from planning.sites import suggest_sites, what_if
 
 
 def _brute(cover: sparse.csr_matrix, w: np.ndarray, k: int) -> float:

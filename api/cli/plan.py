@@ -129,7 +129,8 @@ def suggest_command(
     """Choose k new sites that newly cover the most residents (maximal covering location problem)."""
     import pandas as pd
 
-    from planning.sites import GREEDY_GUARANTEE, suggest_sites
+    from planning.mclp import GREEDY_GUARANTEE
+    from planning.sites import suggest_sites
 
     try:
         model = _model(city, resolution)

@@ -35,9 +35,10 @@ from geo.population import surface_of
 from geo.text_input import Line
 from planning.coverage import Coverage, CoverageModel
 from planning.exports import FORMATS, export_bytes
+from planning.mclp import GREEDY_GUARANTEE
 from planning.notices import coverage_notice
 from planning.params import THRESHOLDS, parse_category_or_all
-from planning.sites import GREEDY_GUARANTEE, Suggestion, suggest_sites, what_if
+from planning.sites import Suggestion, suggest_sites, what_if
 
 router = APIRouter(
     prefix="/api/v1/plan",
