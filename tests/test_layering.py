@@ -1,13 +1,15 @@
-"""Import layering: data flows ``geo`` → ``isochrones`` → ``planning`` → ``api``, never back.
+"""The code's layout: import layering, and the README's module map.
 
-Every ``import``/``from … import`` in every module of the four packages is read with :mod:`ast` (also
-imports inside functions and under ``TYPE_CHECKING``, since a lazy import is still a dependency), and
-no module may import a package of a later layer.
+Data flows ``geo`` → ``isochrones`` → ``planning`` → ``api``, never back. Every ``import``/``from …
+import`` in every module of the four packages is read with :mod:`ast` (also imports inside functions
+and under ``TYPE_CHECKING``, since a lazy import is still a dependency), and no module may import a
+package of a later layer. The README's module map lists exactly the packages and modules there are.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,32 @@ def test_the_checker_sees_lazy_and_relative_imports(tmp_path: Path) -> None:
         (4, "planning"),
         (5, "api"),
     }
+
+
+def _module_map() -> list[str]:
+    """The paths in the first column of the README's "Module map" tables, in order."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("### Module map", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r"^\| `([^`]+)` \|", section, flags=re.M)
+
+
+def _code_map() -> set[str]:
+    """Every package folder (with a trailing ``/``) and every module but ``__init__.py`` of the four
+    packages; migration scripts are one entry, their folder."""
+    found: set[str] = set()
+    for package in LAYERS:
+        for path in (ROOT / package).rglob("*.py"):
+            rel = path.relative_to(ROOT)
+            found.add(rel.parent.as_posix() + "/")
+            if path.name != "__init__.py" and rel.parent.as_posix() != "geo/migrations/versions":
+                found.add(rel.as_posix())
+    return found
+
+
+def test_readme_module_map_matches_the_code() -> None:
+    listed = _module_map()
+    assert len(listed) == len(set(listed)), "a module is listed twice in the README's module map"
+    missing = sorted(_code_map() - set(listed))
+    stale = sorted(set(listed) - _code_map())
+    assert not missing, f"add to the README's module map (with its one job): {missing}"
+    assert not stale, f"the README's module map lists what is not in the code: {stale}"
