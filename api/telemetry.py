@@ -31,6 +31,13 @@ SKILL_CODE_SCANS = Counter(
     registry=REGISTRY,
 )
 
+SHARED_CACHE = Counter(
+    "skillcircle_shared_cache_total",
+    "lookups of answers shared through Redis (api/shared_cache.py) by namespace and result (hit, miss, error)",
+    ["namespace", "result"],
+    registry=REGISTRY,
+)
+
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
     """Record one finished request."""

@@ -6,7 +6,8 @@ resources version), where the version is a hash of the resources' ids, positions
 seats plus the loaded road graphs, so any write to the registry invalidates them. The answer cache is
 bounded by bytes (``SKILLCIRCLE_COVERAGE_CACHE_MB`` of encoded JSON per worker, least recently used out
 first), not by entries: one fine-grid answer is tens of megabytes. Models are kept under the same budget,
-each weighed by the arrays it may come to hold.
+each weighed by the arrays it may come to hold. With Redis configured, answers are also shared between
+every worker and host (:mod:`api.shared_cache`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from cachetools import LRUCache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api import shared_cache
 from api.deps import require_heavy
 from api.state import CityRuntime
 from geo.categories import CATEGORY_KEYS
@@ -156,6 +158,12 @@ def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: 
         hit = _ANSWERS.get(key)
         if hit is not None:
             return hit
+    shared = shared_cache.get("coverage", key)  # computed by another worker or host (Redis configured)
+    if shared is not None:
+        with _LOCK:
+            if len(shared) <= _ANSWERS.maxsize:
+                _ANSWERS[key] = shared
+        return shared
     cov = model.coverage(cat, mode=mode, minutes=minutes)
     answer = {
         "city": model.city.key if model.city is not None else None,
@@ -177,6 +185,7 @@ def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: 
     with _LOCK:
         if len(data) <= _ANSWERS.maxsize:  # an answer larger than the whole budget is not kept
             _ANSWERS[key] = data
+    shared_cache.put("coverage", key, data)
     return data
 
 
