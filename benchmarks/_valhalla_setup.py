@@ -12,6 +12,7 @@ the very same file through its own ``.pbf`` reader (:func:`geo.network.read_pbf`
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -125,6 +126,19 @@ def write_pbf(net: RoadNetwork, path: Path) -> Path:
     return path
 
 
+def _one_to_many(cfg: Path) -> None:
+    """Make Valhalla answer every matrix with its one-to-many ``TimeDistanceMatrix`` (one expansion).
+
+    Its default (``select_optimal``) uses it for pedestrian and bicycle one-to-many requests but runs
+    ``CostMatrix`` (one bidirectional search per location) for ``auto``: a 1 × 450 car matrix on the
+    synthetic city took 74 s in a trial run, against well under a second this way.
+    """
+    conf = json.loads(cfg.read_text(encoding="utf-8"))
+    if conf["thor"].get("source_to_target_algorithm") != "timedistancematrix":
+        conf["thor"]["source_to_target_algorithm"] = "timedistancematrix"
+        cfg.write_text(json.dumps(conf, indent=2), encoding="utf-8")
+
+
 def build_tiles(venv: Path, pbf: Path, folder: Path, *, threads: int = 2) -> tuple[Path, float]:
     """Build Valhalla's routing tiles for ``pbf`` in ``folder`` (reused when present); returns (config, seconds).
 
@@ -139,6 +153,7 @@ def build_tiles(venv: Path, pbf: Path, folder: Path, *, threads: int = 2) -> tup
     cfg = folder / "valhalla.json"
     done_mark = folder / "tiles.done"
     if cfg.is_file() and done_mark.is_file() and done_mark.read_text() == str(pbf.stat().st_mtime_ns):
+        _one_to_many(cfg)
         return cfg, 0.0
     shutil.rmtree(folder / "tiles", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
@@ -159,6 +174,7 @@ def build_tiles(venv: Path, pbf: Path, folder: Path, *, threads: int = 2) -> tup
         check=True,
     )
     cfg.write_text(conf.stdout, encoding="utf-8")
+    _one_to_many(cfg)
     exe = _valhalla_bin(venv, "valhalla_build_tiles")
     t0 = time.perf_counter()
     with open(folder / "build.log", "w", encoding="utf-8") as logf:
