@@ -47,6 +47,7 @@ from statistics import median
 
 import numpy as np
 
+from benchmarks._valhalla_compare import compare_isochrones, compare_matrix
 from benchmarks._valhalla_setup import PYVALHALLA, build_tiles, valhalla_venv, write_pbf
 from benchmarks.bench_engine import CACHE, _origins, _resources
 from geo.network import read_pbf, resolve_pbf
@@ -167,60 +168,33 @@ def _run(cmd: list[str], jobs_path: Path, out_path: Path) -> dict:
     return json.loads(out_path.read_text(encoding="utf-8"))
 
 
-def _area_km2(geojson: dict, crs: str) -> float:
-    import shapely
-    from shapely.geometry import shape
-
-    geom = shape(geojson)
-    return float(shapely.transform(geom, lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1], crs))).area) / 1e6
-
-
-def _band_areas(fc: dict, key: str, crs: str) -> dict[float, float]:
-    return {float(f["properties"][key]): _area_km2(f["geometry"], crs) for f in fc["features"]}
-
-
 def _compare(net: _Network, jobs: dict, ours: dict, theirs: dict) -> list[dict]:
-    """One row per mode: isochrone areas/times and nearby/matrix times and agreement."""
-    crs = net.graphs["walk"].crs
+    """One row per mode: isochrone areas, fit and times; nearby/matrix times and agreement."""
     rows = []
     for mode in COSTINGS:
-        ratios: dict[int, list[float]] = {b: [] for b in BANDS}
-        for fo, fv in zip(ours["iso"][mode]["features"], theirs["iso"][mode]["features"], strict=True):
-            a_o, a_v = _band_areas(fo, "minutes", crs), _band_areas(fv, "contour", crs)
-            for b in BANDS:
-                if a_v.get(float(b)) and float(b) in a_o:
-                    ratios[b].append(a_o[float(b)] / a_v[float(b)])
-        jac, time_ratio, sizes = [], [], []
+        job = jobs["modes"][mode]
+        iso = compare_isochrones(
+            net.graphs[mode],
+            job["iso_origins"],
+            ours["iso"][mode]["features"],
+            theirs["iso"][mode]["features"],
+            bands=BANDS,
+        )
+        mat = compare_matrix(
+            job["matrix"], ours["matrix"][mode]["answers"], theirs["matrix"][mode]["times"], limit_s=MATRIX_MINUTES * 60
+        )
         v_secs = [s for s in theirs["matrix"][mode]["seconds"] if s is not None]
-        o_secs = ours["matrix"][mode]["seconds"]
-        for (_, targets), got, times in zip(
-            jobs["modes"][mode]["matrix"],
-            ours["matrix"][mode]["answers"],
-            theirs["matrix"][mode]["times"],
-            strict=True,
-        ):
-            sizes.append(len(targets))
-            v_in = {
-                str(t[2]): s for t, s in zip(targets, times, strict=True) if s is not None and s <= MATRIX_MINUTES * 60
-            }
-            both = set(v_in) & set(got)
-            union = set(v_in) | set(got)
-            jac.append(len(both) / len(union) if union else 1.0)
-            time_ratio += [got[k] / v_in[k] for k in both if v_in[k] > 0]
         rows.append(
             dict(
                 mode=mode,
                 costing=COSTINGS[mode][0],
                 iso_ours=median(ours["iso"][mode]["seconds"]),
                 iso_val=median(theirs["iso"][mode]["seconds"]),
-                area={b: median(r) if r else float("nan") for b, r in ratios.items()},
-                n_iso=len(ours["iso"][mode]["seconds"]),
-                near_ours=median(o_secs),
+                n_iso=len(job["iso_origins"]),
+                near_ours=median(ours["matrix"][mode]["seconds"]),
                 matrix_val=median(v_secs) if v_secs else float("nan"),
-                targets=median(sizes),
-                n_matrix=len(sizes),
-                jaccard=median(jac),
-                time_ratio=median(time_ratio) if time_ratio else float("nan"),
+                **iso,
+                **mat,
             )
         )
     return rows
@@ -266,15 +240,18 @@ def _fmt_ms(s: float) -> str:
 def _tables(results: dict[str, tuple[list[dict], dict]]) -> str:
     lines = [
         "| network | mode → Valhalla costing | isochrone 4 bands: SkillCircle | Valhalla | Valhalla ÷ ours "
-        "| area ratio ours / Valhalla 10 / 15 / 20 / 30 min | origins |",
-        "|---|---|---|---|---|---|---|",
+        "| area ratio ours / Valhalla 10 / 15 / 20 / 30 min | reached places left outside: ours / Valhalla "
+        "| leakage p95: ours / Valhalla | origins |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, (rows, _) in results.items():
         for r in rows:
             cells = " / ".join(f"{v:.2f}" for v in r["area"].values())
             lines.append(
                 f"| {name} | {r['mode']} → {r['costing']} | {_fmt_ms(r['iso_ours'])} | {_fmt_ms(r['iso_val'])} "
-                f"| {r['iso_val'] / r['iso_ours']:.1f}× | {cells} | {r['n_iso']} |"
+                f"| {r['iso_val'] / r['iso_ours']:.1f}× | {cells} "
+                f"| {r['missed']['ours']:.1%} / {r['missed']['valhalla']:.1%} "
+                f"| {r['leak_p95']['ours']:.1%} / {r['leak_p95']['valhalla']:.1%} | {r['n_iso']} |"
             )
     lines += [
         "",
@@ -288,7 +265,7 @@ def _tables(results: dict[str, tuple[list[dict], dict]]) -> str:
             lines.append(
                 f"| {name} | {r['mode']} | {_fmt_ms(r['near_ours'])} | {_fmt_ms(r['matrix_val'])} "
                 f"| {r['matrix_val'] / r['near_ours']:,.0f}× | {r['targets']:.0f} | {r['jaccard']:.2f} "
-                f"| {r['time_ratio']:.2f} | {r['n_matrix']} |"
+                f"| {r['time_ratio']:.2f} | {r['n']} |"
             )
     lines += [
         "",
