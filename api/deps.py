@@ -23,11 +23,12 @@ log = logging.getLogger(__name__)
 CONSOLE_COOKIE = "sc_console"
 
 
-def query_text_guard(request: Request) -> None:
+async def query_text_guard(request: Request) -> None:
     """Every query parameter, name and value, is text that renders (:mod:`geo.text_input`), else 422.
 
     Registered on the whole app: ``q=%00`` or ``skill=%1E`` never reaches a database (PostgreSQL refuses
-    NUL in text) or a page.
+    NUL in text) or a page. ``async`` because the check is CPU-trivial: FastAPI runs a plain ``def``
+    dependency in a worker thread, a hop that costs more than the check.
     """
     for name, value in request.query_params.multi_items():
         check_text(name, field="query parameter name")
@@ -40,14 +41,17 @@ def get_db() -> Iterator[Session]:
         yield session
 
 
-def get_city_runtime(
+async def get_city_runtime(
     city: Annotated[str | None, Query(description="city pack key, e.g. jiaxing or demo", max_length=40)] = None,
 ) -> CityRuntime:
-    """The runtime of the requested city (default: the configured default city)."""
+    """The runtime of the requested city (default: the configured default city).
+
+    ``async`` (no worker-thread hop): it only looks the runtime up; the engine loads on first use, later.
+    """
     return get_runtime(city or get_settings().default_city)
 
 
-def get_city(runtime: Annotated[CityRuntime, Depends(get_city_runtime)]) -> CityPack:
+async def get_city(runtime: Annotated[CityRuntime, Depends(get_city_runtime)]) -> CityPack:
     """The requested city's pack."""
     return runtime.city
 

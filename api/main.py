@@ -7,7 +7,6 @@ Run it with ``skillcircle serve`` (or ``uvicorn api.main:app``). Every error a c
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,9 +21,9 @@ from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import query_text_guard
-from api.ratelimit import RateLimiter
+from api.ratelimit import RateLimiter, RateLimitMiddleware
 from api.security import SecurityHeadersMiddleware
-from api.telemetry import observe_request
+from api.telemetry import MetricsMiddleware
 from api.web import PageError, page_error_response
 from geo.config import get_settings
 from geo.db import database_unavailable
@@ -129,28 +128,11 @@ def create_app() -> FastAPI:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET"], allow_headers=["*"]
         )
+    # every middleware is pure ASGI (no BaseHTTPMiddleware, which streams each answer through a task and
+    # a queue); from the outside in: security headers, gzip, rate limit, metrics (429s are not timed)
+    app.add_middleware(MetricsMiddleware)
     limiter = RateLimiter(per_minute=settings.rate_limit_per_minute, trusted_proxies=settings.trusted_proxies)
-
-    @app.middleware("http")
-    async def _limit_and_measure(request: Request, call_next):  # noqa: ANN202
-        path = request.url.path
-        start = time.perf_counter()
-        if path.startswith("/api/v1/") and not path.startswith("/api/v1/admin"):
-            peer = request.client.host if request.client else "unknown"
-            retry = limiter.hit(limiter.client(peer, request.headers.get("x-forwarded-for")))
-            if retry is not None:
-                exc = RateLimitedError(
-                    "too many requests; retry later",
-                    message_zh="请求过于频繁，请稍后再试",
-                    details={"retry_after": retry},
-                )
-                return JSONResponse(exc.to_dict(), status_code=429, headers={"Retry-After": str(retry)})
-        response = await call_next(request)
-        route = request.scope.get("route")
-        observe_request(
-            request.method, getattr(route, "path", "unmatched"), response.status_code, time.perf_counter() - start
-        )
-        return response
+    app.add_middleware(RateLimitMiddleware, limiter=limiter)
 
     from api.routers import ROUTERS
     from api.schemas import COMMON_ERROR_RESPONSES

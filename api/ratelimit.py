@@ -31,8 +31,11 @@ from limits import RateLimitItemPerMinute
 from limits.errors import StorageError
 from limits.storage import Storage, storage_from_string
 from limits.strategies import FixedWindowRateLimiter
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo.config import get_settings
+from geo.errors import RateLimitedError
 
 log = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -212,3 +215,39 @@ class RateLimiter:
                 return None
             raise
         return max(1, math.ceil(reset - time.time()))
+
+
+class RateLimitMiddleware:
+    """Counts each request to the public API (``/api/v1/``, not ``/api/v1/admin``) against its client's
+    budget and answers 429 ``rate_limited`` with ``Retry-After`` once it is spent.
+
+    A pure ASGI middleware: it reads the path, peer and ``X-Forwarded-For`` from the scope and passes
+    the request on untouched (no body is read, copied or re-sent).
+    """
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.limiter.per_minute > 0:
+            path: str = scope["path"]
+            if path.startswith("/api/v1/") and not path.startswith("/api/v1/admin"):
+                retry = self.limiter.hit(self.limiter.client(*_peer_and_forwarded(scope)))
+                if retry is not None:
+                    exc = RateLimitedError(
+                        "too many requests; retry later",
+                        message_zh="请求过于频繁，请稍后再试",
+                        details={"retry_after": retry},
+                    )
+                    answer = JSONResponse(exc.to_dict(), status_code=429, headers={"Retry-After": str(retry)})
+                    await answer(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def _peer_and_forwarded(scope: Scope) -> tuple[str, str | None]:
+    """The connecting address and the first ``X-Forwarded-For`` header of a request (as Starlette reads it)."""
+    client = scope.get("client")
+    forwarded = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"x-forwarded-for"), None)
+    return (client[0] if client else "unknown"), forwarded

@@ -263,13 +263,34 @@ class ResourceDetail(ResourceOut):
     notice: dict[str, str] | None = None
 
 
+class ResourceBrief(BaseModel):
+    """The short record of a resource in a ``view=compact`` answer: enough to list and map it; the full
+    record is at ``/api/v1/resources/{id}``."""
+
+    id: int
+    name: str
+    category: str
+    category_label: str
+    district: str | None = None
+    town: str | None = None
+    lon: float
+    lat: float
+    crs: Crs = "wgs84"
+    is_sample: bool
+
+    @classmethod
+    def of(cls, full: ResourceOut) -> ResourceBrief:
+        """The brief form of a full record."""
+        return cls(**full.model_dump(include=set(cls.model_fields)))
+
+
 class NearbyItem(BaseModel):
-    """A resource reachable within the time limit."""
+    """A resource reachable within the time limit (its full record, or its brief one with ``view=compact``)."""
 
     minutes: float
     distance_m: float
     estimate: bool
-    resource: ResourceOut
+    resource: ResourceOut | ResourceBrief
 
 
 class NearbyResponse(BaseModel):

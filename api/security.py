@@ -9,7 +9,9 @@ and this middleware adds the nonce to its ``script-src``. Any other HTML answer 
 pages and their error pages, ``/docs``) gets the default policy, which only this site may frame.
 Non-HTML answers get ``default-src 'none'; frame-ancestors 'none'``.
 
-A pure ASGI middleware, so static files and streamed answers get the headers too.
+A pure ASGI middleware, so static files and streamed answers get the headers too. The nonce is made
+when it is first needed (a template asks for it, or an HTML answer starts): a JSON answer costs no
+random bytes.
 """
 
 from __future__ import annotations
@@ -59,10 +61,15 @@ def _with_nonce(policy: str, nonce: str) -> str:
 
 
 def csp_nonce(request: Request) -> str:
-    """This request's script nonce (set by :class:`SecurityHeadersMiddleware`)."""
-    nonce = request.scope.setdefault("state", {}).get("csp_nonce")
-    if nonce is None:  # a request that did not pass the middleware (never in the app)
-        nonce = request.scope["state"]["csp_nonce"] = secrets.token_urlsafe(16)
+    """This request's script nonce, made on first use; :class:`SecurityHeadersMiddleware` puts the same
+    nonce in the answer's Content-Security-Policy."""
+    return _nonce_of(request.scope.setdefault("state", {}))
+
+
+def _nonce_of(state: dict[str, Any]) -> str:
+    nonce = state.get("csp_nonce")
+    if nonce is None:
+        nonce = state["csp_nonce"] = secrets.token_urlsafe(16)
     return nonce
 
 
@@ -81,16 +88,17 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        nonce = secrets.token_urlsafe(16)
-        scope.setdefault("state", {})["csp_nonce"] = nonce
+        # the state dict the whole request shares (copies of the scope share it): templates set the nonce in it
+        state = scope.setdefault("state", {})
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", [])]
+                headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
                 html = content_type.startswith(b"text/html")
                 if html and b"content-security-policy" in names:
+                    nonce = _nonce_of(state)
                     headers = [
                         (k, _with_nonce(v.decode("latin-1"), nonce).encode("latin-1"))
                         if k.lower() == b"content-security-policy"
@@ -98,7 +106,7 @@ class SecurityHeadersMiddleware:
                         for k, v in headers
                     ]
                 elif b"content-security-policy" not in names:
-                    policy = content_security_policy(nonce=nonce) if html else API_CSP
+                    policy = content_security_policy(nonce=_nonce_of(state)) if html else API_CSP
                     headers.append((b"content-security-policy", policy.encode("latin-1")))
                 if b"x-content-type-options" not in names:
                     headers.append((b"x-content-type-options", b"nosniff"))

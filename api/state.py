@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from api.schemas import ResourceOut
+from api.schemas import ResourceBrief, ResourceOut
 from geo.cities import CityPack, load_city
 from geo.coords import from_wgs84
 from geo.db import database_unavailable, session_scope
@@ -45,6 +46,10 @@ class ResourceIndex:
     any_sample: bool
     position: dict[int, int] = field(default_factory=dict)
     records: dict[str, dict[int, ResourceOut]] = field(default_factory=dict)
+    # (lang, crs, compact) -> resource id -> the record serialised once (see record_json)
+    _json: dict[tuple[str, str, bool], dict[int, orjson.Fragment]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def mask(self, *, categories: list[str] | None = None, skill: str | None = None) -> np.ndarray:
         """Boolean mask of the resources in ``categories`` (any) offering ``skill``."""
@@ -62,6 +67,22 @@ class ResourceIndex:
             return out
         lon, lat = from_wgs84(out.lon, out.lat, crs=crs)
         return out.model_copy(update={"lon": round(float(lon), 7), "lat": round(float(lat), 7), "crs": crs})
+
+    def record_json(
+        self, resource_id: int, *, lang: str = "zh", crs: str = "wgs84", compact: bool = False
+    ) -> orjson.Fragment:
+        """:meth:`record` (or its :class:`~api.schemas.ResourceBrief` when ``compact``) as JSON text.
+
+        Serialised by pydantic once per index and kept, so ``/nearby`` splices records into its answer
+        with orjson instead of validating and serialising a model per resource per request.
+        """
+        cache = self._json.setdefault((lang, crs, compact), {})
+        text = cache.get(resource_id)
+        if text is None:
+            full = self.record(resource_id, lang=lang, crs=crs)
+            model = ResourceBrief.of(full) if compact else full
+            text = cache[resource_id] = orjson.Fragment(model.model_dump_json())
+        return text
 
 
 class CityRuntime:
@@ -101,6 +122,17 @@ class CityRuntime:
                 self._retry_at = now + CHECK_SECONDS
                 log.warning("city %s: database unavailable, serving the last index: %s", self.city.key, exc.orig)
             return self._engine
+
+    def ready(self) -> bool:
+        """True when the engine and index are loaded and no registry check is due: reading
+        :attr:`engine` or :attr:`index` then touches neither the disk nor the database, so an ``async``
+        handler may do it on the event loop (otherwise it reads them in a worker thread first)."""
+        return (
+            self._engine is not None
+            and self._index is not None
+            and not self._stale
+            and time.monotonic() - self._checked_at <= CHECK_SECONDS
+        )
 
     @property
     def index(self) -> ResourceIndex:

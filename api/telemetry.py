@@ -1,8 +1,11 @@
-"""Prometheus metrics of the service, served at /metrics."""
+"""Prometheus metrics of the service, served at /metrics, and the middleware that records each request."""
 
 from __future__ import annotations
 
+import time
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REGISTRY = CollectorRegistry()
 REQUESTS = Counter(
@@ -38,8 +41,46 @@ SHARED_CACHE = Counter(
     registry=REGISTRY,
 )
 
+# the labelled children of each (method, route, status): ``labels()`` validates and locks on every call
+_CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    """Record one finished request."""
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(route).observe(seconds)
+    """Record one finished request (``route`` is the route's path template, so the label set stays small)."""
+    key = (method, route, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = _CHILDREN[key] = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(route))
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+class MetricsMiddleware:
+    """Counts every HTTP request by method, route template and status, and times it to its last byte.
+
+    A pure ASGI middleware: it only watches the ``http.response.start`` message for the status, so it
+    neither buffers nor copies the body (Starlette's ``BaseHTTPMiddleware`` streams every answer through
+    an extra task and queue). A request that raises is recorded with status 500.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            observe_request(scope["method"], route, status, time.perf_counter() - start)

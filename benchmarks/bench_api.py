@@ -1,15 +1,25 @@
-"""HTTP load benchmark of ``/api/v1/nearby`` with the Jiaxing sample loaded.
+"""HTTP load benchmark of ``/api/v1/nearby`` against the framework floor, before and after a change.
 
-Starts the real service (uvicorn, ``--workers`` processes) on 127.0.0.1 with a fresh database holding the
-Jiaxing and demo samples, then drives it with ``--clients`` concurrent keep-alive connections for a
-bounded time with ``wrk`` (Debian's C load generator, so the client does not take the server's two cores;
-installed with apt-get when missing and root), a random point and mode per request. It reports
-requests/s and latency percentiles of ``/nearby`` (Jiaxing and the routed demo city) and, as the
-baseline measured in the same run, of ``/api/v1/categories`` (a trivial endpoint: the framework's own
-floor on this machine), with the ratio between them.
+Starts the real service (uvicorn, 1 and then 2 worker processes) on 127.0.0.1 with a fresh database
+holding the Jiaxing and demo samples, and drives it with ``wrk`` (Debian's C load generator, installed
+by ``scripts/system-deps.sh``, so the client does not run Python on the server's two cores):
+``--clients`` keep-alive connections for ``--seconds`` per scenario, a random point and mode per request.
 
-Run: ``python -m benchmarks.bench_api [--seconds 15] [--clients 20] [--workers 2]``
-Only loopback traffic; every load is bounded in time.
+It reports requests/s and the p50/p95/p99 latency of
+
+- ``GET /api/v1/categories``, the baseline measured in the same run: a trivial endpoint, the framework's
+  own floor on this machine;
+- ``GET /api/v1/nearby`` in Jiaxing (straight-line estimate) and in the routed demo city, full records;
+- the demo ``/nearby`` with ``view=compact`` (no full resource record) and with ``Accept-Encoding: gzip``.
+
+With ``--before REF`` the same scenarios also run, in the same session and interleaved with the
+current code, against the code of the git revision ``REF`` (extracted with ``git archive`` into a
+temporary folder, with its own fresh database): that is the "before" of a change. Scenarios the old
+code does not know (``view=compact``) are marked ``n/a`` there.
+
+Run: ``python -m benchmarks.bench_api [--seconds 15] [--clients 20] [--workers 1,2] [--before REF]``
+(hold ``/work/coord/bench.lock`` on a shared machine). Only loopback traffic; every load is bounded
+in time.
 """
 
 from __future__ import annotations
@@ -21,45 +31,84 @@ import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
+from io import BytesIO
 from pathlib import Path
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+GOAL_RATIO = 2.0  # issue #15: /nearby at least 2x the requests/s of the code before it
+GOAL_P95_MS = 25.0  # ... and p95 at most 25 ms at 2 workers
 
 # wrk script: a random point per request inside a box, the mode cycling; prints JSON stats at the end.
 _LUA = """
 math.randomseed(7)
 local modes = {"walk", "bicycle", "ebike", "car"}
+local headers = %(headers)s
 local n = 0
 request = function()
   n = n + 1
   local lat = %(lat0)f + math.random() * %(dlat)f
   local lon = %(lon0)f + math.random() * %(dlon)f
-  return wrk.format("GET", string.format("%(path)s", lat, lon, modes[n %% 4 + 1]))
+  return wrk.format("GET", string.format("%(path)s", lat, lon, modes[n %% 4 + 1]), headers)
+end
+local bytes = 0
+response = function(status, headers, body)
+  bytes = bytes + #body
 end
 done = function(summary, latency, requests)
   local errors = summary.errors.connect + summary.errors.read + summary.errors.write
     + summary.errors.status + summary.errors.timeout
-  io.write(string.format('JSON{"requests": %%d, "seconds": %%f, "errors": %%d, "p50": %%f, "p95": %%f, "p99": %%f}\\n',
-    summary.requests, summary.duration / 1e6, errors,
+  io.write(string.format('JSON{"requests": %%d, "seconds": %%f, "errors": %%d, "non2xx": %%d, "p50": %%f, '
+    .. '"p95": %%f, "p99": %%f}\\n',
+    summary.requests, summary.duration / 1e6, errors, summary.errors.status,
     latency:percentile(50) / 1000, latency:percentile(95) / 1000, latency:percentile(99) / 1000))
 end
 """
-SCENARIOS = {
-    "baseline GET /api/v1/categories": {"path": "/api/v1/categories?x=%%f&y=%%f&m=%%s", "box": (0, 0, 1, 1)},
-    "GET /nearby jiaxing (estimate)": {
-        "path": "/api/v1/nearby?lat=%%.5f&lon=%%.5f&mode=%%s&minutes=30&limit=20",
-        "box": (30.55, 120.55, 0.30, 0.40),
-    },
-    "GET /nearby demo (routed)": {
-        "path": "/api/v1/nearby?city=demo&lat=%%.5f&lon=%%.5f&mode=%%s&minutes=15&limit=20",
-        "box": (60.166, 24.937, 0.011, 0.014),
-    },
-}
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One load: a request path template (lat, lon, mode filled per request) over a box of points."""
+
+    name: str
+    path: str
+    box: tuple[float, float, float, float]  # lat0, lon0, dlat, dlon
+    gzip: bool = False
+    new_only: bool = False  # a feature the "before" code does not have
+
+
+_DEMO_BOX = (60.166, 24.937, 0.011, 0.014)
+SCENARIOS = [
+    Scenario("baseline GET /api/v1/categories", "/api/v1/categories?x=%%f&y=%%f&m=%%s", (0, 0, 1, 1)),
+    Scenario(
+        "/nearby jiaxing (estimate)",
+        "/api/v1/nearby?lat=%%.5f&lon=%%.5f&mode=%%s&minutes=30&limit=20",
+        (30.70, 120.70, 0.10, 0.10),
+    ),
+    Scenario(
+        "/nearby demo (routed)",
+        "/api/v1/nearby?city=demo&lat=%%.5f&lon=%%.5f&mode=%%s&minutes=15&limit=20",
+        _DEMO_BOX,
+    ),
+    Scenario(
+        "/nearby demo, view=compact",
+        "/api/v1/nearby?city=demo&lat=%%.5f&lon=%%.5f&mode=%%s&minutes=15&limit=20&view=compact",
+        _DEMO_BOX,
+        new_only=True,
+    ),
+    Scenario(
+        "/nearby demo, gzip",
+        "/api/v1/nearby?city=demo&lat=%%.5f&lon=%%.5f&mode=%%s&minutes=15&limit=20",
+        _DEMO_BOX,
+        gzip=True,
+    ),
+]
 
 
 def _free_port() -> int:
@@ -70,32 +119,40 @@ def _free_port() -> int:
 
 def _wrk() -> str:
     found = shutil.which("wrk")
-    if found is None and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=False, capture_output=True)
-        found = shutil.which("wrk")
     if found is None:
-        sys.exit("wrk is needed: apt-get install wrk")
+        sys.exit("wrk is needed: run scripts/system-deps.sh (or apt-get install wrk)")
     return found
 
 
-def _prepare(env: dict[str, str]) -> None:
+def _checkout(ref: str, folder: Path) -> Path:
+    """The code of git revision ``ref`` in ``folder`` (``git archive``: no worktree, no history)."""
+    tar = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=BytesIO(tar)) as archive:
+        archive.extractall(folder, filter="data")
+    return folder
+
+
+def _prepare(code: Path, env: dict[str, str]) -> None:
+    """A fresh database with both samples and the demo network, written by ``code``'s own CLI."""
     for city in ("jiaxing", "demo"):
         subprocess.run(
             [sys.executable, "-m", "api.cli", "sample", city, "--start-date", date.today().isoformat()],
-            cwd=ROOT,
+            cwd=code,
             env=env,
             check=True,
             capture_output=True,
         )
-    subprocess.run(
-        [sys.executable, "-m", "api.cli", "build", "demo"], cwd=ROOT, env=env, check=True, capture_output=True
-    )
+    build = [sys.executable, "-m", "api.cli", "build", "demo"]
+    subprocess.run(build, cwd=code, env=env, check=True, capture_output=True)
 
 
-def _run(wrk: str, base: str, spec: dict, *, clients: int, seconds: int, folder: Path) -> dict:
-    lat0, lon0, dlat, dlon = spec["box"]
+def _run(wrk: str, base: str, spec: Scenario, *, clients: int, seconds: int, folder: Path) -> dict:
+    lat0, lon0, dlat, dlon = spec.box
+    headers = '{["Accept-Encoding"] = "gzip"}' if spec.gzip else "{}"
     script = folder / "load.lua"
-    script.write_text(_LUA % {"lat0": lat0, "lon0": lon0, "dlat": dlat, "dlon": dlon, "path": spec["path"] % ()})
+    script.write_text(
+        _LUA % {"lat0": lat0, "lon0": lon0, "dlat": dlat, "dlon": dlon, "path": spec.path % (), "headers": headers}
+    )
     out = subprocess.run(
         [wrk, "-t2", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), base],
         check=True,
@@ -108,80 +165,120 @@ def _run(wrk: str, base: str, spec: dict, *, clients: int, seconds: int, folder:
     return stats
 
 
-def main() -> None:
-    """Run the benchmark and print a table."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=int, default=15, help="load duration per scenario")
-    ap.add_argument("--clients", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=2)
-    args = ap.parse_args()
-    wrk = _wrk()
+class _Server:
+    """The service of one code tree under uvicorn with ``workers`` processes, until stopped."""
 
-    var = Path(tempfile.mkdtemp(prefix="skillcircle-bench-"))
-    env = {
-        **os.environ,
-        "SKILLCIRCLE_VAR_DIR": str(var),
-        "DATABASE_URL": f"sqlite:///{var / 'bench.db'}",
-        "SKILLCIRCLE_RATE_LIMIT_PER_MINUTE": "0",
-        "SKILLCIRCLE_OFFLINE": "true",
-    }
-    print(f"preparing samples and the demo network in {var} …", flush=True)
-    _prepare(env)
-    port = _free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.main:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(args.workers),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    rows = []
-    try:
+    def __init__(self, code: Path, env: dict[str, str], workers: int) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        argv = [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
+        argv += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+        self.process = subprocess.Popen(argv, cwd=code, env=env)
+
+    def wait_ready(self) -> None:
         for _ in range(300):
             try:
-                if httpx.get(f"{base}/healthz", timeout=5).status_code == 200:
-                    break
+                if httpx.get(f"{self.base}/healthz", timeout=5).status_code == 200:
+                    return
             except httpx.TransportError:
                 pass
+            if self.process.poll() is not None:
+                sys.exit(f"the server exited with {self.process.returncode}")
             time.sleep(0.2)
-        # warm every worker (engines and indexes load lazily) before measuring
-        for spec in SCENARIOS.values():
-            _run(wrk, base, spec, clients=args.clients, seconds=3, folder=var)
+        sys.exit("the server did not answer /healthz within a minute")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def _measure(wrk: str, code: Path, env: dict, *, workers: int, scenarios: list[Scenario], args, folder: Path):  # noqa: ANN001, ANN202
+    server = _Server(code, env, workers)
+    try:
+        server.wait_ready()
+        for spec in scenarios:  # warm every worker (engines and indexes load lazily) before measuring
+            _run(wrk, server.base, spec, clients=args.clients, seconds=3, folder=folder)
         load = os.getloadavg()[0]
-        for name, spec in SCENARIOS.items():
-            rows.append((name, _run(wrk, base, spec, clients=args.clients, seconds=args.seconds, folder=var)))
+        rows = [
+            (spec, _run(wrk, server.base, spec, clients=args.clients, seconds=args.seconds, folder=folder))
+            for spec in scenarios
+        ]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop()
+    return load, rows
+
+
+def main() -> None:
+    """Run the benchmark and print a table of every (workers, code, scenario)."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=15, help="load duration per scenario")
+    ap.add_argument("--clients", type=int, default=20, help="concurrent keep-alive connections")
+    ap.add_argument("--workers", default="1,2", help="comma-separated uvicorn worker counts to measure")
+    ap.add_argument("--before", metavar="REF", help="also measure the code of this git revision, in the same run")
+    args = ap.parse_args()
+    wrk = _wrk()
+    workers_list = [int(w) for w in args.workers.split(",")]
+
+    tmp = Path(tempfile.mkdtemp(prefix="skillcircle-bench-api-"))
+    codes: dict[str, Path] = {}
+    if args.before:
+        codes[f"before ({args.before})"] = _checkout(args.before, tmp / "before-code")
+    codes["current"] = ROOT
+    envs = {}
+    for label, code in codes.items():
+        var = tmp / f"var-{len(envs)}"
+        envs[label] = {
+            **os.environ,
+            "SKILLCIRCLE_VAR_DIR": str(var),
+            "DATABASE_URL": f"sqlite:///{var / 'bench.db'}",
+            "SKILLCIRCLE_RATE_LIMIT_PER_MINUTE": "0",
+            "SKILLCIRCLE_OFFLINE": "true",
+        }
+        print(f"{label}: preparing samples and the demo network in {var} …", flush=True)
+        _prepare(code, envs[label])
+
+    results = []  # (workers, label, load, [(scenario, stats)])
+    for workers in workers_list:
+        for label, code in codes.items():
+            scenarios = [s for s in SCENARIOS if label == "current" or not s.new_only]
+            print(f"measuring {label} with {workers} worker(s) …", flush=True)
+            load, rows = _measure(wrk, code, envs[label], workers=workers, scenarios=scenarios, args=args, folder=tmp)
+            results.append((workers, label, load, rows))
+    shutil.rmtree(tmp, ignore_errors=True)
+    _report(results, args)
+
+
+def _report(results: list, args: argparse.Namespace) -> None:
     print(
-        f"\n{args.clients} concurrent connections (wrk), {args.workers} uvicorn workers, 127.0.0.1, "
-        f"{os.cpu_count()} cores, load average {load:.2f} before measuring, {args.seconds} s each"
+        f"\n{args.clients} concurrent connections (wrk), 127.0.0.1, {os.cpu_count()} cores, {args.seconds} s per "
+        "scenario; load average before each block in brackets"
     )
-    print(f"{'scenario':34} {'requests':>8} {'errors':>6} {'req/s':>7} {'p50 ms':>7} {'p95 ms':>7} {'p99 ms':>7}")
-    for name, r in rows:
-        print(
-            f"{name:34} {r['requests']:8d} {r['errors']:6d} {r['rps']:7.0f} {r['p50']:7.1f} {r['p95']:7.1f} "
-            f"{r['p99']:7.1f}"
-        )
-    base_rps = rows[0][1]["rps"]
-    for name, r in rows[1:]:
-        print(
-            f"{name}: {r['rps'] / base_rps:.2f}x the baseline's throughput; ≥300 req/s "
-            f"{'met' if r['rps'] >= 300 else 'NOT met'}; p95 ≤50 ms {'met' if r['p95'] <= 50 else 'NOT met'}"
-        )
+    print("| workers | code | scenario | req/s | × floor | p50 ms | p95 ms | p99 ms | non-2xx |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    by_key = {}
+    for workers, label, load, rows in results:
+        floor = rows[0][1]["rps"]
+        for spec, r in rows:
+            by_key[(workers, label, spec.name)] = r
+            print(
+                f"| {workers} | {label} [{load:.1f}] | {spec.name} | {r['rps']:,.0f} | {r['rps'] / floor:.2f} | "
+                f"{r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['non2xx'] + r['errors']} |"
+            )
+    before = next((label for _, label, _, _ in results if label != "current"), None)
+    for workers in sorted({w for w, *_ in results}):
+        for spec in SCENARIOS:
+            now = by_key.get((workers, "current", spec.name))
+            if now is None or spec.name.startswith("baseline"):
+                continue
+            then = by_key.get((workers, before, "/nearby demo (routed)" if spec.new_only else spec.name))
+            verdict = f"p95 {now['p95']:.1f} ms"
+            if workers == 2:
+                verdict += f" (goal ≤{GOAL_P95_MS:.0f} ms {'met' if now['p95'] <= GOAL_P95_MS else 'NOT met'})"
+            if then is not None:
+                ratio = now["rps"] / then["rps"]
+                met = "met" if ratio >= GOAL_RATIO else "NOT met"
+                verdict = f"{ratio:.2f}× the before's req/s (goal ≥{GOAL_RATIO:.0f}×: {met}), {verdict}"
+            print(f"{workers} worker(s), {spec.name}: {verdict}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests need when they are missing: headless chromium (browser
-# tests of the pages), libcairo2 (SVG rendering in the QR tests), a CJK font (Chinese text on posters and figures)
-# and osmium-tool (network import clips OSM extracts with it); PostGIS for the PostgreSQL 15 server
-# these machines run (DATABASE_URL=postgresql://... enables the `postgis` extension) and nginx (the
-# reverse proxy of deploy/, started by the deployment test itself). Needs root (CI is root).
+# tests of the pages), libcairo2 (SVG rendering in the QR tests), a CJK font (Chinese text on posters and figures),
+# osmium-tool (network import clips OSM extracts with it) and wrk (the HTTP load generator of
+# benchmarks/bench_api.py); PostGIS for the PostgreSQL 15 server these machines run
+# (DATABASE_URL=postgresql://... enables the `postgis` extension) and nginx (the reverse proxy of deploy/, started by the deployment test itself). Needs root (CI is root).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
@@ -15,6 +15,7 @@ if [ -x /usr/lib/postgresql/15/bin/postgres ] && [ ! -f /usr/share/postgresql/15
   need+=(postgresql-15-postgis-3)
 fi
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)  # deploy/nginx: the test runs its own
+command -v wrk >/dev/null 2>&1 || need+=(wrk)  # HTTP load generator in C: the client does not take the server's cores
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${need[*]} — run: sudo apt-get install -y ${need[*]}" >&2
