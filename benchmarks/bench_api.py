@@ -15,10 +15,10 @@ It reports requests/s and the p50/p95/p99 latency of
 With ``--before REF`` the same scenarios also run, in the same session and interleaved with the
 current code, against the code of the git revision ``REF`` (extracted with ``git archive`` into a
 temporary folder, with its own fresh database): that is the "before" of a change. Scenarios the old
-code does not know (``view=compact``) are marked ``n/a`` there.
+code does not know (``view=compact``) are left out there.
 
 Run: ``python -m benchmarks.bench_api [--seconds 15] [--clients 20] [--workers 1,2] [--before REF]``
-(hold ``/work/coord/bench.lock`` on a shared machine). Only loopback traffic; every load is bounded
+(on a shared machine, hold the benchmark lock while it runs). Only loopback traffic; every load is bounded
 in time.
 """
 

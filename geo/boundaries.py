@@ -49,11 +49,14 @@ TOWN_COLUMNS = [
     "geometry",
 ]
 _CACHE: dict[tuple[str, str, str], gpd.GeoDataFrame] = {}
+# per pack: the districts' STRtree and adcodes (district_of answers each /nearby: no copy, no rebuild)
+_TREES: dict[tuple[str, str, str], tuple[shapely.STRtree, np.ndarray]] = {}
 
 
 def clear_cache() -> None:
     """Forget cached districts/towns (tests and hot reloads of a pack)."""
     _CACHE.clear()
+    _TREES.clear()
 
 
 def _cache_key(city: CityPack, kind: str) -> tuple[str, str, str]:
@@ -177,12 +180,14 @@ def district_of(lon: Any, lat: Any, city: CityPack) -> np.ndarray:
     """
     lon_a = np.atleast_1d(np.asarray(lon, dtype=float))
     lat_a = np.atleast_1d(np.asarray(lat, dtype=float))
-    frame = districts(city)
-    tree = shapely.STRtree(frame.geometry.values)
+    key = _cache_key(city, "districts")
+    if key not in _TREES:
+        frame = districts(city)
+        _TREES[key] = (shapely.STRtree(frame.geometry.values), frame["adcode"].to_numpy())
+    tree, adcodes = _TREES[key]
     pts = shapely.points(lon_a, lat_a)
     pt_idx, poly_idx = tree.query(pts, predicate="intersects")
     out = np.full(lon_a.shape, None, dtype=object)
-    adcodes = frame["adcode"].to_numpy()
     order = np.lexsort((poly_idx, pt_idx))[::-1]  # so the lowest poly index is written last
     out[pt_idx[order]] = adcodes[poly_idx[order]]
     return out
