@@ -3,7 +3,8 @@
 # tests of the pages), libcairo2 (SVG rendering in the QR tests), a CJK font (Chinese text on posters and figures),
 # osmium-tool (network import clips OSM extracts with it) and wrk (the HTTP load generator of
 # benchmarks/bench_api.py); PostGIS for the PostgreSQL 15 server these machines run
-# (DATABASE_URL=postgresql://... enables the `postgis` extension) and nginx (the reverse proxy of deploy/, started by the deployment test itself). Needs root (CI is root).
+# (DATABASE_URL=postgresql://... enables the `postgis` extension) and nginx (the reverse proxy of
+# deploy/, started by the deployment test itself). Needs root (CI is root).
 set -euo pipefail
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
