@@ -56,7 +56,7 @@ class Access:
 
 
 def two_step_fca(
-    catchment: sparse.spmatrix, population: np.ndarray, supply: np.ndarray
+    catchment: sparse.csr_matrix | sparse.csc_matrix | sparse.coo_matrix, population: np.ndarray, supply: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Two-step floating catchment on a cells × resources 0/1 matrix (vectorised, scipy.sparse).
 

@@ -113,7 +113,7 @@ class CoverageModel(CellTimes):
         resources
             Resources to use instead of the database's.
         resolution
-            H3 resolution of the population grid (default :func:`planning.grid.default_resolution`).
+            H3 resolution of the population grid (default :func:`geo.population.default_resolution`).
         grid
             A population grid to use instead of :func:`planning.grid.city_grid`.
         """
@@ -130,7 +130,7 @@ class CoverageModel(CellTimes):
 
             engine = CityEngine.load(city)
         if engine.resource_count != resources.ids.size or engine.resource_count == 0:
-            engine.set_resources(resources.ids, resources.lons, resources.lats)
+            engine.set_resources(resources.ids.tolist(), resources.lons.tolist(), resources.lats.tolist())
         grid = city_grid(city, resolution=resolution) if grid is None else grid
         return cls(engine=engine, grid=grid, resources=resources, city=city)
 

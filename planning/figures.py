@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import shapely
 
 from geo.categories import CATEGORY_BY_KEY
 from geo.clock import city_today
@@ -118,7 +119,7 @@ def summary_figure(model: CoverageModel, category: str, *, mode: str = "ebike", 
         seconds = model.cell_seconds(cat, mode=mode)
         mins = seconds / 60.0
         klass = np.digitize(mins, _BINS, right=True)  # 0: ≤10 … 4: >30 or unreachable
-        polys = [np.asarray(g.exterior.coords) for g in model.grid.geometry]
+        polys = [shapely.get_coordinates(shapely.get_exterior_ring(g)) for g in model.grid.geometry]
         coll = PolyCollection(
             polys, facecolors=[_COLORS[k] for k in klass], edgecolors="none", linewidths=0, antialiased=False
         )
@@ -173,7 +174,7 @@ def summary_figure(model: CoverageModel, category: str, *, mode: str = "ebike", 
         rows = []
         for m in MODE_KEYS:
             sub = t[t["mode"] == m].set_index("minutes")
-            rows.append([f"{100 * sub.loc[plain_number(x), 'share']:.1f}%" for x in THRESHOLDS])
+            rows.append([f"{100 * sub['share'].loc[plain_number(x)]:.1f}%" for x in THRESHOLDS])
         ax_tab.axis("off")
         table = ax_tab.table(
             cellText=rows,

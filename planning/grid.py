@@ -20,8 +20,7 @@ import pandas as pd
 from scipy import sparse
 
 from geo.errors import InvalidParameterError
-from geo.population import default_resolution as _default_resolution
-from geo.population import population_grid
+from geo.population import default_resolution, population_grid
 
 if TYPE_CHECKING:
     from geo.cities import CityPack
@@ -30,16 +29,10 @@ _GRID_CACHE: dict[tuple[str, str, int, str], gpd.GeoDataFrame] = {}
 _GRID_LOCK = threading.Lock()
 
 
-def default_resolution(city: CityPack) -> int:
-    """The coarsest H3 resolution from 8 up to 10 giving at least :data:`MIN_CELLS` cells over the city
-    (:func:`geo.population.default_resolution`)."""
-    return _default_resolution(city)
-
-
 def city_grid(city: CityPack, *, resolution: int | None = None) -> gpd.GeoDataFrame:
     """The city's population grid (:func:`geo.population.population_grid`), cached per city and resolution.
 
-    ``resolution`` may be one coarser to one finer than :func:`default_resolution`, within 6–10 (finer
+    ``resolution`` may be one coarser to one finer than :func:`geo.population.default_resolution`, within 6–10 (finer
     grids multiply the cells by 7 per step for no planning gain; much coarser ones can lose a district
     smaller than a cell). The returned frame is shared: treat it as read-only.
     """
@@ -145,4 +138,4 @@ def _approximate_towns(city: CityPack) -> dict[tuple[str, str], bool]:
     }
 
 
-__all__ = ["AreaGroups", "cell_centres", "city_grid", "default_resolution"]
+__all__ = ["AreaGroups", "cell_centres", "city_grid"]

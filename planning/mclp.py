@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from scipy import sparse
@@ -36,6 +36,9 @@ MAX_K = 50
 MAX_EXACT_K = 10
 MAX_EXACT_CANDIDATES = 2000
 MAX_EXACT_NONZEROS = 400_000
+
+#: A demand × candidate cover matrix: nonzero where the candidate covers the row.
+CoverMatrix: TypeAlias = sparse.csr_matrix | sparse.csc_matrix | sparse.coo_matrix
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,9 @@ def check_k(k: int, *, limit: int = MAX_K) -> int:
     return int(k)
 
 
-def _cover_matrices(cover: sparse.spmatrix, weights: np.ndarray) -> tuple[sparse.csr_matrix, sparse.csc_matrix]:
+def _cover_matrices(
+    cover: CoverMatrix, weights: Sequence[float] | np.ndarray
+) -> tuple[sparse.csr_matrix, sparse.csc_matrix]:
     a = sparse.csr_matrix(cover, dtype=np.float64)
     a.data[:] = 1.0
     a.sum_duplicates()
@@ -84,7 +89,7 @@ def _cover_matrices(cover: sparse.spmatrix, weights: np.ndarray) -> tuple[sparse
     return a, a.tocsc()
 
 
-def mclp_greedy(cover: sparse.spmatrix, weights: Sequence[float] | np.ndarray, k: int) -> GreedyResult:
+def mclp_greedy(cover: CoverMatrix, weights: Sequence[float] | np.ndarray, k: int) -> GreedyResult:
     """Greedy maximal covering: pick ``k`` columns of ``cover`` maximising the covered row weight.
 
     Parameters
@@ -135,7 +140,7 @@ def mclp_greedy(cover: sparse.spmatrix, weights: Sequence[float] | np.ndarray, k
 
 
 def mclp_exact(
-    cover: sparse.spmatrix, weights: Sequence[float] | np.ndarray, k: int, *, time_limit: float = 30.0
+    cover: CoverMatrix, weights: Sequence[float] | np.ndarray, k: int, *, time_limit: float = 30.0
 ) -> ExactResult:
     """Exact maximal covering by integer programming (PuLP with its bundled CBC solver).
 

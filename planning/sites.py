@@ -32,7 +32,7 @@ from geo.errors import InvalidParameterError, NotFoundError
 from geo.moderules import check_mode
 from isochrones.graph import project
 from planning.coverage import Coverage, CoverageModel
-from planning.mclp import MAX_EXACT_K, MAX_K, ExactResult, GreedyResult, check_k, mclp_exact, mclp_greedy
+from planning.mclp import MAX_EXACT_K, MAX_K, CoverMatrix, ExactResult, GreedyResult, check_k, mclp_exact, mclp_greedy
 from planning.params import ALL_CATEGORIES, check_minutes, parse_category_or_all
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ def _locate(model: CoverageModel, lons: np.ndarray, lats: np.ndarray) -> tuple[l
     clon, clat = model.cell_lonlat
     cx, cy = project(clon, clat, model.engine.crs)
     px, py = project(lons, lats, model.engine.crs)
-    _, idx = cKDTree(np.column_stack([cx, cy])).query(np.column_stack([px, py]), k=1)
+    _, nearest = cKDTree(np.column_stack([cx, cy])).query(np.column_stack([px, py]), k=1)
+    idx = np.atleast_1d(nearest)
     frame = model.grid
     return [str(frame["district"].iloc[i]) for i in idx], [str(frame["town"].iloc[i]) for i in idx]
 
@@ -178,7 +179,7 @@ def suggest_sites(
     weights = pop[demand]
     greedy = mclp_greedy(cover, weights, k) if method in ("greedy", "both") else None
     exact = mclp_exact(cover, weights, k, time_limit=time_limit) if method in ("exact", "both") else None
-    picked = exact.chosen if exact is not None else greedy.chosen
+    picked = exact.chosen if exact is not None else greedy.chosen if greedy is not None else []
     if exact is not None and greedy is not None and exact.value < greedy.value - 1e-9:
         picked = greedy.chosen  # the solver stopped early with a worse answer than greedy
         notes.append("exact solver stopped before proving optimality; greedy's sites are shown")
@@ -300,9 +301,7 @@ def _prune(
     return alive
 
 
-def _marginal_order(
-    cover: sparse.spmatrix, weights: np.ndarray, chosen: Sequence[int]
-) -> tuple[list[int], list[float]]:
+def _marginal_order(cover: CoverMatrix, weights: np.ndarray, chosen: Sequence[int]) -> tuple[list[int], list[float]]:
     """Order ``chosen`` greedily by marginal gain (the order a planner would build them in)."""
     if not chosen:
         return [], []

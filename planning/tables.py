@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import geopandas as gpd
 import h3
@@ -38,11 +38,13 @@ from planning.coverage import CoverageModel, CoverageTable
 from planning.notices import coverage_notice
 from planning.params import ALL_CATEGORIES, THRESHOLDS, check_minutes, parse_category_or_all, plain_number
 
+_Frame = TypeVar("_Frame", bound=pd.DataFrame)
+
 #: At most this many resources' own isochrones go into one export.
 MAX_ISOCHRONE_RESOURCES = 300
 
 
-def data_flags(frame: pd.DataFrame, model: CoverageModel) -> pd.DataFrame:
+def data_flags(frame: _Frame, model: CoverageModel) -> _Frame:
     """``frame`` with the flags a file must carry in its data, not only in HTTP headers: ``sample``
     (the resources are a labelled sample), ``population_surface`` (``model`` or ``imported``) and
     ``population_source`` (the model's rule or the imported file). ``estimate`` stays per row/mode."""

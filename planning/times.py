@@ -212,7 +212,7 @@ class CellTimes:
             return np.full(self.n_cells, np.inf)
         rx, ry = project(lons, lats, self.engine.crs)
         dist, _ = cKDTree(np.column_stack([rx, ry])).query(np.column_stack([self._x, self._y]), k=1)
-        return dist * self.engine.detour_factor / self.engine.speeds_mps[mode]
+        return np.asarray(dist, dtype=np.float64) * self.engine.detour_factor / self.engine.speeds_mps[mode]
 
     def cell_seconds(self, category: str, *, mode: str, limit_s: float | None = None) -> np.ndarray:
         """Seconds from every cell to the nearest resource of ``category`` by ``mode`` (cached).
@@ -235,7 +235,9 @@ class CellTimes:
                 log.debug("cell seconds %s/%s (limit %s) in %.3fs", cat, mode, limit_s, time.perf_counter() - t0)
             return self._seconds[key]
 
-    def seconds_to_points(self, lons: Sequence[float], lats: Sequence[float], *, mode: str, limit_s: float) -> Pairs:
+    def seconds_to_points(
+        self, lons: Sequence[float] | np.ndarray, lats: Sequence[float] | np.ndarray, *, mode: str, limit_s: float
+    ) -> Pairs:
         """Seconds from every cell to each point, where within ``limit_s`` (sparse).
 
         Graph modes: one bounded Dijkstra on the reversed graph per point (``engine.reachable(...,
@@ -243,16 +245,16 @@ class CellTimes:
         Estimate modes: KD-tree ball queries with radius ``limit_s × speed ÷ detour``.
         """
         check_mode(mode)
-        lons = np.atleast_1d(np.asarray(lons, dtype=np.float64))
-        lats = np.atleast_1d(np.asarray(lats, dtype=np.float64))
-        n_pts = lons.size
+        lon_a = np.atleast_1d(np.asarray(lons, dtype=np.float64))
+        lat_a = np.atleast_1d(np.asarray(lats, dtype=np.float64))
+        n_pts = lon_a.size
         off = np.zeros(n_pts, dtype=bool)
         if n_pts == 0:
             e = np.zeros(0, dtype=np.int64)
             return Pairs(e, e, np.zeros(0), self.n_cells, 0, off)
         if self.estimate(mode):
             speed = self.engine.speeds_mps[mode] / self.engine.detour_factor
-            px, py = project(lons, lats, self.engine.crs)
+            px, py = project(lon_a, lat_a, self.engine.crs)
             cells = cKDTree(np.column_stack([self._x, self._y]))
             rec = cells.sparse_distance_matrix(
                 cKDTree(np.column_stack([px, py])), max_distance=limit_s * speed, output_type="ndarray"
@@ -271,7 +273,7 @@ class CellTimes:
         for j in range(n_pts):
             try:
                 reach = self.engine.reachable(
-                    float(lons[j]), float(lats[j]), mode=mode, minutes=minutes, direction="to"
+                    float(lon_a[j]), float(lat_a[j]), mode=mode, minutes=minutes, direction="to"
                 )
             except OffNetworkError:
                 off[j] = True

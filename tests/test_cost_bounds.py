@@ -74,8 +74,8 @@ def test_coverage_answer_cache_is_bounded_by_bytes(http, settings_env) -> None:
 def test_fine_grid_needs_a_plan_heavy_token(http, admin_token) -> None:
     from geo.cities import load_city
     from geo.db import session_scope
+    from geo.population import default_resolution
     from geo.tokens import create_token
-    from planning.grid import default_resolution
 
     fine = default_resolution(load_city("jiaxing")) + 1
     params = {"city": "jiaxing", "category": "studio", "mode": "ebike", "minutes": 15, "resolution": fine}

@@ -30,9 +30,9 @@ from geo.clock import city_today
 from geo.config import get_settings
 from geo.models import Resource
 from geo.moderules import MODE_KEYS
-from geo.population import surface_of
+from geo.population import default_resolution, surface_of
 from planning.coverage import CoverageModel
-from planning.grid import city_grid, default_resolution
+from planning.grid import city_grid
 from planning.notices import coverage_notice
 from planning.params import parse_category_or_all
 from planning.resources import ResourceSet, class_seats_by_resource
