@@ -69,25 +69,27 @@ def _mapped_rss(folder: Path) -> tuple[float, float]:
     return graphs, tables
 
 
-def _map_tables(eng, folder: Path) -> None:  # noqa: ANN001 - CityEngine
-    """Replace the engine's tables by memory-mapped views of the same files (the baseline)."""
+def mapped_tables(eng, folder: Path) -> dict:  # noqa: ANN001 - CityEngine
+    """The engine's nearby() tables as memory-mapped views of their cache files (the baseline)."""
     from isochrones.densetable import DenseTable
     from isochrones.storage import load_npz
     from isochrones.travel import ResourceTable
 
-    for mode, table in list(eng._res.tables.items()):
+    out: dict[str, DenseTable | ResourceTable] = {}
+    for mode, table in eng._res.tables.items():
         (path,) = sorted((folder / "tables").glob(f"{mode}-*.npz"))
         data = load_npz(path, mmap=True)
         if isinstance(table, DenseTable):
-            eng._res.tables[mode] = DenseTable(deci=data["deci"], dist10=data.get("dist10"))
+            out[mode] = DenseTable(deci=data["deci"], dist10=data.get("dist10"))
         else:
-            eng._res.tables[mode] = ResourceTable(
+            out[mode] = ResourceTable(
                 limit_s=float(data["limit_s"]),
                 indptr=data["indptr"],
                 cols=data["cols"],
                 deci=data["deci"],
                 dist10=data.get("dist10"),
             )
+    return out
 
 
 def main(argv: list[str]) -> None:
@@ -106,7 +108,7 @@ def main(argv: list[str]) -> None:
     ids, lons, lats = b._resources(graphs["walk"], n_res, seed=42)
     eng.set_resources(ids, lons, lats)
     if tables == "mapped":
-        _map_tables(eng, folder)
+        eng._res.tables.update(mapped_tables(eng, folder))
     loaded = _rollup()["Rss"]
     central = 0.5 if graphs["walk"].n_nodes > 100_000 else 1.0
     origins = b._origins(graphs["walk"], 200, seed=7, central=central)

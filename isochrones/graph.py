@@ -139,7 +139,12 @@ class CompiledGraph:
 
         Computed from the arrays on first use (the hash-checked data, not the metadata, since exactness
         rests on it); ``meta["euclid_mps"]`` records it for information. See :mod:`isochrones.subgraph`.
+        A graph from :func:`load_graph` reads the same arrays from its file instead of through its maps
+        (the pass touches every edge, and mapped pages, once touched, stay in the process's RSS).
         """
+        stored = self.__dict__.pop("_stored", None)
+        if stored is not None:
+            return euclid_speed(stored["x"], stored["y"], stored["indptr"], stored["indices"], stored["seconds"])
         return euclid_speed(self.x, self.y, self.indptr, self.indices, self.seconds)
 
     @cached_property
@@ -431,11 +436,12 @@ def load_graph(path: Path, *, verify: bool = True, mmap: bool = True) -> Compile
     if verify and _hash_arrays(meta["mode"], meta["crs"], stored.__getitem__) != meta["content_hash"]:
         msg = f"compiled graph {path} is corrupt (content hash mismatch); rebuild it"
         raise NetworkNotBuiltError(msg, message_zh=f"路网文件 {path} 已损坏（校验值不符），请重新编译")
-    del stored
     arrays = load_npz(path, mmap=mmap)
     extra = {k: v for k, v in meta.items() if k not in ("format", "mode", "crs", "source", "content_hash")}
     # mypy checks a **dict's values against every parameter, the str ones too: these are the arrays
     arrays_by_name = {n: arrays[n] for n in _ARRAYS}
     graph = CompiledGraph(meta["mode"], meta["crs"], meta.get("source", ""), **arrays_by_name, meta=extra)  # type: ignore[arg-type]
     graph.content_hash = meta["content_hash"]
+    if mmap:  # euclid_mps reads these (the same inode as the maps) on first use, then drops them
+        graph.__dict__["_stored"] = {k: stored[k] for k in ("x", "y", "indptr", "indices", "seconds")}
     return graph

@@ -52,14 +52,22 @@ def save_npz(path: Path, **arrays: np.ndarray | StoredArray) -> Path:
     return path
 
 
+class _OpenFile:
+    """A read-only file descriptor shared by the arrays of one file, closed when the last one goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self.fd)
+
+
 class StoredArray:
     """A read-only C-order array inside a file, read on demand with ``os.preadv`` (never mapped).
 
     Indexing the first axis with an integer or a step-1 slice reads just those rows
     (:meth:`rows`); any other index, and ``numpy.asarray``, read the whole array. The open file is
-    kept (a replaced file keeps being read from its old inode, like a map) and closed when the
-    object is collected. ``preadv`` carries its own offset, so one object is safe to share between
-    threads and across ``fork``.
+    kept (a replaced file keeps being read from its old inode, like a map; the arrays of one file
+    share one descriptor) and closed when the last array of the file is collected. ``preadv``
+    carries its own offset, so one object is safe to share between threads and across ``fork``.
 
     Parameters
     ----------
@@ -69,16 +77,20 @@ class StoredArray:
         Byte offset of the array's first element.
     dtype, shape
         The array's element type and shape (C order).
+    file
+        An open handle of ``path`` to share (default: open one).
     """
 
-    def __init__(self, path: Path, *, offset: int, dtype: np.dtype, shape: tuple[int, ...]) -> None:
+    def __init__(
+        self, path: Path, *, offset: int, dtype: np.dtype, shape: tuple[int, ...], file: _OpenFile | None = None
+    ) -> None:
         self.path = Path(path)
         self.offset = int(offset)
         self.dtype = np.dtype(dtype)
         self.shape = tuple(int(s) for s in shape)
         self._row_items = int(np.prod(self.shape[1:], dtype=np.int64)) if len(self.shape) > 1 else 1
-        self._fd = os.open(self.path, os.O_RDONLY)
-        weakref.finalize(self, os.close, self._fd)
+        self._file = file if file is not None else _OpenFile(self.path)
+        self._fd = self._file.fd
 
     @property
     def ndim(self) -> int:
@@ -224,12 +236,17 @@ def open_npz(path: Path) -> dict[str, np.ndarray | StoredArray]:
     ValueError, OSError, zipfile.BadZipFile
         The file is not a readable ``.npz``.
     """
-    out: dict[str, np.ndarray | StoredArray] = {}
-    for name, info, zf, where in _members(path):
-        if where is not None and not where[2] and info.file_size >= MMAP_MIN_BYTES:
-            offset, shape, _, dtype = where
-            out[name] = StoredArray(path, offset=offset, dtype=dtype, shape=shape)
-            continue
-        with zf.open(info) as member:
-            out[name] = np.lib.format.read_array(member, allow_pickle=False)
-    return out
+    for _ in range(3):
+        handle = _OpenFile(path)  # opened first: the offsets below must be this inode's
+        out: dict[str, np.ndarray | StoredArray] = {}
+        for name, info, zf, where in _members(path):
+            if where is not None and not where[2] and info.file_size >= MMAP_MIN_BYTES:
+                offset, shape, _, dtype = where
+                out[name] = StoredArray(path, offset=offset, dtype=dtype, shape=shape, file=handle)
+                continue
+            with zf.open(info) as member:
+                out[name] = np.lib.format.read_array(member, allow_pickle=False)
+        if os.fstat(handle.fd).st_ino == os.stat(path).st_ino:
+            return out
+    msg = f"{path} keeps being replaced while it is opened"
+    raise OSError(msg)

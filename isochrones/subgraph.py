@@ -30,14 +30,23 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
     from isochrones.graph import CompiledGraph
+
+
+class Sliceable(Protocol):
+    """An array read by slices: a numpy array or an :class:`isochrones.storage.StoredArray`."""
+
+    def __getitem__(self, key: slice, /) -> Any: ...  # noqa: ANN401 - an array
+
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +58,14 @@ NODES_PER_CELL = 12.0
 _RADIUS_SLACK = 1e-9
 
 
-def euclid_speed(x: np.ndarray, y: np.ndarray, indptr: np.ndarray, indices: np.ndarray, seconds: np.ndarray) -> float:
+def euclid_speed(
+    x: ArrayLike, y: ArrayLike, indptr: ArrayLike, indices: Sliceable, seconds: Sliceable, *, block: int = 1 << 17
+) -> float:
     """Largest straight-line speed (m/s) of any edge of a CSR graph: ``hypot(Δx, Δy) / seconds``.
+
+    Computed over blocks of about ``block`` edges, so the temporaries stay small; ``indices`` and
+    ``seconds`` are only sliced, so they may be :class:`isochrones.storage.StoredArray` views read
+    from the graph file (nothing mapped). The answer does not depend on ``block``.
 
     Parameters
     ----------
@@ -58,17 +73,31 @@ def euclid_speed(x: np.ndarray, y: np.ndarray, indptr: np.ndarray, indices: np.n
         Projected node coordinates (metres).
     indptr, indices, seconds
         The CSR adjacency and travel seconds.
+    block
+        Edges per block.
 
     Returns
     -------
     float
         The bound ``v_max`` of the module docstring (0.0 for a graph without edges).
     """
-    if indices.size == 0:
+    ptr = np.asarray(indptr, dtype=np.int64)
+    n_edges = int(ptr[-1]) if ptr.size else 0
+    if n_edges == 0:
         return 0.0
-    src = np.repeat(np.arange(indptr.size - 1, dtype=np.int64), np.diff(indptr))
-    straight = np.hypot(x[indices] - x[src], y[indices] - y[src])
-    return float(np.max(straight / seconds))
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    starts = np.searchsorted(ptr, np.arange(0, n_edges, max(int(block), 1)), side="right") - 1
+    cuts = np.unique(np.append(starts, ptr.size - 1))
+    best = 0.0
+    for a, b in zip(cuts[:-1].tolist(), cuts[1:].tolist(), strict=True):
+        e0, e1 = int(ptr[a]), int(ptr[b])
+        if e1 == e0:
+            continue
+        src = np.repeat(np.arange(a, b, dtype=np.int64), np.diff(ptr[a : b + 1]))
+        dst = np.asarray(indices[e0:e1])
+        straight = np.hypot(xs[dst] - xs[src], ys[dst] - ys[src])
+        best = max(best, float(np.max(straight / np.asarray(seconds[e0:e1]))))
+    return best
 
 
 def grid_layout(x: np.ndarray, y: np.ndarray, *, nodes_per_cell: float = NODES_PER_CELL) -> dict:

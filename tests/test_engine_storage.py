@@ -95,3 +95,17 @@ def test_graph_hash_verified_from_the_file_still_refuses_a_flipped_byte(tmp_path
     with pytest.raises(NetworkNotBuiltError):
         load_graph(path)
     assert load_graph(path, verify=False).n_nodes == graph.n_nodes
+
+
+def test_speed_bound_read_from_the_file_equals_the_one_from_the_arrays(tmp_path) -> None:
+    from isochrones.subgraph import euclid_speed
+
+    graph = helsinki_graphs()["car"]
+    want = euclid_speed(graph.x, graph.y, graph.indptr, graph.indices, graph.seconds, block=1 << 30)
+    for block in (1, 7, 1_000):  # blocks of edges never change the answer
+        assert euclid_speed(graph.x, graph.y, graph.indptr, graph.indices, graph.seconds, block=block) == want
+    loaded = load_graph(save_graph(graph, tmp_path / "car.npz"))
+    assert "_stored" in loaded.__dict__  # read from the file on first use, then dropped
+    assert loaded.euclid_mps == want == loaded.meta["euclid_mps"]
+    assert "_stored" not in loaded.__dict__
+    assert loaded.disk.v_max == want
