@@ -336,7 +336,10 @@ class CityEngine:
                 for old in path.parent.glob(f"{mode}-*.npz"):
                     old.unlink(missing_ok=True)  # another worker may have removed it already
                 table.save(path)
+                reused = table.reused_columns if isinstance(table, DenseTable) else 0
                 table = _load_table(path)  # serve from the file: the built arrays are freed
+                if isinstance(table, DenseTable):
+                    table.reused_columns = reused
             except OSError:
                 log.warning("cannot cache nearby table at %s", path)
         return table

@@ -132,10 +132,13 @@ def test_unknown_table_kind_is_refused() -> None:
     assert "表类型" in err.value.message_zh
 
 
-def test_rebuild_after_an_edit_reuses_unchanged_columns(resources) -> None:
+@pytest.mark.parametrize("cached", [False, True])
+def test_rebuild_after_an_edit_reuses_unchanged_columns(resources, cached: bool, tmp_path) -> None:
     ids, lons, lats = resources
-    eng = helsinki_engine(table_kinds={"car": "dense"})
+    eng = helsinki_engine(table_kinds={"car": "dense"}, cache_dir=tmp_path if cached else None)
     eng.set_resources(ids, lons, lats)
+    # cached: the previous table is read from its file (in row blocks) when its columns are copied
+    assert isinstance(eng._res.tables["car"].deci, StoredArray if cached else np.ndarray)
     graph = eng.graphs["car"]
     # an edit: one resource moves across the extract, one is added
     ids2 = np.append(ids, 999)
