@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geo.accounts import require_edit, require_role
-from geo.audit import record
+from geo.audit import AuditedWrite, audit_value, diff, record
 from geo.cities import CityPack
 from geo.clock import aware
 from geo.errors import InvalidParameterError, NotFoundError
@@ -62,6 +62,7 @@ EVENT_FORM_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "evaluations": ("skill", "skill_code", "level", "date", "seats_left", "fee"),
 }
+#: The audit log's entity name of each kind of event (singular nouns, the same for every writer).
 ENTITY: dict[str, str] = {"classes": "class", "evaluations": "evaluation"}
 _MODELS: dict[str, tuple[type[TrainingClass] | type[Evaluation], str]] = {
     "classes": (TrainingClass, "resource_external_id"),
@@ -76,16 +77,6 @@ class SaveResult:
     resource: Resource | None
     applied: dict[str, dict]
     review: ReviewItem | None = None
-
-
-def _fmt(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return round(value, 7)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
 
 
 def resource_record(res: Resource) -> dict[str, Any]:
@@ -116,27 +107,10 @@ def resource_record(res: Resource) -> dict[str, Any]:
 def event_record(obj: Any, kind: str) -> dict[str, Any]:
     """A class or evaluation as the importer's sheet columns (dates as YYYY-MM-DD)."""
     fields = ("external_id", *EVENT_FORM_FIELDS[kind], "is_sample")
-    rec = {f: _fmt(getattr(obj, f)) for f in fields}
+    rec = {f: audit_value(getattr(obj, f)) for f in fields}
     rec["is_sample"] = "yes" if obj.is_sample else "no"
     rec[_MODELS[kind][1]] = obj.resource.external_id
     return rec
-
-
-def _diff(before: dict, after: dict) -> dict[str, dict]:
-    return {
-        k: {"from": _fmt(before.get(k)), "to": _fmt(v)} for k, v in after.items() if _norm(before.get(k)) != _norm(v)
-    }
-
-
-def _norm(value: Any) -> Any:
-    if value is None or value == "":
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return round(float(value), 6)
-    try:
-        return round(float(str(value)), 6)
-    except ValueError:
-        return str(value).strip()
 
 
 def _form_fields(form: dict[str, Any], allowed: tuple[str, ...]) -> dict[str, Any]:
@@ -156,29 +130,33 @@ def save_resource(
         The account may not edit this resource (audited).
     """
     require_edit(session, account, resource, what="resource")
-    before = resource_record(resource)
-    proposed = before | _form_fields(form, RESOURCE_FORM_FIELDS)
-    held = {}
-    if account.role != "bureau_admin":
-        held = {k: proposed[k] for k in HELD_FIELDS if _norm(proposed[k]) != _norm(before[k])}
-    if held:
-        _trial(session, city, proposed, kind="resources")  # the held change must be valid too
-        proposed = proposed | {k: before[k] for k in held}
-    import_records(session, city, [proposed], kind="resources")
-    session.refresh(resource)
-    after = resource_record(resource)
-    applied = _diff(before, after)
-    if applied:
-        record(
-            session, actor=account.username, action="update", entity="resource", entity_id=resource.id, changes=applied
-        )
+    with AuditedWrite(
+        session,
+        actor=account.username,
+        action="update",
+        entity="resource",
+        row=resource,
+        snapshot=resource_record,
+        skip_unchanged=True,
+    ) as write:
+        before = write.before
+        proposed = before | _form_fields(form, RESOURCE_FORM_FIELDS)
+        held = {}
+        if account.role != "bureau_admin":
+            held_changes = diff({k: before[k] for k in HELD_FIELDS}, {k: proposed[k] for k in HELD_FIELDS})
+            held = {k: proposed[k] for k in held_changes}
+        if held:
+            _trial(session, city, proposed, kind="resources")  # the held change must be valid too
+            proposed = proposed | {k: before[k] for k in held}
+        import_records(session, city, [proposed], kind="resources")
+        session.refresh(resource)
     review = None
     if held:
         review = ReviewItem(
             city=city.key,
             kind="edit",
             resource_id=resource.id,
-            proposed={k: _fmt(v) for k, v in held.items()},
+            proposed={k: audit_value(v) for k, v in held.items()},
             submitted_by=account.username,
         )
         session.add(review)
@@ -189,9 +167,14 @@ def save_resource(
             action="propose",
             entity="resource",
             entity_id=resource.id,
-            changes={k: {"from": _fmt(before[k]), "to": _fmt(v)} for k, v in held.items()},
+            changes=diff({k: before[k] for k in held}, held),
         )
-    return SaveResult(resource=resource, applied=applied, review=review)
+    return SaveResult(resource=resource, applied=write.changes, review=review)
+
+
+def _by_external_id(session: Session, model: Any, city: CityPack, external_id: str) -> Any:
+    """The row of ``model`` with ``external_id`` in ``city`` (one, just written by the importer)."""
+    return session.scalars(select(model).where(model.city == city.key, model.external_id == external_id)).one()
 
 
 def _trial(session: Session, city: CityPack, rec: dict, *, kind: str) -> None:
@@ -205,22 +188,15 @@ def propose_resource(session: Session, city: CityPack, *, account: Account, form
         require_role(account, "bureau_admin", "institution_editor")
     rec = _form_fields(form, RESOURCE_FORM_FIELDS) | {"external_id": f"WEB-{secrets.token_hex(5).upper()}"}
     if account.role == "bureau_admin":
-        import_records(session, city, [rec], kind="resources")
-        res = session.scalars(
-            select(Resource).where(Resource.city == city.key, Resource.external_id == rec["external_id"])
-        ).one()
-        record(
-            session,
-            actor=account.username,
-            action="create",
-            entity="resource",
-            entity_id=res.id,
-            changes=_diff({}, resource_record(res)),
-        )
-        return SaveResult(resource=res, applied={})
+        with AuditedWrite(
+            session, actor=account.username, action="create", entity="resource", snapshot=resource_record
+        ) as write:
+            import_records(session, city, [rec], kind="resources")
+            write.row = _by_external_id(session, Resource, city, rec["external_id"])
+        return SaveResult(resource=write.row, applied={})
     _trial(session, city, rec, kind="resources")
     item = ReviewItem(
-        city=city.key, kind="new", proposed={k: _fmt(v) for k, v in rec.items()}, submitted_by=account.username
+        city=city.key, kind="new", proposed={k: audit_value(v) for k, v in rec.items()}, submitted_by=account.username
     )
     session.add(item)
     session.flush()
@@ -243,23 +219,15 @@ def decide_review(session: Session, city: CityPack, *, account: Account, item_id
         msg = f"no pending review item {item_id}"
         raise NotFoundError(msg, message_zh="找不到该待审核事项（可能已处理）", code="review_not_found")
     if approve:
-        if item.kind == "edit":
-            res = session.get_one(Resource, item.resource_id)
-            before = resource_record(res)
-            import_records(session, city, [before | item.proposed], kind="resources")
-            session.refresh(res)
-            changes = _diff(before, resource_record(res))
-        else:
-            import_records(session, city, [item.proposed], kind="resources")
-            res = session.scalars(
-                select(Resource).where(Resource.city == city.key, Resource.external_id == item.proposed["external_id"])
-            ).one()
-            submitter = session.scalar(select(Account).where(Account.username == item.submitted_by))
-            if submitter is not None and submitter.role == "institution_editor":
-                session.add(AccountResource(account_id=submitter.id, resource_id=res.id))
-            item.resource_id = res.id
-            changes = _diff({}, resource_record(res))
-        record(session, actor=account.username, action="approve", entity="resource", entity_id=res.id, changes=changes)
+        existing = session.get_one(Resource, item.resource_id) if item.kind == "edit" else None
+        with AuditedWrite(
+            session, actor=account.username, action="approve", entity="resource", row=existing, snapshot=resource_record
+        ) as write:
+            import_records(session, city, [write.before | item.proposed], kind="resources")
+            if existing is not None:
+                session.refresh(existing)
+            else:
+                write.row = _approve_new(session, city, item)
     else:
         record(
             session,
@@ -274,6 +242,16 @@ def decide_review(session: Session, city: CityPack, *, account: Account, item_id
     item.decided_at = datetime.now(UTC)
     session.flush()
     return item
+
+
+def _approve_new(session: Session, city: CityPack, item: ReviewItem) -> Resource:
+    """The resource an approved proposal created, linked to the editor who proposed it."""
+    res = _by_external_id(session, Resource, city, item.proposed["external_id"])
+    submitter = session.scalar(select(Account).where(Account.username == item.submitted_by))
+    if submitter is not None and submitter.role == "institution_editor":
+        session.add(AccountResource(account_id=submitter.id, resource_id=res.id))
+    item.resource_id = res.id
+    return res
 
 
 def save_event(
@@ -297,27 +275,25 @@ def save_event(
     if obj is not None and obj.resource_id != resource.id:
         msg = "this class or session belongs to another institution"
         raise InvalidParameterError(msg, message_zh="该班次不属于此机构", code="wrong_resource")
-    before = event_record(obj, kind) if obj is not None else {}
-    rec = before | _form_fields(form, EVENT_FORM_FIELDS[kind])
-    if obj is not None and str(form.get("seats_left", "")).strip() == str(form.get("seats_left_seen", "")).strip():
-        rec["seats_left"] = obj.seats_left
-    rec["external_id"] = before.get("external_id") or f"WEB-{secrets.token_hex(5).upper()}"
-    rec[owner_col] = resource.external_id
-    rec["is_sample"] = "yes" if resource.is_sample else "no"  # a class of a sample place is sample data too
-    import_records(session, city, [rec], kind=kind)
-    # select() of a union of mapped classes is typed as their common base; the row is a ``model``.
-    found = session.scalars(select(model).where(model.city == city.key, model.external_id == rec["external_id"]))
-    saved = cast("TrainingClass | Evaluation", found.one())
-    session.refresh(saved)
-    changes = _diff(before, event_record(saved, kind))
-    record(
+    with AuditedWrite(
         session,
         actor=account.username,
         action="update" if obj is not None else "create",
         entity=ENTITY[kind],
-        entity_id=saved.id,
-        changes=changes,
-    )
+        row=obj,
+        snapshot=lambda row: event_record(row, kind),
+    ) as write:
+        rec = write.before | _form_fields(form, EVENT_FORM_FIELDS[kind])
+        if obj is not None and str(form.get("seats_left", "")).strip() == str(form.get("seats_left_seen", "")).strip():
+            rec["seats_left"] = obj.seats_left
+        rec["external_id"] = write.before.get("external_id") or f"WEB-{secrets.token_hex(5).upper()}"
+        rec[owner_col] = resource.external_id
+        rec["is_sample"] = "yes" if resource.is_sample else "no"  # a class of a sample place is sample data too
+        import_records(session, city, [rec], kind=kind)
+        # select() of a union of mapped classes is typed as their common base; the row is a ``model``.
+        saved = cast("TrainingClass | Evaluation", _by_external_id(session, model, city, rec["external_id"]))
+        session.refresh(saved)
+        write.row = saved
     if kind == "classes" and saved.seats_left > 0:
         promote(session, saved.id)
         session.refresh(saved)
@@ -328,15 +304,15 @@ def cancel_event(session: Session, *, account: Account, kind: str, obj: Any) -> 
     """Cancel a class or evaluation session (it leaves public lists; sign-ups stay for the institution)."""
     require_edit(session, account, obj.resource, what=ENTITY[kind])
     if obj.cancelled_at is None:
-        obj.cancelled_at = datetime.now(UTC)
-        record(
+        with AuditedWrite(
             session,
             actor=account.username,
             action="cancel",
             entity=ENTITY[kind],
-            entity_id=obj.id,
-            changes={"cancelled_at": {"from": None, "to": _fmt(obj.cancelled_at)}},
-        )
+            row=obj,
+            snapshot=lambda row: {"cancelled_at": row.cancelled_at},
+        ):
+            obj.cancelled_at = datetime.now(UTC)
     return obj
 
 

@@ -39,7 +39,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from geo.audit import record
+from geo.audit import AuditedWrite, diff
 from geo.cities import CityPack
 from geo.coords import to_wgs84
 from geo.db import rows_changed
@@ -355,12 +355,22 @@ def _title(title: str | None, default: str) -> str:
 
 
 def _snapshot(row: SkillCode) -> dict[str, Any]:
+    """A code's audited fields."""
     keys = ("city", "title", "target_type", "resource_id", "skill", "place_name", "district", "town", "lon", "lat")
     return {k: getattr(row, k) for k in keys} | {"enabled": row.enabled}
 
 
-def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    return {k: {"from": before.get(k), "to": v} for k, v in after.items() if before.get(k) != v}
+def _audited(session: Session, action: str, *, actor: str, row: SkillCode | None = None) -> AuditedWrite:
+    return AuditedWrite(
+        session,
+        actor=actor,
+        action=action,
+        entity="skill_code",
+        row=row,
+        snapshot=_snapshot,
+        entity_id=lambda code: code.code,
+        skip_unchanged=action != "create",
+    )
 
 
 def create_code(session: Session, city: CityPack, target: Target, *, actor: str, title: str | None = None) -> SkillCode:
@@ -393,10 +403,10 @@ def create_code(session: Session, city: CityPack, target: Target, *, actor: str,
     else:  # pragma: no cover - 2**40 codes
         msg = "could not draw an unused code"
         raise InvalidParameterError(msg, message_zh="无法生成未被使用的技能码", code="code_space_exhausted")
-    row = SkillCode(code=code, city=city.key, title=title, enabled=True, **fields)
-    session.add(row)
-    session.flush()
-    record(session, actor=actor, action="create", entity="skill_code", entity_id=code, changes=_snapshot(row))
+    with _audited(session, "create", actor=actor) as write:
+        row = SkillCode(code=code, city=city.key, title=title, enabled=True, **fields)
+        session.add(row)
+        write.row = row
     log.info("created skill code %s (%s) in %s", code, target.target_type, city.key)
     return row
 
@@ -414,7 +424,6 @@ def retarget_code(
     row = get_code(session, text)
     if row.city != city.key:
         raise _not_found(text)
-    before = _snapshot(row)
     keeps_place = (
         target.target_type in ("city", "skill")
         and target.lon is None
@@ -425,20 +434,12 @@ def retarget_code(
     if keeps_place and row.lon is not None and row.lat is not None:
         # the poster still hangs where it did: keep ranking from there
         target = replace(target, lon=row.lon, lat=row.lat, crs="wgs84", place_name=target.place_name or row.place_name)
-    fields = _target_fields(session, city, target)
-    title = _title(title, fields.pop("default_title"))
-    for key, value in fields.items():
-        setattr(row, key, value)
-    row.title = title
-    session.flush()
-    record(
-        session,
-        actor=actor,
-        action="retarget",
-        entity="skill_code",
-        entity_id=row.code,
-        changes=_diff(before, _snapshot(row)),
-    )
+    with _audited(session, "retarget", actor=actor, row=row):
+        fields = _target_fields(session, city, target)
+        title = _title(title, fields.pop("default_title"))
+        for key, value in fields.items():
+            setattr(row, key, value)
+        row.title = title
     return row
 
 
@@ -447,20 +448,17 @@ def update_code(
 ) -> SkillCode:
     """Change a code's title and/or enable or disable it (audited; unchanged fields are left alone)."""
     row = get_code(session, text)
-    before = _snapshot(row)
-    if title is not None:
-        title = check_text(title.strip(), field="title")
-        if not title or len(title) > 200:
-            msg = "title must be 1–200 characters"
-            raise _invalid(msg, "标题须为 1–200 个字符", code="invalid_parameter")
-        row.title = title
-    if enabled is not None:
-        row.enabled = bool(enabled)
-    changes = _diff(before, _snapshot(row))
-    if changes:
-        action = "update" if set(changes) != {"enabled"} else ("enable" if row.enabled else "disable")
-        session.flush()
-        record(session, actor=actor, action=action, entity="skill_code", entity_id=row.code, changes=changes)
+    with _audited(session, "update", actor=actor, row=row) as write:
+        if title is not None:
+            title = check_text(title.strip(), field="title")
+            if not title or len(title) > 200:
+                msg = "title must be 1–200 characters"
+                raise _invalid(msg, "标题须为 1–200 个字符", code="invalid_parameter")
+            row.title = title
+        if enabled is not None:
+            row.enabled = bool(enabled)
+        if set(diff(write.before, _snapshot(row))) == {"enabled"}:
+            write.action = "enable" if row.enabled else "disable"
     return row
 
 

@@ -206,8 +206,58 @@ def test_admin_crud_with_audit(client, admin_token: str) -> None:
     assert update["changes"]["name"] == {"from": "【示例】接口新建培训点", "to": "【示例】改名"}
     assert client.delete(f"/api/v1/admin/resources/{rid}", headers=h).status_code == 204
     _error(client.get(f"/api/v1/resources/{rid}"), 404, "not_found")
+    deleted = client.get("/api/v1/admin/audit", params={"entity": "resource"}, headers=h).json()
+    deleted = next(a for a in deleted if a["action"] == "delete" and a["entity_id"] == str(rid))
+    assert deleted["changes"]["name"] == {"from": "【示例】改名", "to": None}
     with session_scope() as s:
         assert s.get(TrainingClass, cid) is None  # its classes went with it
+
+
+def test_admin_event_writes_are_audited_under_singular_entity_names(client, admin_token: str) -> None:
+    """Classes and evaluations written through the admin API are filed as ``class`` and ``evaluation``
+    (the console's names), with the same audited fields as the console's edits."""
+    h = _auth(admin_token)
+    since = client.get("/api/v1/admin/audit", params={"limit": 1}, headers=h).json()[0]["id"]
+    rid = client.post("/api/v1/admin/resources", json={**NEW_RESOURCE, "external_id": "API-AUD-R"}, headers=h).json()[
+        "id"
+    ]
+    start = date.today() + timedelta(days=4)
+    klass = {
+        "external_id": "API-AUD-CL",
+        "resource_id": rid,
+        "skill": "育婴员",
+        "level": 4,
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=7)).isoformat(),
+        "schedule": "evening",
+        "seats_total": 20,
+        "seats_left": 20,
+        "is_sample": True,
+    }
+    cid = client.post("/api/v1/admin/classes", json=klass, headers=h).json()["id"]
+    assert client.put(f"/api/v1/admin/classes/{cid}", json={**klass, "seats_left": 15}, headers=h).status_code == 200
+    session = {
+        "external_id": "API-AUD-EV",
+        "resource_id": rid,
+        "skill": "育婴员",
+        "level": 4,
+        "date": start.isoformat(),
+        "seats_left": 10,
+        "is_sample": True,
+    }
+    eid = client.post("/api/v1/admin/evaluations", json=session, headers=h).json()["id"]
+    assert client.delete(f"/api/v1/admin/evaluations/{eid}", headers=h).status_code == 204
+    _error(client.put(f"/api/v1/admin/evaluations/{eid}", json=session, headers=h), 404, "not_found")
+    log = [a for a in client.get("/api/v1/admin/audit", params={"limit": 100}, headers=h).json() if a["id"] > since]
+    assert not [a for a in log if a["entity"] in ("classe", "evaluation_")]
+    classes = [(a["action"], a["changes"]) for a in log if a["entity"] == "class" and a["entity_id"] == str(cid)]
+    assert [action for action, _ in classes] == ["update", "create"]  # newest first
+    assert classes[0][1] == {"seats_left": {"from": 20, "to": 15}}
+    assert classes[1][1]["start_date"] == {"from": None, "to": start.isoformat()}
+    assert classes[1][1]["resource_external_id"] == {"from": None, "to": "API-AUD-R"}
+    evaluations = [a["action"] for a in log if a["entity"] == "evaluation" and a["entity_id"] == str(eid)]
+    assert evaluations == ["delete", "create"]
+    assert client.delete(f"/api/v1/admin/resources/{rid}", headers=h).status_code == 204
 
 
 def test_admin_rejects_points_outside_and_bad_bodies(client, admin_token: str) -> None:

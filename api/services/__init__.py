@@ -5,6 +5,11 @@ service and shape the answer; CLI commands do the same from the command line. Se
 database session and plain values, raise :mod:`geo.errors` exceptions (stable codes, zh/en messages)
 and never import FastAPI routing.
 
-* :mod:`api.services.resources` — the registry's reads (lookup, filtered pages, skills);
-* :mod:`api.services.coverage` — cached coverage models and answers, the grid-cost check;
+* :mod:`api.services.resources` — the registry's reads (lookup, filtered pages, skills) and the admin
+  API's audited resource writes;
+* :mod:`api.services.events` — the admin API's audited class and evaluation writes;
+* :mod:`api.services.coverage` — cached coverage models and answers, the grid-cost check.
+
+Every audited write, here, in the console's :mod:`geo.editing` and in :mod:`geo.skillcodes`, goes
+through :class:`geo.audit.AuditedWrite` with one snapshot function per kind of row.
 """
