@@ -11,7 +11,7 @@ the 1-process set-up in the same invocation: the ratio of the median rates is wh
 second process adds on this machine, where the load generator, nginx, PostgreSQL and Redis share the
 same cores as the API processes.
 
-Run (holding the benchmark lock): ``flock /work/coord/bench.lock python -m benchmarks.bench_deploy``
+Run under the machine's shared benchmark lock: ``flock LOCKFILE python -m benchmarks.bench_deploy``
 """
 
 from __future__ import annotations
