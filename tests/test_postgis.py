@@ -186,3 +186,18 @@ def test_missing_postgis_is_a_clear_cli_error_and_writes_nothing(tmp_path: Path)
         with admin.connect() as conn:
             conn.execute(text(f'DROP ROLE IF EXISTS "{role}"'))
         admin.dispose()
+
+
+def test_postgis_off_the_search_path_is_a_clear_error(tmp_path: Path) -> None:
+    """The extension exists in the database, but in a schema the service's connections do not see."""
+    with fresh_database() as url:
+        with create_engine(url).begin() as conn:
+            conn.execute(text("CREATE SCHEMA gis"))
+            conn.execute(text("CREATE EXTENSION postgis SCHEMA gis"))
+        hidden = f"{url}?options=-csearch_path%3Dpublic"
+        done = run_cli({"DATABASE_URL": hidden, "SKILLCIRCLE_VAR_DIR": str(tmp_path)}, "db", "upgrade")
+        assert done.returncode == 2, done.stderr
+        assert "[postgis_unavailable]" in done.stderr and "schema gis" in done.stderr
+        with create_engine(url).connect() as conn:
+            tables = conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar()
+        assert tables == 0
