@@ -137,7 +137,7 @@ def _sc_index(path: Path) -> int:
     """Index of the Simplified Chinese face ("… SC", not Mono) in a collection, else 0."""
     for i in range(12):
         try:
-            family = ImageFont.truetype(str(path), 12, index=i).getname()[0]
+            family = ImageFont.truetype(str(path), 12, index=i).getname()[0] or ""
         except OSError:
             break
         if family.endswith(" SC") and "Mono" not in family:
@@ -267,7 +267,7 @@ def printable(text: str) -> str:
 
 def _family(font: CjkFont) -> str:
     """The font family fontconfig knows the file by (cairo's font selection goes through fontconfig)."""
-    return font.at(12).getname()[0]
+    return font.at(12).getname()[0] or ""  # Pillow gives None for a face without a family name
 
 
 class _Poster:

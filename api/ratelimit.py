@@ -35,7 +35,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo.config import get_settings
-from geo.errors import RateLimitedError
+from geo.errors import RateLimitedError, SkillCircleError
 
 log = logging.getLogger(__name__)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -115,7 +115,13 @@ class SQLiteStorage(Storage):
 
 @cache
 def _redis_storage(url: str, prefix: str) -> Storage:
-    return storage_from_string(url, key_prefix=prefix, socket_timeout=1, socket_connect_timeout=1)
+    storage = storage_from_string(url, key_prefix=prefix, socket_timeout=1, socket_connect_timeout=1)
+    if not isinstance(storage, Storage):  # an async+… URL: the limiter here is synchronous
+        msg = f"SKILLCIRCLE_REDIS_URL must name a synchronous store (redis://…), got {url.split('://')[0]}://"
+        raise SkillCircleError(
+            msg, message_zh="SKILLCIRCLE_REDIS_URL 须为同步存储地址（redis://…）", code="invalid_setting"
+        )
+    return storage
 
 
 def make_storage() -> Storage:

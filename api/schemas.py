@@ -105,7 +105,7 @@ class ResourceOut(BaseModel):
     updated_at: Timestamp | None = None
 
     @classmethod
-    def of(cls, res: Resource, *, lang: str = "zh", crs: str = "wgs84") -> ResourceOut:
+    def of(cls, res: Resource, *, lang: str = "zh", crs: Crs = "wgs84") -> ResourceOut:
         """Build from a model row, with coordinates converted to ``crs``."""
         from geo.coords import from_wgs84
 

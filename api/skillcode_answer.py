@@ -227,7 +227,9 @@ def _origin(row: SkillCode, runtime: CityRuntime, phone: tuple[float, float] | N
         label = t["origin_label_phone"]
         return Origin(source="phone", label=label, statement=t["origin_phone"], lon=phone[0], lat=phone[1])
     if row.lon is not None and row.lat is not None:
-        source = "resource" if row.target_type == "resource" and row.resource is not None else "code"
+        source: Literal["resource", "code"] = (
+            "resource" if row.target_type == "resource" and row.resource is not None else "code"
+        )
         label = row.place_name or row.title
         statement = t[f"origin_{source}"].format(label=label)
         return Origin(source=source, label=label, statement=statement, lon=row.lon, lat=row.lat)

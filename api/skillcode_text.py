@@ -8,6 +8,8 @@ and are shown as entered.
 
 from __future__ import annotations
 
+from datetime import date
+
 _TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "brand": "技能码",
@@ -230,14 +232,14 @@ def js_texts(lang: str) -> dict[str, str]:
     return {k.removeprefix("js_"): v for k, v in texts(lang).items() if k.startswith("js_")}
 
 
-def short_date(d: object, lang: str) -> str:
+def short_date(d: date, lang: str) -> str:
     """``3月5日`` or ``5 Mar``."""
     if lang == "en":
         return f"{d.day} {MONTHS_EN[d.month - 1]}"
     return f"{d.month}月{d.day}日"
 
 
-def weekday(d: object, lang: str) -> str:
+def weekday(d: date, lang: str) -> str:
     """``周三`` or ``Wed``."""
     w = d.weekday()
     return f"周{WEEKDAYS['zh'][w]}" if lang != "en" else WEEKDAYS["en"][w]

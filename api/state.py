@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -29,6 +29,9 @@ from geo.cities import CityPack, load_city
 from geo.coords import from_wgs84
 from geo.db import database_unavailable, session_scope
 from geo.models import RegistryVersion, Resource
+
+if TYPE_CHECKING:
+    from isochrones.engine import CityEngine
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 2.0
@@ -90,7 +93,7 @@ class CityRuntime:
 
     def __init__(self, city: CityPack) -> None:
         self.city = city
-        self._engine: Any = None
+        self._engine: CityEngine | None = None
         self._index: ResourceIndex | None = None
         self._stale = True
         self._signature: tuple | None = None
@@ -100,7 +103,7 @@ class CityRuntime:
         self._lock = threading.RLock()
 
     @property
-    def engine(self) -> Any:
+    def engine(self) -> CityEngine:
         """The city's :class:`isochrones.engine.CityEngine` with the current resources set."""
         with self._lock:
             if self._engine is None:
@@ -197,6 +200,7 @@ class CityRuntime:
 
     def _install(self, index: ResourceIndex, signature: tuple) -> None:
         """Give the engine the index's resources and make it current (under the lock)."""
+        assert self._engine is not None, "the engine loads before its first index"
         self._engine.set_resources(index.ids, index.lons, index.lats)
         self._index = index
         self._signature = signature

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 import shapely
+from numpy.typing import ArrayLike
 from scipy.spatial import cKDTree
 
 from geo.errors import InvalidParameterError, NetworkNotBuiltError, NotFoundError, OffNetworkError
@@ -250,9 +251,7 @@ class CityEngine:
         return self.speeds_mps[mode]
 
     # ------------------------------------------------------------------ resources
-    def set_resources(
-        self, ids: Sequence[int], lons: Sequence[float], lats: Sequence[float], *, progress: bool = False
-    ) -> None:
+    def set_resources(self, ids: ArrayLike, lons: ArrayLike, lats: ArrayLike, *, progress: bool = False) -> None:
         """Snap all resources once per mode and precompute the nearby() tables.
 
         Resources farther than ``max_snap_m`` from a mode's network are kept but never reachable in

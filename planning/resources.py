@@ -4,12 +4,13 @@ upcoming classes), read from the registry in the order the engine was given them
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from geo.errors import InvalidParameterError
 from planning.params import ALL_CATEGORIES, check_supply
@@ -49,9 +50,9 @@ class ResourceSet:
     def of(
         cls,
         ids: Sequence[int],
-        lons: Sequence[float],
-        lats: Sequence[float],
-        categories: Sequence[str],
+        lons: ArrayLike,
+        lats: ArrayLike,
+        categories: Iterable[str],
         *,
         seats: Sequence[float | None] | None = None,
         class_seats: Sequence[float] | None = None,

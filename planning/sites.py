@@ -116,7 +116,7 @@ def suggest_sites(
     minutes: float,
     k: int,
     method: str = "greedy",
-    candidates: tuple[Sequence[float], Sequence[float]] | None = None,
+    candidates: tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray] | None = None,
     labels: Sequence[str] | None = None,
     max_candidates: int = DEFAULT_MAX_CANDIDATES,
     time_limit: float = 30.0,
@@ -246,7 +246,9 @@ def suggest_sites(
 
 
 def _candidates(
-    model: CoverageModel, candidates: tuple[Sequence[float], Sequence[float]] | None, labels: Sequence[str] | None
+    model: CoverageModel,
+    candidates: tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray] | None,
+    labels: Sequence[str] | None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     if candidates is None:
         lon, lat = model.cell_lonlat

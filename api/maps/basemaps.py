@@ -138,7 +138,7 @@ def resolve_basemap(requested: str | None, *, lang: str, settings: Settings) -> 
     """
     providers = _providers()
     explicit = requested is not None and requested.strip() != ""
-    key = (requested if explicit else settings.basemap or NO_TILES).strip().lower()
+    key = (requested if requested is not None and explicit else settings.basemap or NO_TILES).strip().lower()
     spec = providers.get(key)
     if spec is None:
         if explicit:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import folium
-from branca.element import MacroElement
+from branca.element import Figure, MacroElement
 from folium.plugins import FeatureGroupSubGroup, MarkerCluster
 from folium.template import Template
 
@@ -226,6 +226,7 @@ def build_map(
     control.add_to(fmap)
     fmap.add_child(_Hook(cluster=cluster, groups=groups, districts=district_layer, control=control))
     figure = fmap.get_root()
+    assert isinstance(figure, Figure), "a folium map's root is its Figure"
     figure.render()
     header, header_scripts = _split_inline_scripts(figure.header.render())
     parts = MapParts(

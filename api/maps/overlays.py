@@ -72,8 +72,8 @@ def resource_points(session: Session, city: CityPack, *, crs: str = "wgs84") -> 
         for i, r in enumerate(rows)
     ]
     counts = {c.key: 0 for c in CATEGORIES}
-    for item in items:
-        counts[item["category"]] = counts.get(item["category"], 0) + 1
+    for r in rows:
+        counts[r.category] = counts.get(r.category, 0) + 1
     return ResourcePoints(items=items, counts=counts, any_sample=any(r.is_sample for r in rows))
 
 
@@ -97,6 +97,7 @@ def district_features(city: CityPack, *, crs: str = "wgs84", lang: str = "zh") -
     """
     frame = districts(city)
     geoms = _to_crs(np.asarray(frame.geometry.values, dtype=object), crs)
+    populations = frame["population"].to_numpy(dtype=np.int64)
     features = []
     for i, row in enumerate(frame.itertuples(index=False)):
         geom = shapely.set_precision(geoms[i], 1e-6)
@@ -108,7 +109,7 @@ def district_features(city: CityPack, *, crs: str = "wgs84", lang: str = "zh") -
                     "adcode": str(row.adcode),
                     "name": row.name_en if lang == "en" else row.name_zh,
                     "name_zh": row.name_zh,
-                    "population": int(row.population),
+                    "population": int(populations[i]),
                 },
             }
         )

@@ -75,7 +75,10 @@ def delete_resource(db: DbSession, city: City, runtime: Runtime, resource_id: Id
     runtime.invalidate()
 
 
-_SCHEMAS: dict[str, tuple[type, type]] = {"classes": (ClassIn, ClassOut), "evaluations": (EvaluationIn, EvaluationOut)}
+_SCHEMAS: dict[str, tuple[type[ClassIn] | type[EvaluationIn], type[ClassOut] | type[EvaluationOut]]] = {
+    "classes": (ClassIn, ClassOut),
+    "evaluations": (EvaluationIn, EvaluationOut),
+}
 
 
 def _event_routes(kind: str) -> None:

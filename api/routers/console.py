@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -62,7 +63,7 @@ from geo.signups import class_signups
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
-KINDS = {"classes": TrainingClass, "evaluations": Evaluation}
+KINDS: dict[str, type[TrainingClass] | type[Evaluation]] = {"classes": TrainingClass, "evaluations": Evaluation}
 
 
 def _resource(db: Session, cs: ConsoleSession, resource_id: int, *, edit: bool) -> Resource:
@@ -79,7 +80,7 @@ def _resource(db: Session, cs: ConsoleSession, resource_id: int, *, edit: bool) 
 
 
 def _event(db: Session, cs: ConsoleSession, kind: str, event_id: int) -> Any:
-    obj = db.get(KINDS[kind], event_id)
+    obj = db.get(TrainingClass, event_id) if KINDS[kind] is TrainingClass else db.get(Evaluation, event_id)
     if obj is None or obj.city != cs.account.city:
         msg = f"no {kind} item {event_id} in your city"
         raise PageError(NotFoundError(msg, message_zh="找不到该班次或评价安排"))
@@ -178,7 +179,7 @@ def institutions(
         stmt = stmt.where(Resource.name.contains(q.strip(), autoescape=True))
     if category in CATEGORY_BY_KEY:
         stmt = stmt.where(Resource.category == category)
-    total = db.scalar(select(func.count()).select_from(stmt.subquery()))
+    total = db.scalars(select(func.count()).select_from(stmt.subquery())).one()
     rows = db.scalars(stmt.order_by(Resource.id).offset((page - 1) * 50).limit(50)).all()
     latest = last_updates(db, city=cs.account.city)
     context = ctx(
@@ -191,7 +192,9 @@ def institutions(
 def _resource_page(
     request: Request, db: Session, cs: ConsoleSession, res: Resource | None, lang: str, **extra: Any
 ) -> HTMLResponse:
-    classes, evaluations, counts = [], [], {}
+    classes: Sequence[TrainingClass] = []
+    evaluations: Sequence[Evaluation] = []
+    counts: dict[tuple[int, str], int] = {}
     if res is not None:
         classes = db.scalars(
             select(TrainingClass).where(TrainingClass.resource_id == res.id).order_by(TrainingClass.start_date.desc())
@@ -432,7 +435,7 @@ def signups_export(request: Request, db: DbSession, cs: Console, class_id: Id, f
     from openpyxl import Workbook
 
     wb = Workbook()
-    ws = wb.active
+    ws = wb.worksheets[0]
     ws.title = "报名" if lang == "zh" else "signups"
     for row in table:
         ws.append(safe_row(row))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
 from starlette.concurrency import run_in_threadpool
@@ -23,6 +23,9 @@ from api.services.resources import get_resource
 from api.state import ResourceIndex
 from geo.cities import CityPack
 from geo.errors import UnknownSkillError
+
+if TYPE_CHECKING:
+    from isochrones.engine import CityEngine
 
 router = APIRouter(
     prefix="/api/v1",
@@ -118,7 +121,7 @@ async def nearby(
     return OrjsonResponse(body)
 
 
-def _isochrone_answer(fc: dict, engine: object, *, mode: str, direction: str, crs: str, city: CityPack) -> dict:
+def _isochrone_answer(fc: dict, engine: CityEngine, *, mode: str, direction: str, crs: str, city: CityPack) -> dict:
     """The engine's FeatureCollection in ``crs``, with the estimate flag and notice, and the population
     inside each band (``total_pop``, as openrouteservice names it) from the city's population surface."""
     from shapely.geometry import shape

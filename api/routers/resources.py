@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -98,7 +98,7 @@ def list_resources(
     )
     items = [ResourceOut.of(r, lang=lang, crs=crs) for r in rows]
     sample = any(r.is_sample for r in rows)
-    meta = {
+    meta: dict[str, Any] = {
         "city": city.key,
         "total": total,
         "page": page,

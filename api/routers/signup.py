@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import DbSession
@@ -121,7 +121,7 @@ def signup_submit(
     submission_key: Field = "",
     csrf_token: Field = "",
     website: Field = "",
-) -> HTMLResponse:
+) -> Response:
     """Sign up; on success redirect (303) to the result page, which a reload cannot submit twice."""
     lang = page_lang(request)
     try:
@@ -182,7 +182,7 @@ def cancel_form(request: Request, db: DbSession, reference: Reference) -> HTMLRe
 
 
 @router.post("/signup/r/{reference}/cancel", response_class=HTMLResponse)
-def cancel_submit(request: Request, db: DbSession, reference: Reference, csrf_token: Field = "") -> HTMLResponse:
+def cancel_submit(request: Request, db: DbSession, reference: Reference, csrf_token: Field = "") -> Response:
     """Cancel and erase, then show the (now cancelled) sign-up."""
     lang = page_lang(request)
     try:

@@ -69,7 +69,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     410: {"model": ErrorResponse},
     422: {"model": ErrorResponse},
 }
-ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}} | ERRORS
+ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": ErrorResponse}, 403: {"model": ErrorResponse}, **ERRORS}
 
 
 def _asset_version(*names: str) -> str:

@@ -192,7 +192,7 @@ def coverage_answer(model: CoverageModel, category: str, *, mode: str, minutes: 
 def _records(frame: Any, columns: list[str]) -> list[dict[str, Any]]:
     out = []
     for row in frame[columns].itertuples(index=False):
-        rec = {}
+        rec: dict[str, Any] = {}
         for col, val in zip(columns, row, strict=True):
             if isinstance(val, np.bool_ | bool):
                 rec[col] = bool(val)

@@ -26,7 +26,7 @@ MODELS: dict[str, type[TrainingClass] | type[Evaluation]] = {"classes": Training
 
 def get_event(db: Session, city: CityPack, kind: str, event_id: int) -> Any:
     """The class or evaluation (``kind``) ``event_id`` of ``city``, or a 404 ``not_found`` error."""
-    obj = db.get(MODELS[kind], event_id)
+    obj = db.get(TrainingClass, event_id) if MODELS[kind] is TrainingClass else db.get(Evaluation, event_id)
     if obj is None or obj.city != city.key:
         msg = f"no {ENTITY[kind]} with id {event_id} in {city.key}"
         raise NotFoundError(msg, message_zh=f"找不到编号为 {event_id} 的记录", details={"id": event_id})
