@@ -133,3 +133,16 @@ def current_revision(url: str | None = None) -> str | None:
 
     with get_engine(_normalise_url(url or get_settings().effective_database_url)).connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+# what only PostgreSQL's schema holds beyond the models: PostGIS's own table and migration 0004's point
+# column and its index (the models stay dialect-neutral: SQLite has none of them)
+_POSTGIS_OBJECTS = {("table", "spatial_ref_sys"), ("column", "resources.geom"), ("index", "ix_resources_geom")}
+
+
+def include_in_autogenerate(obj, name: str | None, type_: str, reflected: bool, compare_to) -> bool:  # noqa: ANN001
+    """Alembic's ``include_object`` hook: leave out the PostGIS objects the models do not describe, so
+    that comparing (or autogenerating) against a PostgreSQL database sees only real differences."""
+    if type_ == "column":
+        name = f"{obj.table.name}.{name}"
+    return (type_, name) not in _POSTGIS_OBJECTS

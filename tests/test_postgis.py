@@ -201,3 +201,17 @@ def test_postgis_off_the_search_path_is_a_clear_error(tmp_path: Path) -> None:
         with create_engine(url).connect() as conn:
             tables = conn.execute(text("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")).scalar()
         assert tables == 0
+
+
+def test_the_postgresql_schema_is_the_models_plus_postgis(both: tuple[str, str]) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from geo.db import include_in_autogenerate
+    from geo.models import Base
+
+    pg, _ = both
+    with get_engine(pg).connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_object": include_in_autogenerate})
+        diff = compare_metadata(context, Base.metadata)
+    assert diff == [], f"PostgreSQL schema and models differ: {diff}"

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from geo.db import include_in_autogenerate
 from geo.errors import SkillCircleError
 from geo.models import Base
 
@@ -22,6 +23,7 @@ def run_migrations() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_in_autogenerate,
         )
         with context.begin_transaction():
             context.run_migrations()
