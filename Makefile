@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_valhalla
 	$(BIN)/python -m benchmarks.bench_coverage
 	$(BIN)/python -m benchmarks.bench_api
+	$(BIN)/python -m benchmarks.bench_deploy
 
 clean:
 	rm -rf $(VENV) var api/static/vendor node_modules .coverage .coverage.*
