@@ -135,13 +135,17 @@ def render(
 class PageError(Exception):
     """A :class:`SkillCircleError` raised while building an HTML page: answered with a page, not JSON.
 
-    ``session_expired`` becomes a redirect to the console's login page.
+    ``session_expired`` becomes a redirect to the console's login page. ``heading`` (Chinese, English)
+    replaces the page's default heading for the error's status.
     """
 
-    def __init__(self, error: SkillCircleError, *, back: str | None = None) -> None:
+    def __init__(
+        self, error: SkillCircleError, *, back: str | None = None, heading: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(error.message_en)
         self.error = error
         self.back = back
+        self.heading = heading
 
 
 def page_error_response(request: Request, exc: PageError) -> Response:
@@ -151,7 +155,7 @@ def page_error_response(request: Request, exc: PageError) -> Response:
     if err.code == "session_expired":
         return RedirectResponse("/console/login?expired=1", status_code=303)
     headings = {401: ("需要登录", "Login needed"), 403: ("没有权限", "Not allowed"), 404: ("没有找到", "Not found")}
-    zh, en = headings.get(err.status, ("无法完成", "Could not be done"))
+    zh, en = exc.heading or headings.get(err.status, ("无法完成", "Could not be done"))
     context = {"error": err, "error_text": message(err, lang), "heading": en if lang == "en" else zh, "back": exc.back}
     return render(request, "page_error.html", context, lang=lang, status_code=err.status)
 

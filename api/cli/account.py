@@ -17,10 +17,8 @@ from typing import Annotated
 
 import typer
 
-from api.cli.codes import _actor, _session
-from api.cli.core import _fail
+from api.cli.core import cli_actor, command_session, failing_cleanly
 from geo.cities import load_city
-from geo.errors import SkillCircleError
 
 app = typer.Typer(help="Console accounts: create, list, reset-password, disable, enable.", no_args_is_help=True)
 UserArg = Annotated[str, typer.Argument(help="username (3–60 letters, digits or . _ @ -)")]
@@ -44,23 +42,21 @@ def create(
     """Create an account (the password is prompted for, or read from stdin)."""
     from geo.accounts import create_account
 
-    try:
+    with failing_cleanly():
         load_city(city)
-        password = _read_password(password_stdin)
-        with _session() as session:
-            account = create_account(
-                session,
-                username=username,
-                password=password,
-                role=role,
-                city=city,
-                display_name=display_name,
-                resource_ids=list(resource or []),
-                actor=_actor(),
-            )
-            typer.echo(f"created {account.username} ({account.role}, {account.city})")
-    except SkillCircleError as exc:
-        _fail(exc)
+    password = _read_password(password_stdin)
+    with command_session() as session:
+        account = create_account(
+            session,
+            username=username,
+            password=password,
+            role=role,
+            city=city,
+            display_name=display_name,
+            resource_ids=list(resource or []),
+            actor=cli_actor(),
+        )
+        typer.echo(f"created {account.username} ({account.role}, {account.city})")
 
 
 @app.command("list")
@@ -68,7 +64,7 @@ def list_command(city: Annotated[str | None, typer.Option(help="only this city's
     """List accounts: username, role, city, state, linked resources (never password hashes)."""
     from geo.accounts import list_accounts
 
-    with _session() as session:
+    with command_session() as session:
         for a in list_accounts(session, city=city):
             state = "disabled" if a.disabled else ("locked" if a.locked_until else "active")
             ids = ",".join(str(r.id) for r in a.resources) or "-"
@@ -83,36 +79,27 @@ def reset(
     """Set a new password (random unless given), unlock the account and end its sessions."""
     from geo.accounts import reset_password
 
-    try:
-        given = _read_password(True) if password_stdin else None
-        with _session() as session:
-            new = reset_password(session, username=username, password=given, actor=_actor())
-    except SkillCircleError as exc:
-        _fail(exc)
+    given = _read_password(True) if password_stdin else None
+    with command_session() as session:
+        new = reset_password(session, username=username, password=given, actor=cli_actor())
     typer.echo(f"password of {username} reset" + ("" if given else f"; temporary password: {new}"))
+
+
+def _set_disabled(username: str, *, disabled: bool) -> None:
+    from geo.accounts import set_disabled
+
+    with command_session() as session:
+        set_disabled(session, username=username, disabled=disabled, actor=cli_actor())
+    typer.echo(f"{'disabled' if disabled else 'enabled'} {username}")
 
 
 @app.command("disable")
 def disable(username: UserArg) -> None:
     """Disable an account and end its sessions."""
-    from geo.accounts import set_disabled
-
-    try:
-        with _session() as session:
-            set_disabled(session, username=username, disabled=True, actor=_actor())
-    except SkillCircleError as exc:
-        _fail(exc)
-    typer.echo(f"disabled {username}")
+    _set_disabled(username, disabled=True)
 
 
 @app.command("enable")
 def enable(username: UserArg) -> None:
     """Enable a disabled account again."""
-    from geo.accounts import set_disabled
-
-    try:
-        with _session() as session:
-            set_disabled(session, username=username, disabled=False, actor=_actor())
-    except SkillCircleError as exc:
-        _fail(exc)
-    typer.echo(f"enabled {username}")
+    _set_disabled(username, disabled=False)

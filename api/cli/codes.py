@@ -12,7 +12,6 @@ Every write is recorded in the audit log as ``cli:<user>``. Examples::
 from __future__ import annotations
 
 import functools
-import getpass
 import inspect
 import json
 from collections.abc import Callable
@@ -21,9 +20,8 @@ from typing import Annotated, Any
 
 import typer
 
-from api.cli.core import _fail
+from api.cli.core import cli_actor, command_session, failing_cleanly
 from geo.cities import available_cities, load_city
-from geo.errors import SkillCircleError
 from geo.skillcodes import Target
 
 app = typer.Typer(
@@ -99,20 +97,6 @@ def _refuse_loopback(allow_local: bool) -> None:
         raise typer.Exit(code=2)
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
-def _session():  # noqa: ANN202
-    from geo.db import session_scope, upgrade
-
-    upgrade()
-    return session_scope()
-
-
 def _describe(row) -> dict:  # noqa: ANN001
     from api.qrcodes import code_url
     from geo.skillcodes import format_code
@@ -145,12 +129,9 @@ def create(city: CityArg, target: Target, title: TitleOpt = None) -> None:
     """Create a code bound to one target and print it (JSON: code, printed form, URL, target)."""
     from geo.skillcodes import create_code
 
-    try:
-        with _session() as session:
-            row = create_code(session, load_city(city), target, actor=_actor(), title=title)
-            out = _describe(row)
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        row = create_code(session, load_city(city), target, actor=cli_actor(), title=title)
+        out = _describe(row)
     _echo(out)
 
 
@@ -162,31 +143,20 @@ def list_command(
     include_disabled: Annotated[bool, typer.Option("--all", help="include disabled codes")] = False,
 ) -> None:
     """List codes, one JSON object per line, with ``broken`` (target deleted) and ``scans``."""
-    from geo.skillcodes import code_health, list_codes, offered_skills, scan_totals
+    from api.services.skillcodes import codes_with_health
 
-    try:
-        with _session() as session:
-            rows = list_codes(session, city=city, district=district, enabled=None if include_disabled else True)
-            skills: dict[str, set[str]] = {}
-            totals: dict[str, dict[str, int]] = {}
-            lines = []
-            for row in rows:
-                if row.city not in skills:
-                    skills[row.city] = offered_skills(session, row.city)
-                    totals[row.city] = scan_totals(session, city=row.city)
-                health = code_health(session, row, offered_skills=skills[row.city])
-                if broken and not health.broken:
-                    continue
-                lines.append(
-                    _describe(row)
-                    | {
-                        "broken": health.broken,
-                        "broken_reason": health.reason,
-                        "scans": totals[row.city].get(row.code, 0),
-                    }
-                )
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        listed = codes_with_health(
+            session,
+            city=city,
+            district=district,
+            enabled=None if include_disabled else True,
+            broken=True if broken else None,
+        )
+        lines = [
+            _describe(c.row) | {"broken": c.health.broken, "broken_reason": c.health.reason, "scans": c.scans}
+            for c in listed
+        ]
     for line in lines:
         _echo(line)
     typer.echo(f"{len(lines)} code(s)", err=True)
@@ -197,11 +167,8 @@ def disable(code: CodeArg) -> None:
     """Retire a code: its page then answers "no longer in use" (HTTP 410)."""
     from geo.skillcodes import disable_code
 
-    try:
-        with _session() as session:
-            out = _describe(disable_code(session, code, actor=_actor()))
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        out = _describe(disable_code(session, code, actor=cli_actor()))
     _echo(out)
 
 
@@ -210,11 +177,8 @@ def enable(code: CodeArg) -> None:
     """Put a disabled code back into service."""
     from geo.skillcodes import update_code
 
-    try:
-        with _session() as session:
-            out = _describe(update_code(session, code, actor=_actor(), enabled=True))
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        out = _describe(update_code(session, code, actor=cli_actor(), enabled=True))
     _echo(out)
 
 
@@ -224,13 +188,10 @@ def retarget(code: CodeArg, target: Target, title: TitleOpt = None) -> None:
     """Bind a printed code to a new target (the code and its posters stay valid); repairs broken codes."""
     from geo.skillcodes import get_code, retarget_code
 
-    try:
-        with _session() as session:
-            row = get_code(session, code)
-            row = retarget_code(session, load_city(row.city), row.code, target, actor=_actor(), title=title)
-            out = _describe(row)
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        row = get_code(session, code)
+        row = retarget_code(session, load_city(row.city), row.code, target, actor=cli_actor(), title=title)
+        out = _describe(row)
     _echo(out)
 
 
@@ -248,12 +209,9 @@ def qr(
     if out.suffix.lower() not in (".svg", ".png"):
         raise typer.BadParameter("--out must end in .svg or .png")
     _refuse_loopback(allow_local)
-    try:
-        with _session() as session:
-            row = resolve_code(session, code)
-            data = qr_svg(row.code, scale=scale) if out.suffix.lower() == ".svg" else qr_png(row.code, scale=scale)
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        row = resolve_code(session, code)
+        data = qr_svg(row.code, scale=scale) if out.suffix.lower() == ".svg" else qr_png(row.code, scale=scale)
     out.write_bytes(data)
     typer.echo(f"wrote {out}")
 
@@ -271,12 +229,9 @@ def poster(
     if out.suffix.lower() not in (".pdf", ".png"):
         raise typer.BadParameter("--out must end in .pdf or .png")
     _refuse_loopback(allow_local)
-    try:
-        with _session() as session:
-            text = poster_text(session, resolve_code(session, code))
-            data = poster_pdf(text) if out.suffix.lower() == ".pdf" else poster_png(text)
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        text = poster_text(session, resolve_code(session, code))
+        data = poster_pdf(text) if out.suffix.lower() == ".pdf" else poster_png(text)
     out.write_bytes(data)
     typer.echo(f"wrote {out}")
 
@@ -296,17 +251,15 @@ def export(
     from geo.skillcodes import list_codes, resolve_district
 
     _refuse_loopback(allow_local)
-    try:
+    with failing_cleanly():
         pack = load_city(city)
         name = resolve_district(pack, district)[0] if district else None
-        with _session() as session:
-            rows = list_codes(session, city=city, district=name, enabled=None if include_disabled else True)
-            if not rows:
-                msg = f"no skill codes in {name or city}"
-                raise NotFoundError(msg, message_zh=f"{name or pack.name_zh}没有技能码")
-            data = export_zip(session, rows, posters=posters)
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        rows = list_codes(session, city=city, district=name, enabled=None if include_disabled else True)
+        if not rows:
+            msg = f"no skill codes in {name or city}"
+            raise NotFoundError(msg, message_zh=f"{name or pack.name_zh}没有技能码")
+        data = export_zip(session, rows, posters=posters)
     out.write_bytes(data)
     typer.echo(f"wrote {len(rows)} code(s) to {out}")
 
@@ -319,13 +272,10 @@ def scans(
     """Scan counts per code, day and coarse H3 cell (no personal data is ever stored), as JSON lines."""
     from geo.skillcodes import scan_counts
 
-    try:
-        with _session() as session:
-            rows = [
-                {"code": r.code, "day": r.day.isoformat(), "cell": r.cell, "count": r.count}
-                for r in scan_counts(session, city=city, code=code)
-            ]
-    except SkillCircleError as exc:
-        _fail(exc)
+    with command_session() as session:
+        rows = [
+            {"code": r.code, "day": r.day.isoformat(), "cell": r.cell, "count": r.count}
+            for r in scan_counts(session, city=city, code=code)
+        ]
     for r in rows:
         _echo(r)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -15,6 +18,9 @@ from geo.cities import available_cities, load_city
 from geo.clock import city_today
 from geo.config import get_settings
 from geo.errors import SkillCircleError
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 app = typer.Typer(
     help="SkillCircle 技能圈: the 30-minute vocational skills training circle — registry, routing, API, maps.",
@@ -40,6 +46,38 @@ def _fail(exc: SkillCircleError) -> None:
         counts = ", ".join(f"{k} {v}" for k, v in exc.details.get("counts", {}).items())
         typer.secho(f"  … 共 {total} 处错误 / {total} errors in all ({counts})", err=True)
     raise typer.Exit(2)
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a write from the command line: ``cli:<user>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+@contextmanager
+def failing_cleanly() -> Iterator[None]:
+    """End the command with the error's code and zh/en message (exit status 2) on a SkillCircleError."""
+    try:
+        yield
+    except SkillCircleError as exc:
+        _fail(exc)
+
+
+@contextmanager
+def command_session() -> Iterator[Session]:
+    """A session on the (migrated) database for one command, committed when the block ends.
+
+    A SkillCircleError in the block rolls everything back and ends the command as
+    :func:`failing_cleanly` does, so a command that writes is all or nothing.
+    """
+    from geo.db import session_scope, upgrade
+
+    with failing_cleanly():
+        upgrade()
+        with session_scope() as session:
+            yield session
 
 
 @app.callback()

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from api.cli.codes import _session
+from api.cli.core import command_session
 
 app = typer.Typer(help="Sign-ups: retention purge, data-key rotation.", no_args_is_help=True)
 
@@ -23,7 +23,7 @@ def purge(
     """Delete the sign-ups (with their personal data) of classes that ended more than N days ago."""
     from geo.signups import purge_expired
 
-    with _session() as session:
+    with command_session() as session:
         n = purge_expired(session, days=days)
     typer.echo(f"deleted {n} sign-up(s)")
 
@@ -33,6 +33,6 @@ def rotate_keys() -> None:
     """Re-encrypt every stored mobile number with the newest key of SKILLCIRCLE_DATA_KEYS."""
     from geo.signups import rotate_keys as rotate
 
-    with _session() as session:
+    with command_session() as session:
         n = rotate(session)
     typer.echo(f"re-encrypted {n} number(s) with the newest data key; older keys may now be removed")

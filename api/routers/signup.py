@@ -20,12 +20,12 @@ from fastapi import APIRouter, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import DbSession
-from api.web import CSRF_COOKIE, anonymous_csrf, check_csrf, client_ip, message, page_lang, render, when
+from api.web import CSRF_COOKIE, PageError, anonymous_csrf, check_csrf, client_ip, message, page_lang, render, when
 from geo import personal
 from geo.categories import LEVEL_BY_NUMBER, SCHEDULES
 from geo.config import get_settings
 from geo.errors import InvalidParameterError, SkillCircleError
-from geo.models import TrainingClass
+from geo.models import Signup, TrainingClass
 from geo.signups import (
     CONSENT_VERSION,
     cancel,
@@ -58,20 +58,27 @@ def _class_context(c: TrainingClass, lang: str) -> dict:
     }
 
 
-def _error_page(request: Request, exc: SkillCircleError, lang: str, *, back: str | None = None) -> HTMLResponse:
-    heading = {"not_found": ("没有找到", "Not found")}.get(exc.code, ("出错了", "Something went wrong"))
-    if exc.status == 404:
-        heading = ("没有找到", "Not found")
-    context = {"error": exc, "error_text": message(exc, lang), "heading": heading[1 if lang == "en" else 0]}
-    return render(request, "page_error.html", context | {"back": back}, lang=lang, status_code=exc.status)
+def _page_error(exc: SkillCircleError, *, back: str | None = None) -> PageError:
+    """The error page of a sign-up page: "not found", else "something went wrong"."""
+    not_found = exc.status == 404 or exc.code == "not_found"
+    heading = ("没有找到", "Not found") if not_found else ("出错了", "Something went wrong")
+    return PageError(exc, back=back, heading=heading)
 
 
 def _get_class(db: DbSession, class_id: int) -> TrainingClass:
     c = db.get(TrainingClass, class_id)
     if c is None:
         msg = f"no class with id {class_id}"
-        raise SkillCircleError(msg, message_zh="找不到该班次，可能已被删除", code="class_not_found", status=404)
+        exc = SkillCircleError(msg, message_zh="找不到该班次，可能已被删除", code="class_not_found", status=404)
+        raise _page_error(exc)
     return c
+
+
+def _get_signup(db: DbSession, reference: str) -> Signup:
+    try:
+        return get_by_reference(db, reference)
+    except SkillCircleError as exc:
+        raise _page_error(exc) from None
 
 
 def _form_page(
@@ -101,12 +108,7 @@ def _form_page(
 @router.get("/signup/{class_id}", response_class=HTMLResponse)
 def signup_form(request: Request, db: DbSession, class_id: ClassId) -> HTMLResponse:
     """The sign-up form of a class (or why it takes no sign-up)."""
-    lang = page_lang(request)
-    try:
-        c = _get_class(db, class_id)
-    except SkillCircleError as exc:
-        return _error_page(request, exc, lang)
-    return _form_page(request, c, lang)
+    return _form_page(request, _get_class(db, class_id), page_lang(request))
 
 
 @router.post("/signup/{class_id}", response_class=HTMLResponse)
@@ -124,10 +126,7 @@ def signup_submit(
 ) -> Response:
     """Sign up; on success redirect (303) to the result page, which a reload cannot submit twice."""
     lang = page_lang(request)
-    try:
-        c = _get_class(db, class_id)
-    except SkillCircleError as exc:
-        return _error_page(request, exc, lang)
+    c = _get_class(db, class_id)
     form = {"name": name, "mobile": mobile, "note": note, "consent": consent == "yes"}
     try:
         check_csrf(request.cookies.get(CSRF_COOKIE), csrf_token)
@@ -155,10 +154,7 @@ def signup_submit(
 def signup_status(request: Request, db: DbSession, reference: Reference) -> HTMLResponse:
     """The worker's sign-up: status, waitlist position, masked number, the cancel link."""
     lang = page_lang(request)
-    try:
-        s = get_by_reference(db, reference)
-    except SkillCircleError as exc:
-        return _error_page(request, exc, lang)
+    s = _get_signup(db, reference)
     number = personal.decrypt(s.mobile_enc) if s.mobile_enc else ""
     context = _class_context(s.training_class, lang) | {
         "s": s,
@@ -172,10 +168,7 @@ def signup_status(request: Request, db: DbSession, reference: Reference) -> HTML
 def cancel_form(request: Request, db: DbSession, reference: Reference) -> HTMLResponse:
     """Ask to confirm the cancellation (a GET never changes anything)."""
     lang = page_lang(request)
-    try:
-        s = get_by_reference(db, reference)
-    except SkillCircleError as exc:
-        return _error_page(request, exc, lang)
+    s = _get_signup(db, reference)
     csrf = anonymous_csrf(request)
     context = {"s": s, "c": s.training_class, "csrf": csrf, "error": None}
     return render(request, "signup_cancel.html", context, lang=lang, csrf=csrf)
@@ -190,7 +183,7 @@ def cancel_submit(request: Request, db: DbSession, reference: Reference, csrf_to
         check_csrf(request.cookies.get(CSRF_COOKIE), csrf_token)
         cancel(db, reference=reference)
     except SkillCircleError as exc:
-        return _error_page(request, exc, lang, back=f"/signup/r/{reference}?lang={lang}")
+        raise _page_error(exc, back=f"/signup/r/{reference}?lang={lang}") from None
     return RedirectResponse(f"/signup/r/{s.reference}?lang={lang}", status_code=303)
 
 

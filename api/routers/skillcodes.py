@@ -45,6 +45,7 @@ from api.i18n import html_lang, negotiate, safe_negotiate
 from api.params import wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.security import template_context
+from api.services.skillcodes import codes_with_health
 from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer
 from api.skillcode_text import js_texts, texts
 from api.state import CityRuntime, get_runtime
@@ -144,9 +145,11 @@ class SkillCodeOut(BaseModel):
     downloads: dict[str, str]
 
     @classmethod
-    def of(cls, session: Session, row: SkillCode, *, skills: set[str] | None = None, scans: int = 0) -> SkillCodeOut:
-        """Build from a row (``skills``: the city's offered skills, to check many codes with one query)."""
-        health = registry.code_health(session, row, offered_skills=skills)
+    def of(
+        cls, session: Session, row: SkillCode, *, health: registry.CodeHealth | None = None, scans: int = 0
+    ) -> SkillCodeOut:
+        """Build from a row (``health``: its target's state when already known)."""
+        health = health or registry.code_health(session, row)
         base = f"/api/v1/skill-codes/{row.code}"
         return cls(
             code=row.code,
@@ -436,18 +439,10 @@ def admin_list(
     """Codes with their ``broken`` flag (target deleted) and total scans."""
     if city:
         load_city(city)
-    rows = registry.list_codes(db, city=city, district=district, target_type=target_type, enabled=enabled)
-    out: list[SkillCodeOut] = []
-    skills: dict[str, set[str]] = {}
-    totals: dict[str, dict[str, int]] = {}
-    for row in rows:
-        if row.city not in skills:
-            skills[row.city] = registry.offered_skills(db, row.city)
-            totals[row.city] = registry.scan_totals(db, city=row.city)
-        item = SkillCodeOut.of(db, row, skills=skills[row.city], scans=totals[row.city].get(row.code, 0))
-        if broken is None or item.broken == broken:
-            out.append(item)
-    return out
+    listed = codes_with_health(
+        db, city=city, district=district, target_type=target_type, enabled=enabled, broken=broken
+    )
+    return [SkillCodeOut.of(db, c.row, health=c.health, scans=c.scans) for c in listed]
 
 
 @router.get(

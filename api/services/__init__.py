@@ -8,6 +8,7 @@ and never import FastAPI routing.
 * :mod:`api.services.resources` — the registry's reads (lookup, filtered pages, skills) and the admin
   API's audited resource writes;
 * :mod:`api.services.events` — the admin API's audited class and evaluation writes;
+* :mod:`api.services.skillcodes` — the 技能码 listing with health and scans (admin API and CLI);
 * :mod:`api.services.coverage` — cached coverage models and answers, the grid-cost check.
 
 Every audited write, here, in the console's :mod:`geo.editing` and in :mod:`geo.skillcodes`, goes

@@ -1,0 +1,50 @@
+"""技能码 for the admin API and the CLI: the listing with each code's health and scans.
+
+The registry itself (create, re-target, enable, disable, scans) is :mod:`geo.skillcodes`; its writes
+are audited there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from geo.models import SkillCode
+from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, scan_totals
+
+
+@dataclass(frozen=True)
+class ListedCode:
+    """A code with whether its target still exists and how often it was scanned."""
+
+    row: SkillCode
+    health: CodeHealth
+    scans: int
+
+
+def codes_with_health(
+    session: Session,
+    *,
+    city: str | None = None,
+    district: str | None = None,
+    target_type: str | None = None,
+    enabled: bool | None = None,
+    broken: bool | None = None,
+) -> list[ListedCode]:
+    """Codes filtered as :func:`geo.skillcodes.list_codes` does, oldest first, each with its health and
+    total scans; ``broken`` keeps only broken (True) or only working (False) codes.
+
+    Each city's offered skills and scan totals are read once, however many codes it has.
+    """
+    skills: dict[str, set[str]] = {}
+    totals: dict[str, dict[str, int]] = {}
+    out = []
+    for row in list_codes(session, city=city, district=district, target_type=target_type, enabled=enabled):
+        if row.city not in skills:
+            skills[row.city] = offered_skills(session, row.city)
+            totals[row.city] = scan_totals(session, city=row.city)
+        health = code_health(session, row, offered_skills=skills[row.city])
+        if broken is None or health.broken == broken:
+            out.append(ListedCode(row=row, health=health, scans=totals[row.city].get(row.code, 0)))
+    return out
