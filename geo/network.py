@@ -20,7 +20,7 @@ The loaded :class:`RoadNetwork` is *unsimplified* (every edge is a straight segm
 which is what the isochrone rasteriser interpolates along) and holds each way segment once with its
 one-way direction and the access tags the travel modes need. Turning it into one mode's directed,
 filtered edge list is :func:`geo.moderules.mode_edges`, beside the table of rules it implements.
-This module must not import from ``isochrones`` or ``api``.
+This module must not import from ``isochrones``, ``planning`` or ``api`` (``tests/test_layering.py``).
 """
 
 from __future__ import annotations
