@@ -12,6 +12,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.models import AuditEntry
@@ -22,6 +23,14 @@ def record(session: Session, *, actor: str, action: str, entity: str, entity_id:
     entry = AuditEntry(actor=actor, action=action, entity=entity, entity_id=str(entity_id), changes=_jsonable(changes))
     session.add(entry)
     return entry
+
+
+def recent_entries(session: Session, *, limit: int = 100, entity: str | None = None) -> list[AuditEntry]:
+    """The newest ``limit`` entries of the audit log, newest first, of one ``entity`` kind if given."""
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if entity:
+        stmt = stmt.where(AuditEntry.entity == entity)
+    return list(session.scalars(stmt))
 
 
 def audit_value(value: Any) -> Any:

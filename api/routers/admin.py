@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Response, UploadFile
-from sqlalchemy import select
 
 from api.deps import City, DbSession, Runtime, require_scope
 from api.jobs import submit_import
@@ -24,12 +23,13 @@ from api.schemas import (
     ResourceOut,
 )
 from api.services import events, resources
+from geo.audit import recent_entries
 from geo.clock import aware
 from geo.config import get_settings
 from geo.editing import ENTITY
 from geo.errors import PayloadTooLargeError
 from geo.jobs import create_import_job
-from geo.models import ApiToken, AuditEntry
+from geo.models import ApiToken
 from geo.text_input import Line
 
 router = APIRouter(
@@ -171,9 +171,6 @@ def audit_log(
     entity: Annotated[str | None, Query(max_length=40)] = None,
 ) -> list[dict]:
     """Who changed what, when (admin scope)."""
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-    if entity:
-        stmt = stmt.where(AuditEntry.entity == entity)
     return [
         {
             "id": a.id,
@@ -184,5 +181,5 @@ def audit_log(
             "entity_id": a.entity_id,
             "changes": a.changes,
         }
-        for a in db.scalars(stmt)
+        for a in recent_entries(db, limit=limit, entity=entity)
     ]

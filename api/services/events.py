@@ -1,27 +1,127 @@
-"""Training classes and evaluation sessions: the admin API's audited writes.
+"""Training classes and evaluation sessions: the public listings' queries and the admin API's audited writes.
 
-Audited as the console's are (:func:`geo.editing.save_event`): :class:`geo.audit.AuditedWrite` with
+Writes are audited as the console's are (:func:`geo.editing.save_event`): :class:`geo.audit.AuditedWrite` with
 :func:`geo.editing.event_record` as the audited fields and :data:`geo.editing.ENTITY` as the entity
 name (``class``, ``evaluation``). The caller commits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, selectinload
 
 from api.services.resources import get_resource
 from geo.audit import AuditedWrite
 from geo.cities import CityPack
+from geo.clock import city_today, upcoming_class, upcoming_evaluation
 from geo.editing import ENTITY, event_record
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError
-from geo.models import Evaluation, TrainingClass
+from geo.models import Evaluation, Resource, TrainingClass
 from geo.signups import promote
 
 MODELS: dict[str, type[TrainingClass] | type[Evaluation]] = {"classes": TrainingClass, "evaluations": Evaluation}
+
+
+def _check_range(date_from: date | None, date_to: date | None) -> None:
+    if date_from and date_to and date_to < date_from:
+        msg = f"date_to {date_to} is before date_from {date_from}"
+        raise InvalidParameterError(
+            msg, message_zh=f"结束日期 {date_to} 早于开始日期 {date_from}", code="bad_date_range"
+        )
+
+
+def _filtered(
+    stmt: Select, model: Any, *, skill: str | None, level: int | None, seats_left: bool, resource_id: int | None
+) -> Select:
+    """The filters classes and evaluations share."""
+    if skill:
+        stmt = stmt.where(model.skill == skill)
+    if level:
+        stmt = stmt.where(model.level == level)
+    if seats_left:
+        stmt = stmt.where(model.seats_left > 0)
+    if resource_id:
+        stmt = stmt.where(model.resource_id == resource_id)
+    return stmt.where(model.cancelled_at.is_(None))  # a cancelled class or session is no longer offered
+
+
+def _page(db: Session, stmt: Select, order: tuple, *, page: int, page_size: int) -> tuple[int, Sequence[Any]]:
+    total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = db.scalars(stmt.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
+    return total, rows
+
+
+def find_classes(
+    db: Session,
+    city: CityPack,
+    *,
+    skill: str | None = None,
+    level: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    schedule: str | None = None,
+    seats_left: bool = False,
+    resource_id: int | None = None,
+    district: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[int, Sequence[TrainingClass]]:
+    """One page of the city's upcoming classes that match every filter, soonest first, and the total.
+
+    ``date_from`` (default: the city's today) keeps classes ending on or after it, ``date_to`` those
+    starting on or before it (422 ``bad_date_range`` when it is before ``date_from``).
+    """
+    _check_range(date_from, date_to)
+    stmt = (
+        select(TrainingClass)
+        .options(selectinload(TrainingClass.resource))
+        .where(TrainingClass.city == city.key, upcoming_class(date_from or city_today(city)))
+    )
+    if date_to:
+        stmt = stmt.where(TrainingClass.start_date <= date_to)
+    stmt = _filtered(stmt, TrainingClass, skill=skill, level=level, seats_left=seats_left, resource_id=resource_id)
+    if schedule:
+        stmt = stmt.where(TrainingClass.schedule == schedule)
+    if district:
+        stmt = stmt.where(TrainingClass.resource_id.in_(select(Resource.id).where(Resource.district == district)))
+    return _page(db, stmt, (TrainingClass.start_date, TrainingClass.id), page=page, page_size=page_size)
+
+
+def find_evaluations(
+    db: Session,
+    city: CityPack,
+    *,
+    skill: str | None = None,
+    level: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    weekend: bool = False,
+    seats_left: bool = False,
+    resource_id: int | None = None,
+    page: int = 1,
+    page_size: int = 50,
+) -> tuple[int, Sequence[Evaluation]]:
+    """One page of the city's upcoming evaluation sessions that match every filter, soonest first, and
+    the total (dates as :func:`find_classes`; ``weekend``: Saturday or Sunday only)."""
+    _check_range(date_from, date_to)
+    stmt = (
+        select(Evaluation)
+        .options(selectinload(Evaluation.resource))
+        .where(Evaluation.city == city.key, upcoming_evaluation(date_from or city_today(city)))
+    )
+    if date_to:
+        stmt = stmt.where(Evaluation.date <= date_to)
+    stmt = _filtered(stmt, Evaluation, skill=skill, level=level, seats_left=seats_left, resource_id=resource_id)
+    if weekend:
+        # weekday() is not portable SQL: filter the (small) date window's ids and dates here
+        dated = db.execute(stmt.with_only_columns(Evaluation.id, Evaluation.date))
+        stmt = stmt.where(Evaluation.id.in_([i for i, d in dated if d.weekday() >= 5]))
+    return _page(db, stmt, (Evaluation.date, Evaluation.id), page=page, page_size=page_size)
 
 
 def get_event(db: Session, city: CityPack, kind: str, event_id: int) -> Any:
