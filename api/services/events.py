@@ -50,6 +50,29 @@ def _filtered(
     return stmt.where(model.cancelled_at.is_(None))  # a cancelled class or session is no longer offered
 
 
+def _upcoming(
+    model: Any,
+    upcoming: Any,
+    starts: Any,
+    city: CityPack,
+    *,
+    date_from: date | None,
+    date_to: date | None,
+    **filters: Any,
+) -> Select:
+    """Upcoming rows of ``model`` in ``city`` from ``date_from`` (default: the city's today), starting by
+    ``date_to``, with the shared filters."""
+    _check_range(date_from, date_to)
+    stmt = (
+        select(model)
+        .options(selectinload(model.resource))
+        .where(model.city == city.key, upcoming(date_from or city_today(city)))
+    )
+    if date_to:
+        stmt = stmt.where(starts <= date_to)
+    return _filtered(stmt, model, **filters)
+
+
 def _page(db: Session, stmt: Select, order: tuple, *, page: int, page_size: int) -> tuple[int, Sequence[Any]]:
     total = db.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = db.scalars(stmt.order_by(*order).offset((page - 1) * page_size).limit(page_size)).all()
@@ -76,15 +99,18 @@ def find_classes(
     ``date_from`` (default: the city's today) keeps classes ending on or after it, ``date_to`` those
     starting on or before it (422 ``bad_date_range`` when it is before ``date_from``).
     """
-    _check_range(date_from, date_to)
-    stmt = (
-        select(TrainingClass)
-        .options(selectinload(TrainingClass.resource))
-        .where(TrainingClass.city == city.key, upcoming_class(date_from or city_today(city)))
+    stmt = _upcoming(
+        TrainingClass,
+        upcoming_class,
+        TrainingClass.start_date,
+        city,
+        date_from=date_from,
+        date_to=date_to,
+        skill=skill,
+        level=level,
+        seats_left=seats_left,
+        resource_id=resource_id,
     )
-    if date_to:
-        stmt = stmt.where(TrainingClass.start_date <= date_to)
-    stmt = _filtered(stmt, TrainingClass, skill=skill, level=level, seats_left=seats_left, resource_id=resource_id)
     if schedule:
         stmt = stmt.where(TrainingClass.schedule == schedule)
     if district:
@@ -108,15 +134,18 @@ def find_evaluations(
 ) -> tuple[int, Sequence[Evaluation]]:
     """One page of the city's upcoming evaluation sessions that match every filter, soonest first, and
     the total (dates as :func:`find_classes`; ``weekend``: Saturday or Sunday only)."""
-    _check_range(date_from, date_to)
-    stmt = (
-        select(Evaluation)
-        .options(selectinload(Evaluation.resource))
-        .where(Evaluation.city == city.key, upcoming_evaluation(date_from or city_today(city)))
+    stmt = _upcoming(
+        Evaluation,
+        upcoming_evaluation,
+        Evaluation.date,
+        city,
+        date_from=date_from,
+        date_to=date_to,
+        skill=skill,
+        level=level,
+        seats_left=seats_left,
+        resource_id=resource_id,
     )
-    if date_to:
-        stmt = stmt.where(Evaluation.date <= date_to)
-    stmt = _filtered(stmt, Evaluation, skill=skill, level=level, seats_left=seats_left, resource_id=resource_id)
     if weekend:
         # weekday() is not portable SQL: filter the (small) date window's ids and dates here
         dated = db.execute(stmt.with_only_columns(Evaluation.id, Evaluation.date))
