@@ -22,11 +22,11 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from api.deps import CONSOLE_COOKIE, Console, DbSession
 from api.forms import Form, checked, ctx, form_errors
+from api.services import console
 from api.state import get_runtime
 from api.web import (
     CSRF_COOKIE,
@@ -41,7 +41,6 @@ from api.web import (
 )
 from geo import personal
 from geo.accounts import authenticate, can_edit_resource, can_see_resource, end_session, require_edit
-from geo.audit import record
 from geo.categories import CATEGORY_BY_KEY
 from geo.cities import load_city
 from geo.config import get_settings
@@ -57,7 +56,7 @@ from geo.editing import (
     save_resource,
 )
 from geo.errors import ImportValidationError, NotFoundError, SkillCircleError
-from geo.models import ConsoleSession, Evaluation, Resource, Signup, TrainingClass
+from geo.models import ConsoleSession, Evaluation, Resource, TrainingClass
 from geo.safe_cells import safe_row
 from geo.signups import class_signups
 
@@ -130,17 +129,6 @@ def logout(request: Request, db: DbSession, cs: Console, form: Form) -> Response
 
 
 # ------------------------------------------------------------------------------------------------ home
-def _signup_counts(db: Session, class_ids: list[int]) -> dict[tuple[int, str], int]:
-    if not class_ids:
-        return {}
-    rows = db.execute(
-        select(Signup.class_id, Signup.status, func.count(Signup.id))
-        .where(Signup.class_id.in_(class_ids), Signup.status != "cancelled")
-        .group_by(Signup.class_id, Signup.status)
-    )
-    return {(cid, st): n for cid, st, n in rows}
-
-
 @router.get("", response_class=HTMLResponse)
 def home(request: Request, db: DbSession, cs: Console) -> HTMLResponse:
     """An editor's institutions with their classes; a bureau admin's or reviewer's overview of the city."""
@@ -148,16 +136,7 @@ def home(request: Request, db: DbSession, cs: Console) -> HTMLResponse:
     me = cs.account
     if me.role == "institution_editor":
         return render(request, "console_home.html", ctx(cs, lang, resources=me.resources), lang=lang)
-    from geo.editing import stale_resources
-    from geo.models import ReviewItem
-
-    summary = {
-        "institutions": db.scalar(select(func.count(Resource.id)).where(Resource.city == me.city)),
-        "pending": db.scalar(
-            select(func.count(ReviewItem.id)).where(ReviewItem.city == me.city, ReviewItem.status == "pending")
-        ),
-        "stale": len(stale_resources(db, city=me.city)),
-    }
+    summary = console.city_summary(db, me.city)
     return render(request, "console_home.html", ctx(cs, lang, resources=[], summary=summary), lang=lang)
 
 
@@ -174,16 +153,20 @@ def institutions(
     lang = page_lang(request)
     if cs.account.role == "institution_editor":
         return home(request, db, cs)
-    stmt = select(Resource).where(Resource.city == cs.account.city)
-    if q.strip():
-        stmt = stmt.where(Resource.name.contains(q.strip(), autoescape=True))
-    if category in CATEGORY_BY_KEY:
-        stmt = stmt.where(Resource.category == category)
-    total = db.scalars(select(func.count()).select_from(stmt.subquery())).one()
-    rows = db.scalars(stmt.order_by(Resource.id).offset((page - 1) * 50).limit(50)).all()
+    total, rows = console.institutions_page(
+        db, cs.account.city, q=q, category=category if category in CATEGORY_BY_KEY else None, page=page
+    )
     latest = last_updates(db, city=cs.account.city)
     context = ctx(
-        cs, lang, rows=rows, latest=latest, q=q, category=category, page=page, total=total, pages=-(-total // 50)
+        cs,
+        lang,
+        rows=rows,
+        latest=latest,
+        q=q,
+        category=category,
+        page=page,
+        total=total,
+        pages=-(-total // console.PAGE_SIZE),
     )
     return render(request, "console_institutions.html", context, lang=lang)
 
@@ -196,13 +179,8 @@ def _resource_page(
     evaluations: Sequence[Evaluation] = []
     counts: dict[tuple[int, str], int] = {}
     if res is not None:
-        classes = db.scalars(
-            select(TrainingClass).where(TrainingClass.resource_id == res.id).order_by(TrainingClass.start_date.desc())
-        ).all()
-        evaluations = db.scalars(
-            select(Evaluation).where(Evaluation.resource_id == res.id).order_by(Evaluation.date.desc())
-        ).all()
-        counts = _signup_counts(db, [c.id for c in classes])
+        classes, evaluations = console.resource_events(db, res)
+        counts = console.signup_counts(db, [c.id for c in classes])
     values = extra.pop("values", None) or (resource_record(res) if res is not None else {})
     context = ctx(
         cs,
@@ -413,13 +391,8 @@ def signups_export(request: Request, db: DbSession, cs: Console, class_id: Id, f
     ]
     if c.is_sample:
         table.append(["示例数据：该班次为样例，不是真实机构 / Sample data: not a real institution"])
-    record(
-        db,
-        actor=cs.account.username,
-        action="export",
-        entity="signups",
-        entity_id=c.id,
-        changes={"rows": len(rows), "format": fmt, "full_numbers": reveal},
+    console.audit_signup_export(
+        db, actor=cs.account.username, class_id=c.id, rows=len(rows), fmt=fmt, full_numbers=reveal
     )
     db.commit()
     name = f"signups-class-{c.id}.{fmt}"

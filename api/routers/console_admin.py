@@ -15,18 +15,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
 
 from api.deps import City, Console, DbSession, require_scope
 from api.forms import Form, checked, ctx, form_errors
 from api.schemas import ErrorResponse
+from api.services.console import pending_reviews
 from api.state import get_runtime
 from api.web import PageError, page_lang, render
 from geo.accounts import ROLES, create_account, list_accounts, require_role, reset_password, set_disabled
 from geo.cities import load_city
 from geo.editing import decide_review, stale_resources
 from geo.errors import NotFoundError, SkillCircleError
-from geo.models import Account, ApiToken, Resource, ReviewItem
+from geo.models import Account, ApiToken
 from geo.signups import demand, demand_totals
 
 router = APIRouter(tags=["console"])
@@ -45,12 +45,7 @@ def review_queue(request: Request, db: DbSession, cs: Console) -> HTMLResponse:
     """Pending new institutions and held edits (name, location, category), oldest first."""
     lang = page_lang(request)
     _role(cs, "bureau_admin", "reviewer")
-    items = db.scalars(
-        select(ReviewItem)
-        .where(ReviewItem.city == cs.account.city, ReviewItem.status == "pending")
-        .order_by(ReviewItem.id)
-    ).all()
-    current = {r.id: r for r in db.scalars(select(Resource).where(Resource.id.in_([i.resource_id for i in items])))}
+    items, current = pending_reviews(db, cs.account.city)
     return render(request, "console_review.html", ctx(cs, lang, items=items, current=current), lang=lang)
 
 

@@ -7,7 +7,8 @@ and never import FastAPI routing.
 
 * :mod:`api.services.resources` — the registry's reads (lookup, filtered pages, skills) and the admin
   API's audited resource writes;
-* :mod:`api.services.events` — the admin API's audited class and evaluation writes;
+* :mod:`api.services.events` — the class and evaluation listings and the admin API's audited writes;
+* :mod:`api.services.console` — the web console's queries;
 * :mod:`api.services.skillcodes` — the 技能码 listing with health and scans (admin API and CLI);
 * :mod:`api.services.coverage` — cached coverage models and answers, the grid-cost check.
 
