@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Request
@@ -81,7 +81,7 @@ def require_heavy(db: Session, secret: str | None, *, what_en: str, what_zh: str
     return tok
 
 
-def require_scope(scope: str):  # noqa: ANN201 - returns a dependency
+def require_scope(scope: str) -> Callable[..., ApiToken]:
     """A dependency that admits only a live API token with ``scope`` (``Authorization: Bearer …``)."""
 
     def _check(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +89,7 @@ def when(value: Any, fmt: str = "%Y-%m-%d", *, city: str | None = None) -> str:
     return aware(value).astimezone(city_zone(city or get_settings().default_city)).strftime(fmt)
 
 
-def tr(lang: str):  # noqa: ANN201 - returns the template's translation function
+def tr(lang: str) -> Callable[[str, str], str]:
     """``t("中文", "English")`` in templates: the text in the page language."""
 
     def t(zh: str, en: str) -> str:

@@ -13,7 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import Column, CursorResult, Engine, Executable, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo import versions  # noqa: F401 - registers the registry-version bump on every session
@@ -22,6 +22,9 @@ from geo.errors import DatabaseUnavailableError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine.interfaces import DBAPIConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
+    from sqlalchemy.sql.schema import SchemaItem
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -47,7 +50,7 @@ def get_engine(url: str | None = None) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_conn: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA journal_mode=WAL")
@@ -140,9 +143,11 @@ def current_revision(url: str | None = None) -> str | None:
 _POSTGIS_OBJECTS = {("table", "spatial_ref_sys"), ("column", "resources.geom"), ("index", "ix_resources_geom")}
 
 
-def include_in_autogenerate(obj, name: str | None, type_: str, reflected: bool, compare_to) -> bool:  # noqa: ANN001
+def include_in_autogenerate(
+    obj: SchemaItem, name: str | None, type_: str, reflected: bool, compare_to: SchemaItem | None
+) -> bool:
     """Alembic's ``include_object`` hook: leave out the PostGIS objects the models do not describe, so
     that comparing (or autogenerating) against a PostgreSQL database sees only real differences."""
-    if type_ == "column":
+    if type_ == "column" and isinstance(obj, Column):
         name = f"{obj.table.name}.{name}"
     return (type_, name) not in _POSTGIS_OBJECTS

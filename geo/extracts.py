@@ -26,8 +26,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from geo.errors import InvalidNetworkFileError, NetworkUnavailableError
+
+if TYPE_CHECKING:
+    from shapely.geometry.base import BaseGeometry
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,9 @@ def _run(args: list[str], *, src: Path, progress: bool) -> None:
         )
 
 
-def check_coverage(bbox: tuple[float, float, float, float] | None, city_area, *, source: str, city_name: str) -> float:  # noqa: ANN001 - shapely geometry
+def check_coverage(
+    bbox: tuple[float, float, float, float] | None, city_area: BaseGeometry, *, source: str, city_name: str
+) -> float:
     """Share of ``city_area`` (WGS84 polygon) inside ``bbox``; raises when below :data:`MIN_COVERAGE`.
 
     An extract of another region (or one that stops at the city's edge) would leave most workers
@@ -82,7 +88,7 @@ def check_coverage(bbox: tuple[float, float, float, float] | None, city_area, *,
     return share
 
 
-def clip_to_city(src: Path, polygon, dest: Path, *, progress: bool = True) -> dict[str, float]:  # noqa: ANN001
+def clip_to_city(src: Path, polygon: BaseGeometry, dest: Path, *, progress: bool = True) -> dict[str, float]:
     """Clip an OSM file (``.osm.pbf`` or ``.osm``) to ``polygon`` and keep its highways, into ``dest``.
 
     Parameters

@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -29,7 +30,7 @@ _MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _SEPARATORS = re.compile(r"[\s\-()（）]")
 
 
-def _key_file(name: str, make) -> str:  # noqa: ANN001 - a zero-argument factory
+def _key_file(name: str, make: Callable[[], str]) -> str:
     path = Path(get_settings().var_dir) / "keys" / name
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)

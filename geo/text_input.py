@@ -21,6 +21,7 @@ passes. Use :func:`check_text` in services, :data:`Line` / :data:`MultiLine` in 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -121,7 +122,7 @@ def check_text(value: Any, *, field: str, multiline: bool = False) -> Any:
     return value
 
 
-def _pydantic_check(multiline: bool):  # noqa: ANN202 - a pydantic AfterValidator
+def _pydantic_check(multiline: bool) -> Callable[[str], str]:  # a pydantic AfterValidator
     def check(value: str) -> str:
         if multiline:
             value = normalise_newlines(value)

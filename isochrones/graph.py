@@ -29,9 +29,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -41,6 +43,10 @@ from geo.moderules import DEFAULT_WALK_KMH, mode_edges
 from geo.network import RoadNetwork, largest_component
 from isochrones.storage import StoredArray, load_npz, open_npz, save_npz
 from isochrones.subgraph import DiskSearcher, euclid_speed, grid_keys, grid_layout
+
+if TYPE_CHECKING:
+    import networkx as nx
+    from pyproj import Transformer
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +77,7 @@ def utm_crs(lon: float, lat: float) -> str:
 
 
 @lru_cache(maxsize=32)
-def transformer(src: str, dst: str):  # noqa: ANN201 - pyproj.Transformer
+def transformer(src: str, dst: str) -> Transformer:
     """A cached pyproj transformer (building one costs about a millisecond; queries must not pay it)."""
     from pyproj import Transformer
 
@@ -192,11 +198,11 @@ class CompiledGraph:
             self.__dict__[name] = keys
         return keys
 
-    def to_networkx(self):  # noqa: ANN201 - networkx.MultiDiGraph
+    def to_networkx(self) -> nx.MultiDiGraph[int]:
         """A networkx MultiDiGraph with ``travel_time``/``length`` edges and x/y (metres) nodes (baselines)."""
         import networkx as nx
 
-        graph = nx.MultiDiGraph(crs=self.crs)
+        graph: nx.MultiDiGraph[int] = nx.MultiDiGraph(crs=self.crs)
         graph.add_nodes_from((i, {"x": float(self.x[i]), "y": float(self.y[i])}) for i in range(self.n_nodes))
         src = self.edge_sources(reverse=False)
         graph.add_edges_from(
@@ -370,7 +376,7 @@ def content_hash(graph: CompiledGraph) -> str:
     return _hash_arrays(graph.mode, graph.crs, lambda name: getattr(graph, name))
 
 
-def _hash_arrays(mode: str, crs: str, get) -> str:  # noqa: ANN001 - name -> array
+def _hash_arrays(mode: str, crs: str, get: Callable[[str], np.ndarray | StoredArray]) -> str:
     h = hashlib.blake2b(digest_size=20)
     h.update(f"v{FORMAT_VERSION}|{mode}|{crs}".encode())
     for name in _ARRAYS:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal, overload
 
 import numpy as np
@@ -345,7 +346,7 @@ class ResourceTable:
         log.info("%s resource table: %d entries, %.1f MB", graph.mode, cols.size, table.nbytes / 2**20)
         return table
 
-    def save(self, path) -> None:  # noqa: ANN001 - pathlib.Path
+    def save(self, path: Path) -> None:
         """Write the table as an uncompressed ``.npz``."""
         extra = {} if self.dist10 is None else {"dist10": self.dist10}
         save_npz(
@@ -359,7 +360,7 @@ class ResourceTable:
         )
 
     @classmethod
-    def load(cls, path) -> ResourceTable:  # noqa: ANN001 - pathlib.Path
+    def load(cls, path: Path) -> ResourceTable:
         """Open a table written by :meth:`save`: rows are read from the file on demand (see the class)."""
         data = open_npz(path)
         if "kind" in data and str(data["kind"]) != cls.kind:

@@ -16,13 +16,16 @@ import inspect
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from api.cli.core import cli_actor, command_session, failing_cleanly
 from geo.cities import available_cities, load_city
 from geo.skillcodes import Target
+
+if TYPE_CHECKING:
+    from geo.models import SkillCode
 
 app = typer.Typer(
     help="技能码 skill codes: create, list, disable, re-target; QR images, A4 posters, zip export.",
@@ -97,7 +100,7 @@ def _refuse_loopback(allow_local: bool) -> None:
         raise typer.Exit(code=2)
 
 
-def _describe(row) -> dict:  # noqa: ANN001
+def _describe(row: SkillCode) -> dict[str, Any]:
     from api.qrcodes import code_url
     from geo.skillcodes import format_code
 

@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from geo.cities import available_cities, load_city
 from geo.errors import SkillCircleError
 from geo.moderules import MODE_KEYS
+
+if TYPE_CHECKING:
+    from planning.coverage import CoverageModel
 
 app = typer.Typer(
     help="Planner analytics: population coverage, site suggestions, what-if, 2SFCA access, exports.",
@@ -42,7 +45,7 @@ def _fail(exc: SkillCircleError) -> None:
     raise typer.Exit(2)
 
 
-def _model(city: str, resolution: int | None):  # noqa: ANN202 - CoverageModel
+def _model(city: str, resolution: int | None) -> CoverageModel:
     from geo.db import upgrade
     from planning.coverage import CoverageModel
 
@@ -50,7 +53,7 @@ def _model(city: str, resolution: int | None):  # noqa: ANN202 - CoverageModel
     return CoverageModel.for_city(load_city(city), resolution=resolution)
 
 
-def _notices(model, mode: str | None) -> None:  # noqa: ANN001
+def _notices(model: CoverageModel, mode: str | None) -> None:
     from planning.notices import coverage_notice
 
     for key, text in coverage_notice(model, mode=mode).items():

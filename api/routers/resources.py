@@ -81,7 +81,7 @@ def list_resources(
     format: Annotated[Literal["json", "geojson"] | None, Query()] = None,
     crs: Crs = "wgs84",
     lang: Lang = "zh",
-):
+) -> ResourcePage | JSONResponse:
     """Filter by category, skill, declared district and town, text, and location (``bbox``, ``in_district``,
     ``in_town``: where the point lies; PostGIS-indexed on PostgreSQL); paginated; nearest is ``/nearby``."""
     total, rows = find_resources(

@@ -15,8 +15,13 @@ Revises: 0003
 Create Date: 2026-12-02 13:00:00
 """
 
+from typing import TYPE_CHECKING
+
 import sqlalchemy as sa
 from alembic import op
+
+if TYPE_CHECKING:
+    from geo.errors import PostGISUnavailableError
 
 revision = "0004"
 down_revision = "0003"
@@ -24,7 +29,7 @@ branch_labels = None
 depends_on = None
 
 
-def _postgis_unavailable(reason: str, detail: str):  # noqa: ANN202 - the project's error
+def _postgis_unavailable(reason: str, detail: str) -> "PostGISUnavailableError":
     from geo.errors import PostGISUnavailableError
 
     msg = (
