@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.ratelimit import RateLimiter, SQLiteStorage, client_address, parse_networks
+from api.ratelimit import RateLimiter, SQLiteStorage, client_address, make_storage, parse_networks
+from geo.config import get_settings
+from geo.errors import SkillCircleError
 from tests._servers import uvicorn_server
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -46,6 +48,20 @@ def test_sqlite_store_is_shared_between_limiters(tmp_path: Path) -> None:
     assert results[:3] == [None, None, None]
     assert 1 <= results[3] <= 60
     assert one.hit("b") is None
+
+
+def test_an_async_store_url_is_refused_with_its_setting_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the limiter is synchronous: an async+… URL would only fail at the first request
+    monkeypatch.setenv("SKILLCIRCLE_REDIS_URL", "async+memory://")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SkillCircleError) as err:
+            make_storage()
+    finally:
+        monkeypatch.delenv("SKILLCIRCLE_REDIS_URL")
+        get_settings.cache_clear()
+    assert err.value.code == "invalid_setting"
+    assert "SKILLCIRCLE_REDIS_URL" in err.value.message_en and "async+memory://" in err.value.message_en
 
 
 @pytest.mark.slow
