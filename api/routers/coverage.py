@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse, Response
 from api.deps import Bearer, DbSession, Runtime
 from api.params import CategoryParam, MinutesParam, ResolutionParam, geojson_to_crs
 from api.schemas import Crs, ErrorResponse, Mode
-from api.services.coverage import check_grid_cost, coverage_answer, coverage_model
+from api.services.coverage import checked_model, coverage_answer
 from planning.params import parse_category_or_all
 
 router = APIRouter(
@@ -61,8 +61,7 @@ def coverage(
     when the resources are a labelled sample. Population is the 2020 census per district spread over the
     grid by a documented proxy (see ``notice.population``)."""
     cat = parse_category_or_all(category)
-    check_grid_cost(db, runtime, token, resolution)
-    model = coverage_model(runtime, db, resolution=resolution)
+    model = checked_model(db, runtime, secret=token, resolution=resolution)
     data = coverage_answer(model, cat, mode=mode, minutes=minutes, grid=grid)
     if grid and crs != "wgs84":
         answer = json.loads(data)  # a private copy to convert

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from api.deps import Bearer, DbSession, Runtime, require_heavy
 from api.params import CategoryParam, MinutesParam, ResolutionParam, parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
-from api.services.coverage import check_grid_cost, coverage_model
+from api.services.coverage import checked_model
 from geo.clock import city_today
 from geo.config import get_settings
 from geo.coords import from_wgs84
@@ -163,8 +163,7 @@ def table(
     cats = [parse_category_or_all(c) for c in (_csv_list(categories, name="categories") or [])] or None
     mode_list = _csv_list(modes, allowed=MODE_KEYS, name="modes") or list(MODE_KEYS)
     limits = _thresholds(thresholds)
-    check_grid_cost(db, runtime, token, resolution)
-    model = coverage_model(runtime, db, resolution=resolution)
+    model = checked_model(db, runtime, secret=token, resolution=resolution)
     from geo.categories import CATEGORY_KEYS
 
     tab = model.table(categories=cats or CATEGORY_KEYS, modes=mode_list, thresholds=limits)
@@ -244,8 +243,7 @@ def suggest(db: DbSession, runtime: Runtime, body: SuggestIn, token: Bearer) -> 
     cat = parse_category_or_all(body.category)
     if body.method != "greedy":
         require_heavy(db, token, what_en="an exact site solve", what_zh="精确求解选址")
-    check_grid_cost(db, runtime, token, body.resolution)
-    model = coverage_model(runtime, db, resolution=body.resolution)
+    model = checked_model(db, runtime, secret=token, resolution=body.resolution)
     cands, labels = None, None
     if body.candidates is not None:
         pts = [wgs84_point(runtime, p.lon, p.lat, body.crs) for p in body.candidates]
@@ -269,8 +267,7 @@ def suggest(db: DbSession, runtime: Runtime, body: SuggestIn, token: Bearer) -> 
 def whatif(db: DbSession, runtime: Runtime, body: WhatIfIn, token: Bearer) -> dict[str, Any]:
     """Before/after covered population in total and per district, and each added site's own gain."""
     cat = parse_category_or_all(body.category)
-    check_grid_cost(db, runtime, token, body.resolution)
-    model = coverage_model(runtime, db, resolution=body.resolution)
+    model = checked_model(db, runtime, secret=token, resolution=body.resolution)
     pts = [wgs84_point(runtime, p.lon, p.lat, body.crs) for p in body.add]
     add = ([p[0] for p in pts], [p[1] for p in pts]) if pts else None
     w = what_if(model, cat, mode=body.mode, minutes=body.minutes, add=add, close=body.close)
@@ -311,8 +308,7 @@ def access(
     ``minutes``; per district/town the seats per 1,000 residents, residents without access, and residents
     in *crowded* cells (reached, but with under half the city-wide seats per resident)."""
     cat = parse_category_or_all(category)
-    check_grid_cost(db, runtime, token, resolution)
-    model = coverage_model(runtime, db, resolution=resolution)
+    model = checked_model(db, runtime, secret=token, resolution=resolution)
     acc = model.two_step_fca(cat, mode=mode, minutes=minutes, supply=supply)
     per_res = [
         {
@@ -380,8 +376,7 @@ def export(
     """Maps (GeoPackage/GeoJSON/PNG/PDF) use ``mode`` and ``minutes``; tables cover every mode and threshold."""
     cat = parse_category_or_all(category)
     check_mode(mode)
-    check_grid_cost(db, runtime, token, resolution)
-    model = coverage_model(runtime, db, resolution=resolution)
+    model = checked_model(db, runtime, secret=token, resolution=resolution)
     with tempfile.TemporaryDirectory(prefix="skillcircle-export-") as work:
         data = export_bytes(fmt, model, cat, mode=mode, minutes=minutes, workdir=work)
     name = f"skillcircle-{runtime.city.key}-{cat}-{mode}-{minutes}min-{city_today(runtime.city).isoformat()}.{fmt}"

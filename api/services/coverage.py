@@ -107,6 +107,13 @@ def coverage_model(runtime: CityRuntime, db: Session, *, resolution: int | None 
         return model
 
 
+def checked_model(db: Session, runtime: CityRuntime, *, secret: str | None, resolution: int | None) -> CoverageModel:
+    """The coverage model a request may have: :func:`check_grid_cost` for its token ``secret`` first (so
+    nothing costly runs without a ``plan:heavy`` token), then :func:`coverage_model`."""
+    check_grid_cost(db, runtime, secret, resolution)
+    return coverage_model(runtime, db, resolution=resolution)
+
+
 def model_key(model: CoverageModel) -> tuple:
     """The cache identity of a model's inputs (city, resolution, resources version, graphs)."""
     city = model.city.key if model.city is not None else ""
