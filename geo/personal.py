@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import os
 import re
+import tempfile
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -34,8 +35,9 @@ def _key_file(name: str, make: Callable[[], str]) -> str:
     path = Path(get_settings().var_dir) / "keys" / name
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{name}.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        # staged in a file of this writer's own (mode 0600): threads of one process share a pid
+        fd, staged = tempfile.mkstemp(prefix=f".{name}.", dir=path.parent)
+        tmp = Path(staged)
         with os.fdopen(fd, "w") as fh:
             fh.write(make())
         try:
