@@ -246,6 +246,11 @@ def test_admin_event_writes_are_audited_under_singular_entity_names(client, admi
         "is_sample": True,
     }
     eid = client.post("/api/v1/admin/evaluations", json=session, headers=h).json()["id"]
+    # a refused write (external id of another class; seats over the total) is audited not at all
+    clash = {**klass, "external_id": "API-AUD-CL2"}
+    cid2 = client.post("/api/v1/admin/classes", json=clash, headers=h).json()["id"]
+    _error(client.put(f"/api/v1/admin/classes/{cid2}", json=klass, headers=h), 409, "conflict")
+    _error(client.put(f"/api/v1/admin/classes/{cid2}", json={**clash, "seats_left": 99}, headers=h), 422, "bad_seats")
     assert client.delete(f"/api/v1/admin/evaluations/{eid}", headers=h).status_code == 204
     _error(client.put(f"/api/v1/admin/evaluations/{eid}", json=session, headers=h), 404, "not_found")
     log = [a for a in client.get("/api/v1/admin/audit", params={"limit": 100}, headers=h).json() if a["id"] > since]
@@ -255,6 +260,7 @@ def test_admin_event_writes_are_audited_under_singular_entity_names(client, admi
     assert classes[0][1] == {"seats_left": {"from": 20, "to": 15}}
     assert classes[1][1]["start_date"] == {"from": None, "to": start.isoformat()}
     assert classes[1][1]["resource_external_id"] == {"from": None, "to": "API-AUD-R"}
+    assert [a["action"] for a in log if a["entity"] == "class" and a["entity_id"] == str(cid2)] == ["create"]
     evaluations = [a["action"] for a in log if a["entity"] == "evaluation" and a["entity_id"] == str(eid)]
     assert evaluations == ["delete", "create"]
     assert client.delete(f"/api/v1/admin/resources/{rid}", headers=h).status_code == 204
