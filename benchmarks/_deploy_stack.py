@@ -108,11 +108,26 @@ class Stack:
     backends: list[tuple[int, subprocess.Popen]] = field(default_factory=list)
     access_log: Path | None = None
 
-    def upstreams(self) -> list[str]:
-        """The ``host:port`` nginx sent each logged request to, in order."""
+    def answered_by(self, path: str, *, expect: int = 0) -> list[int]:
+        """The API port that answered each logged request for ``path``, in order (the last one nginx
+        tried, when it had to retry on another process). nginx writes a request's line just after the
+        answer has gone out: with ``expect``, wait (up to 30 s) until that many lines are there."""
+        deadline = time.monotonic() + 30
+        while True:
+            out = self._answered_by(path)
+            if len(out) >= expect or time.monotonic() > deadline:
+                return out
+            time.sleep(0.1)
+
+    def _answered_by(self, path: str) -> list[int]:
         if self.access_log is None or not self.access_log.is_file():
             return []
-        return re.findall(r"upstream=(\S+)", self.access_log.read_text(encoding="utf-8"))
+        out = []
+        for line in self.access_log.read_text(encoding="utf-8").splitlines():
+            found = re.search(r'"GET (\S+) [^"]*".*upstream="([^"]*)"', line)
+            if found and found.group(1).split("?")[0] == path:
+                out.append(int(found.group(2).split(",")[-1].strip().rsplit(":", 1)[1]))
+        return out
 
 
 def _wait(url: str, proc: subprocess.Popen, log: Path) -> None:

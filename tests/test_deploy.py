@@ -81,10 +81,9 @@ def _get(stack: Stack, path: str, *, client_ip: str, **params) -> httpx.Response
         return c.get(f"{stack.base}{path}", params=params, headers={"X-Forwarded-For": client_ip})
 
 
-def _ports(stack: Stack, path: str) -> set[int]:
-    """The API ports nginx sent requests for ``path`` to, from its access log."""
-    lines = stack.access_log.read_text(encoding="utf-8").splitlines()
-    return {int(m.group(1)) for ln in lines if f" {path}" in ln for m in [re.search(r"upstream=\S+:(\d+)", ln)] if m}
+def _ports(stack: Stack, path: str, *, expect: int) -> set[int]:
+    """The API ports that answered the ``expect`` requests for ``path``, from nginx's access log."""
+    return set(stack.answered_by(path, expect=expect))
 
 
 def test_real_routing_through_the_proxy_from_both_processes(stack: Stack) -> None:
@@ -99,7 +98,7 @@ def test_real_routing_through_the_proxy_from_both_processes(stack: Stack) -> Non
         nearby = answer.json()
         assert nearby["estimate"] is False and nearby["count"] > 0
         assert nearby["sample"] is True  # the demo's resources are a labelled sample
-    assert _ports(stack, "/api/v1/nearby") == {port for port, _ in stack.backends}
+    assert _ports(stack, "/api/v1/nearby", expect=2 * len(ORIGINS)) == {port for port, _ in stack.backends}
 
 
 def test_one_rate_limit_for_both_processes_counted_in_redis(stack: Stack, redis_prefix: str) -> None:
@@ -109,7 +108,7 @@ def test_one_rate_limit_for_both_processes_counted_in_redis(stack: Stack, redis_
     # each process alone would let LIMIT through; together they let exactly LIMIT through
     assert statuses.count(200) == LIMIT, statuses
     assert statuses.count(429) == LIMIT
-    assert _ports(stack, "/api/v1/categories") == {port for port, _ in stack.backends}
+    assert _ports(stack, "/api/v1/categories", expect=2 * LIMIT) == {port for port, _ in stack.backends}
     other = _get(stack, "/api/v1/categories", client_ip="198.51.100.3")  # another client has its own budget
     assert other.status_code == 200
     keys = list(redis.Redis.from_url(REDIS_URL).scan_iter(match=f"{redis_prefix}:*"))
@@ -124,7 +123,8 @@ def test_a_coverage_answer_computed_once_is_served_by_the_other_process(stack: S
     second = _get(stack, "/api/v1/coverage", client_ip="198.51.100.4", **params)
     assert first.status_code == second.status_code == 200, first.text
     assert first.content == second.content
-    assert _ports(stack, "/api/v1/coverage") == {port for port, _ in stack.backends}  # round robin: one each
+    answered = stack.answered_by("/api/v1/coverage", expect=2)
+    assert len(answered) == 2 and answered[0] != answered[1], answered  # round robin: one process each
     hits = 0
     for port, _ in stack.backends:
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=PATIENCE).text
