@@ -28,7 +28,7 @@ median time); and "which resources are within 30 minutes": SkillCircle's ``nearb
 Valhalla matrix (``sources_to_targets``) to the k resources within the mode's 30-minute straight-line
 reach (what a Valhalla user would send), with how far the answers agree. Valhalla is the baseline:
 every ratio is between figures measured in the same run. Results go to ``benchmarks/RESULTS-valhalla.md``.
-Measure under the shared benchmark lock: ``flock /work/coord/bench.lock python -m benchmarks.bench_valhalla``.
+On a shared machine, measure under a benchmark lock: ``flock <lock file> python -m benchmarks.bench_valhalla``.
 """
 
 from __future__ import annotations
