@@ -149,6 +149,26 @@ def load_city(key: str) -> CityPack:
             message_zh=f"未知的城市“{key}”，可用：{'、'.join(available_cities())}",
             details={"city": key, "available": available_cities()},
         )
+    return load_pack(path.parent)
+
+
+def load_pack(folder: Path | str) -> CityPack:
+    """Load and validate the pack in ``folder``, also one not installed under ``data/cities`` (a pack
+    being prepared, or a test's), with the checks of :func:`load_city`.
+
+    Raises
+    ------
+    UnknownCityError
+        If ``folder`` holds no ``city.toml``.
+    CityPackError
+        If the file is not valid TOML or misses required settings.
+    """
+    path = Path(folder) / "city.toml"
+    if not path.is_file():
+        msg = f"no city pack in {folder} (city.toml missing)"
+        raise UnknownCityError(
+            msg, message_zh=f"{folder} 中没有城市配置（缺少 city.toml）", details={"city": str(folder)}
+        )
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         pack = CityPack(**raw, folder=path.parent)

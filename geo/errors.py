@@ -38,6 +38,10 @@ class SkillCircleError(Exception):
         if status is not None:
             self.status = status
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle with the code and both messages (an error raised in a Dask worker reaches the client whole)."""
+        return (_restore, (type(self), self.message_en, self.message_zh, self.details, self.code, self.status))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON body the API returns for this error."""
         return {
@@ -48,6 +52,12 @@ class SkillCircleError(Exception):
                 "details": self.details,
             }
         }
+
+
+def _restore(
+    cls: type[SkillCircleError], message_en: str, message_zh: str, details: dict[str, Any], code: str, status: int
+) -> SkillCircleError:
+    return cls(message_en, message_zh=message_zh, details=details, code=code, status=status)
 
 
 class InvalidParameterError(SkillCircleError):
@@ -231,4 +241,12 @@ class PostGISUnavailableError(SkillCircleError):
     on the server, or the user may not create it); ``details["reason"]`` says which."""
 
     code = "postgis_unavailable"
+    status = 503
+
+
+class SchedulerUnreachableError(SkillCircleError):
+    """The Dask scheduler given to ``skillcircle plan batch --scheduler`` does not answer within the
+    connect timeout (wrong address, closed port, firewall); nothing was computed or written."""
+
+    code = "scheduler_unreachable"
     status = 503

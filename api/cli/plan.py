@@ -4,7 +4,8 @@
 * ``suggest`` — k new sites maximising newly covered population (greedy / exact / both);
 * ``whatif`` — coverage change from adding sites and/or closing resources;
 * ``access`` — two-step floating catchment (seats per 1,000 residents, crowded areas);
-* ``export`` — GeoPackage, GeoJSON, CSV, XLSX, PNG and PDF files into a folder.
+* ``export`` — GeoPackage, GeoJSON, CSV, XLSX, PNG and PDF files into a folder;
+* ``batch`` — coverage, 2SFCA and gap lists for many cities on Dask, into GeoParquet (and PostGIS).
 
 Every command reads the city's resources from DATABASE_URL and its compiled road graphs (modes
 without one are straight-line estimates, and the output says so).
@@ -304,3 +305,100 @@ def export_command(
     except SkillCircleError as exc:
         _fail(exc)
     _notices(model, mode)
+
+
+def _batch_city(text: str):  # noqa: ANN202 - CityPack
+    """A city pack key, or the folder of a pack not installed under data/cities (``./packs/x``)."""
+    from geo.cities import load_pack
+
+    return load_pack(Path(text)) if ("/" in text or text.startswith(".")) else load_city(text)
+
+
+@app.command("batch")
+def batch_command(
+    cities: Annotated[list[str], typer.Argument(help="city pack keys (or folders of city packs)")],
+    category: Annotated[
+        list[str] | None, typer.Option("--category", "-c", help="category (repeatable; default all six)")
+    ] = None,
+    mode: Annotated[list[str] | None, typer.Option("--mode", "-m", help="mode (repeatable; default all)")] = None,
+    minutes: Annotated[
+        list[int] | None, typer.Option("--minutes", "-t", help="threshold (repeatable; default 10 15 20 30)")
+    ] = None,
+    supply: Annotated[str, typer.Option(help="2SFCA supply: seats or classes")] = "seats",
+    sites: Annotated[
+        int, typer.Option(min=0, max=50, help="new sites suggested per gap list (greedy MCLP; 0: none)")
+    ] = 3,
+    resolution: ResolutionOpt = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="LocalCluster workers (one thread each)")] = 2,
+    threads: Annotated[
+        bool, typer.Option("--threads", help="LocalCluster workers as threads of this process, not processes")
+    ] = False,
+    scheduler: Annotated[
+        str | None, typer.Option(help="a running Dask scheduler, e.g. tcp://HOST:8786 (default: a LocalCluster)")
+    ] = None,
+    connect_timeout: Annotated[
+        float, typer.Option(min=0.1, max=600, help="seconds to wait for --scheduler before giving up")
+    ] = 10.0,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="GeoParquet folder (default var/batch/latest)")
+    ] = None,
+    postgis: Annotated[
+        bool | None,
+        typer.Option(
+            "--postgis/--no-postgis", help="also write PostGIS tables (default: when DATABASE_URL is PostgreSQL)"
+        ),
+    ] = None,
+    schema: Annotated[str, typer.Option(help="PostgreSQL schema of the batch_* tables")] = "analytics",
+) -> None:
+    """Coverage tables, 2SFCA and gap lists for cities × categories × modes × thresholds, one Dask task
+    per city, written to GeoParquet (one file per table) and PostGIS — each all or nothing."""
+    from geo.categories import CATEGORY_KEYS
+    from geo.config import get_settings
+    from geo.db import upgrade
+    from planning.batch import BatchSpec, run_batch
+    from planning.batch_store import is_postgresql, write_geoparquet, write_postgis
+    from planning.params import THRESHOLDS
+
+    url = get_settings().effective_database_url
+    folder = out or get_settings().var_dir / "batch" / "latest"
+    try:
+        upgrade()
+        packs = [_batch_city(c) for c in cities]
+        spec = BatchSpec(
+            categories=tuple(category or CATEGORY_KEYS),
+            modes=tuple(mode or MODE_KEYS),
+            thresholds=tuple(minutes or THRESHOLDS),
+            supply=supply,
+            sites=sites,
+            resolution=resolution,
+        )
+        result = run_batch(
+            packs,
+            spec,
+            scheduler=scheduler,
+            workers=workers,
+            processes=not threads,
+            connect_timeout=connect_timeout,
+        )
+        manifest = {
+            "cities": [p.key for p in packs],
+            "categories": list(result.spec.categories),
+            "modes": list(result.spec.modes),
+            "thresholds": list(result.spec.thresholds),
+            "supply": result.spec.supply,
+            "sites": result.spec.sites,
+            "scheduler": result.scheduler,
+            "workers": result.workers,
+            "seconds": round(result.seconds, 3),
+            "city_stats": result.stats,
+        }
+        write_geoparquet(result.tables, folder, manifest=manifest)
+        typer.echo(f"wrote {len(result.tables)} GeoParquet tables to {folder}")
+        if postgis if postgis is not None else is_postgresql(url):
+            names = write_postgis(result.tables, url=url, schema=schema)
+            typer.echo(f"wrote PostGIS tables {', '.join(names)}")
+    except SkillCircleError as exc:
+        _fail(exc)
+    for stat in result.stats:
+        typer.echo(f"  {stat['city']:<16} {stat['seconds']:8.2f} s  {stat['cells']:>8,} cells  on {stat['worker']}")
+    typer.echo(f"{len(packs)} cities on {result.workers} workers in {result.seconds:.2f} s", err=True)
