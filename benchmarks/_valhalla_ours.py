@@ -3,6 +3,7 @@
 Usage: ``python -m benchmarks._valhalla_ours JOBS.json OUT.json``. Reads the same ``JOBS.json`` as
 :mod:`benchmarks._valhalla_worker` plus the compiled graphs' folder, speeds and resources; loads the
 engine (graphs memory-mapped, nearby tables from the cache the parent filled), answers the same
+queries (each timed as the best of ``repeat`` runs, answer serialised to JSON as Valhalla's is):
 isochrones (``CityEngine.isochrone``) and, in place of each matrix query, ``CityEngine.nearby`` with
 the matrix's time budget; then reads RSS and writes ``OUT.json``.
 """
@@ -45,16 +46,24 @@ def run(jobs: dict) -> dict:
     for mode, job in jobs["modes"].items():
         fcs, secs = [], []
         for lon, lat in job["iso_origins"]:
-            t0 = time.perf_counter()
-            fc = eng.isochrone(lon, lat, mode=mode, minutes=jobs["bands"])
-            secs.append(time.perf_counter() - t0)
+            best = float("inf")
+            for _ in range(jobs["repeat"]):
+                t0 = time.perf_counter()
+                fc = eng.isochrone(lon, lat, mode=mode, minutes=jobs["bands"])
+                json.dumps(fc)  # Valhalla's answer is a JSON string: serialise ours too
+                best = min(best, time.perf_counter() - t0)
+            secs.append(best)
             fcs.append(fc)
         out["iso"][mode] = {"seconds": secs, "features": fcs}
         answers, secs = [], []
         for (lon, lat), _targets in job["matrix"]:
-            t0 = time.perf_counter()
-            hits = eng.nearby(lon, lat, mode=mode, minutes=jobs["matrix_minutes"])
-            secs.append(time.perf_counter() - t0)
+            best = float("inf")
+            for _ in range(jobs["repeat"]):
+                t0 = time.perf_counter()
+                hits = eng.nearby(lon, lat, mode=mode, minutes=jobs["matrix_minutes"])
+                json.dumps([[h.resource_id, h.seconds] for h in hits])
+                best = min(best, time.perf_counter() - t0)
+            secs.append(best)
             answers.append({str(h.resource_id): h.seconds for h in hits})
         out["matrix"][mode] = {"seconds": secs, "answers": answers}
     out.update(_memory_mib())

@@ -132,7 +132,7 @@ def _speeds_mps() -> dict[str, float]:
     return {m: s / 3.6 for m, s in SPEEDS_KMH.items()}
 
 
-def _jobs(net: _Network, *, n_iso: int, n_matrix: int) -> dict:
+def _jobs(net: _Network, *, n_iso: int, n_matrix: int, repeat: int) -> dict:
     """The queries both engines answer: same origins, bands, resources and matrix targets."""
     walk = net.graphs["walk"]
     origins = _origins(walk, n_iso, seed=5, central=0.5 if walk.n_nodes > 100_000 else 1.0)
@@ -155,6 +155,7 @@ def _jobs(net: _Network, *, n_iso: int, n_matrix: int) -> dict:
         "resources": {"ids": ids.tolist(), "lons": lons.tolist(), "lats": lats.tolist()},
         "bands": list(BANDS),
         "matrix_minutes": MATRIX_MINUTES,
+        "repeat": repeat,
         "modes": modes,
     }
 
@@ -200,9 +201,9 @@ def _compare(net: _Network, jobs: dict, ours: dict, theirs: dict) -> list[dict]:
     return rows
 
 
-def bench(net: _Network, venv: Path, *, n_iso: int, n_matrix: int) -> tuple[list[dict], dict]:
+def bench(net: _Network, venv: Path, *, n_iso: int, n_matrix: int, repeat: int = 3) -> tuple[list[dict], dict]:
     """Measure one network (both engines, each in a fresh process); returns mode rows and memory."""
-    jobs = _jobs(net, n_iso=n_iso, n_matrix=n_matrix)
+    jobs = _jobs(net, n_iso=n_iso, n_matrix=n_matrix, repeat=repeat)
     jobs_path = net.folder / "jobs.json"
     jobs_path.write_text(json.dumps(jobs), encoding="utf-8")
     print(f"[{net.name}] SkillCircle: {n_iso} origins × 4 modes …", flush=True)
