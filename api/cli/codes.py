@@ -249,22 +249,15 @@ def export(
     allow_local: AllowLocalOpt = False,
 ) -> None:
     """Zip every code of a district (or the city): QR SVG + PNG + A4 PDF poster per code, and codes.csv."""
-    from api.qrcodes import export_zip
-    from geo.errors import NotFoundError
-    from geo.skillcodes import list_codes, resolve_district
+    from api.services.skillcodes import export_codes
 
     _refuse_loopback(allow_local)
     with failing_cleanly():
         pack = load_city(city)
-        name = resolve_district(pack, district)[0] if district else None
     with command_session() as session:
-        rows = list_codes(session, city=city, district=name, enabled=None if include_disabled else True)
-        if not rows:
-            msg = f"no skill codes in {name or city}"
-            raise NotFoundError(msg, message_zh=f"{name or pack.name_zh}没有技能码")
-        data = export_zip(session, rows, posters=posters)
-    out.write_bytes(data)
-    typer.echo(f"wrote {len(rows)} code(s) to {out}")
+        done = export_codes(session, pack, district=district, include_disabled=include_disabled, posters=posters)
+    out.write_bytes(done.data)
+    typer.echo(f"wrote {done.count} code(s) to {out}")
 
 
 @app.command("scans")

@@ -45,7 +45,7 @@ from api.i18n import html_lang, negotiate, safe_negotiate
 from api.params import wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.security import template_context
-from api.services.skillcodes import codes_with_health
+from api.services.skillcodes import codes_with_health, export_codes
 from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer
 from api.skillcode_text import js_texts, texts
 from api.state import CityRuntime, get_runtime
@@ -460,18 +460,10 @@ def admin_export(
 ) -> Response:
     """``<code>/qr.svg``, ``<code>/qr.png``, ``<code>/poster.pdf`` per code and a ``codes.csv`` index."""
     key = _city_key(city)
-    if district:
-        district, _ = registry.resolve_district(load_city(key), district)
-    rows = registry.list_codes(db, city=key, district=district, enabled=None if include_disabled else True)
-    if not rows:
-        msg = f"no skill codes in {district or key}"
-        raise NotFoundError(
-            msg, message_zh=f"{district or load_city(key).name_zh}没有技能码", details={"district": district}
-        )
-    data = qrcodes.export_zip(db, rows, posters=posters)
-    name = f"skillcodes-{key}-{district or 'all'}.zip"
+    out = export_codes(db, load_city(key), district=district, include_disabled=include_disabled, posters=posters)
+    name = f"skillcodes-{key}-{out.district or 'all'}.zip"
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name, safe='')}"}
-    return Response(data, media_type="application/zip", headers=headers)
+    return Response(out.data, media_type="application/zip", headers=headers)
 
 
 @router.get(

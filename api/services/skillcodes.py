@@ -1,4 +1,4 @@
-"""技能码 for the admin API and the CLI: the listing with each code's health and scans.
+"""技能码 for the admin API and the CLI: the listing with each code's health and scans, and the zip export.
 
 The registry itself (create, re-target, enable, disable, scans) is :mod:`geo.skillcodes`; its writes
 are audited there.
@@ -10,8 +10,10 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
+from geo.cities import CityPack
+from geo.errors import NotFoundError
 from geo.models import SkillCode
-from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, scan_totals
+from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, resolve_district, scan_totals
 
 
 @dataclass(frozen=True)
@@ -48,3 +50,28 @@ def codes_with_health(
         if broken is None or health.broken == broken:
             out.append(ListedCode(row=row, health=health, scans=totals[row.city].get(row.code, 0)))
     return out
+
+
+@dataclass(frozen=True)
+class CodesZip:
+    """A zip of QR images and posters: its bytes, how many codes it holds, the district it covers."""
+
+    data: bytes
+    count: int
+    district: str | None
+
+
+def export_codes(
+    session: Session, city: CityPack, *, district: str | None = None, include_disabled: bool = False, posters: bool
+) -> CodesZip:
+    """Every code of ``district`` (name or adcode; None: the whole city) as a zip of QR SVG + PNG (and the
+    A4 PDF poster with ``posters``) per code and a ``codes.csv`` index; 404 ``not_found`` when there is none.
+    """
+    from api.qrcodes import export_zip
+
+    name = resolve_district(city, district)[0] if district else None
+    rows = list_codes(session, city=city.key, district=name, enabled=None if include_disabled else True)
+    if not rows:
+        msg = f"no skill codes in {name or city.key}"
+        raise NotFoundError(msg, message_zh=f"{name or city.name_zh}没有技能码", details={"district": name})
+    return CodesZip(data=export_zip(session, rows, posters=posters), count=len(rows), district=name)
