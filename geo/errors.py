@@ -250,3 +250,30 @@ class SchedulerUnreachableError(SkillCircleError):
 
     code = "scheduler_unreachable"
     status = 503
+
+
+class UnknownPrefectureError(InvalidParameterError):
+    """``skillcircle city new NAME``: no prefecture-level city of that name (zh, pinyin or English)."""
+
+    code = "unknown_prefecture"
+    status = 404
+
+
+class NoCensusDataError(SkillCircleError):
+    """``skillcircle city new``: the census table has no 2020 figure for the prefecture or one of its districts."""
+
+    code = "no_census_data"
+    status = 422
+
+
+class NoTownshipDataError(SkillCircleError):
+    """``skillcircle city new``: the township table lists no 乡镇/街道 for the prefecture."""
+
+    code = "no_township_data"
+    status = 422
+
+
+class CityPackExistsError(ConflictError):
+    """``skillcircle city new``: a pack with that key exists and ``--force`` was not given."""
+
+    code = "city_pack_exists"

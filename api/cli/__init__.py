@@ -7,10 +7,11 @@ with grep. Commands call :mod:`api.services` for the queries and audited writes 
 
 from __future__ import annotations
 
-from api.cli import account, codes, network, plan, population, signup, towns
+from api.cli import account, city, codes, network, plan, population, signup, towns
 from api.cli.core import app
 
 app.add_typer(account.app, name="account")
+app.add_typer(city.app, name="city")
 app.add_typer(codes.app, name="codes")
 app.add_typer(network.app, name="network")
 app.add_typer(plan.app, name="plan")
