@@ -255,6 +255,19 @@ def _city_toml(pref: Prefecture, key: str, bbox: tuple[float, ...], centre: tupl
     )
 
 
+def check_sources(name: str) -> Prefecture:
+    """Check, writing nothing, that ``name`` is a prefecture with census figures and townships.
+
+    Raises
+    ------
+    UnknownPrefectureError, NoCensusDataError, NoTownshipDataError
+        As :func:`generate_pack` would.
+    """
+    pref = find_prefecture(name)
+    town_table(pref, district_table(pref))
+    return pref
+
+
 def generate_pack(
     name: str, *, out_dir: Path | None = None, key: str | None = None, force: bool = False, sample: bool = False
 ) -> Path:

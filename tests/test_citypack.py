@@ -128,3 +128,30 @@ def test_an_existing_pack_is_kept_without_force(generated: Path) -> None:
     done = _cli("嘉兴", "--out", str(generated.parent), "--key", generated.name)
     assert done.returncode == 2 and "city_pack_exists" in done.stderr
     assert (generated / "districts.csv").read_bytes() == before
+
+
+def test_the_zhejiang_province_pack_lists_its_11_cities_and_says_why_a_pack_is_missing() -> None:
+    from geo.provinces import available_provinces, load_province, province_cities
+
+    assert "zhejiang" in available_provinces()
+    pack = load_province("zhejiang")
+    ours = {p.adcode: p for p in prefectures() if p.adcode.startswith("33")}
+    assert {m.adcode for m in pack.cities} == set(ours) and len(pack.cities) == 11
+    assert all(ours[m.adcode].name_zh == m.name_zh for m in pack.cities)
+    result = province_cities(pack)
+    assert {c.key for c in result.loaded} >= {"jiaxing", "hangzhou"}
+    assert len(result.loaded) + len(result.missing) == 11
+    for city in result.loaded:  # every loaded pack holds its census total
+        total = int(prefecture_totals().set_index("prefecture_adcode").loc[city.boundaries.parent_adcode, "population"])
+        assert int(boundaries.districts(city)["population"].sum()) == total
+    for key, reason in result.missing.items():
+        assert reason.startswith(("no_census_data", "no_township_data")), (key, reason)
+    boundaries.clear_cache()
+
+
+def test_an_unknown_province_is_a_clear_error() -> None:
+    from geo.errors import UnknownCityError
+    from geo.provinces import load_province
+
+    with pytest.raises(UnknownCityError):
+        load_province("atlantis")
