@@ -12,12 +12,15 @@ It reports requests/s and the p50/p95/p99 latency of
 - ``GET /api/v1/nearby`` in Jiaxing (straight-line estimate) and in the routed demo city, full records;
 - the demo ``/nearby`` with ``view=compact`` (no full resource record) and with ``Accept-Encoding: gzip``.
 
-With ``--before REF`` the same scenarios also run, in the same session and interleaved with the
-current code, against the code of the git revision ``REF`` (extracted with ``git archive`` into a
-temporary folder, with its own fresh database): that is the "before" of a change. Scenarios the old
-code does not know (``view=compact``) are left out there.
+With ``--before REF`` the same scenarios also run against the code of the git revision ``REF``
+(extracted with ``git archive`` into a temporary folder, with its own fresh database): the "before"
+of a change. Both codes serve at once and take turns, round by round (``--rounds`` of ``--seconds``
+each), so a change in the shared machine's load hits both alike; the table gives the medians, and
+the ratio is the median of the rounds' ratios. Scenarios the old code does not know (``view=compact``)
+are left out there. Besides latency and throughput, it reports the server processes' CPU time per
+answered request (psutil), the figure that the machine's load disturbs least.
 
-Run: ``python -m benchmarks.bench_api [--seconds 15] [--clients 20] [--workers 1,2] [--before REF]``
+Run: ``python -m benchmarks.bench_api [--seconds 6] [--rounds 4] [--clients 20] [--workers 1,2] [--before REF]``
 (on a shared machine, hold the benchmark lock while it runs). Only loopback traffic; every load is bounded
 in time.
 """
@@ -29,6 +32,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -40,6 +44,7 @@ from io import BytesIO
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 2.0  # issue #15: /nearby at least 2x the requests/s of the code before it
@@ -187,31 +192,37 @@ class _Server:
             time.sleep(0.2)
         sys.exit("the server did not answer /healthz within a minute")
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time of the server and every worker process so far."""
+        root = psutil.Process(self.process.pid)
+        total = 0.0
+        for proc in [root, *root.children(recursive=True)]:
+            try:
+                times = proc.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=30)
 
 
-def _measure(wrk: str, code: Path, env: dict, *, workers: int, scenarios: list[Scenario], args, folder: Path):  # noqa: ANN001, ANN202
-    server = _Server(code, env, workers)
-    try:
-        server.wait_ready()
-        for spec in scenarios:  # warm every worker (engines and indexes load lazily) before measuring
-            _run(wrk, server.base, spec, clients=args.clients, seconds=3, folder=folder)
-        load = os.getloadavg()[0]
-        rows = [
-            (spec, _run(wrk, server.base, spec, clients=args.clients, seconds=args.seconds, folder=folder))
-            for spec in scenarios
-        ]
-    finally:
-        server.stop()
-    return load, rows
+def _load(wrk: str, server: _Server, spec: Scenario, *, args: argparse.Namespace, folder: Path) -> dict:
+    """One wrk run, with the server's CPU milliseconds per answered request."""
+    before = server.cpu_seconds()
+    stats = _run(wrk, server.base, spec, clients=args.clients, seconds=args.seconds, folder=folder)
+    stats["cpu_ms"] = (server.cpu_seconds() - before) * 1000 / max(stats["requests"], 1)
+    stats["load"] = os.getloadavg()[0]
+    return stats
 
 
 def main() -> None:
     """Run the benchmark and print a table of every (workers, code, scenario)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=int, default=15, help="load duration per scenario")
+    ap.add_argument("--seconds", type=int, default=6, help="load duration of one round of a scenario")
+    ap.add_argument("--rounds", type=int, default=4, help="rounds per scenario, alternating the codes")
     ap.add_argument("--clients", type=int, default=20, help="concurrent keep-alive connections")
     ap.add_argument("--workers", default="1,2", help="comma-separated uvicorn worker counts to measure")
     ap.add_argument("--before", metavar="REF", help="also measure the code of this git revision, in the same run")
@@ -237,47 +248,76 @@ def main() -> None:
         print(f"{label}: preparing samples and the demo network in {var} …", flush=True)
         _prepare(code, envs[label])
 
-    results = []  # (workers, label, load, [(scenario, stats)])
+    runs: dict[tuple[int, str, str], list[dict]] = {}
     for workers in workers_list:
-        for label, code in codes.items():
-            scenarios = [s for s in SCENARIOS if label == "current" or not s.new_only]
-            print(f"measuring {label} with {workers} worker(s) …", flush=True)
-            load, rows = _measure(wrk, code, envs[label], workers=workers, scenarios=scenarios, args=args, folder=tmp)
-            results.append((workers, label, load, rows))
+        # both codes serve at once (an idle server costs nothing) and take turns, round by round, so a
+        # change of the shared machine's load hits both alike
+        servers = {label: _Server(code, envs[label], workers) for label, code in codes.items()}
+        try:
+            for server in servers.values():
+                server.wait_ready()
+            for label, server in servers.items():  # warm every worker: engines and indexes load lazily
+                for spec in SCENARIOS:
+                    if label == "current" or not spec.new_only:
+                        _run(wrk, server.base, spec, clients=args.clients, seconds=2, folder=tmp)
+            for spec in SCENARIOS:
+                print(f"{workers} worker(s): {spec.name} …", flush=True)
+                for _ in range(args.rounds):
+                    for label, server in servers.items():
+                        if label == "current" or not spec.new_only:
+                            stats = _load(wrk, server, spec, args=args, folder=tmp)
+                            runs.setdefault((workers, label, spec.name), []).append(stats)
+        finally:
+            for server in servers.values():
+                server.stop()
     shutil.rmtree(tmp, ignore_errors=True)
-    _report(results, args)
+    _report(runs, list(codes), workers_list, args)
 
 
-def _report(results: list, args: argparse.Namespace) -> None:
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def _report(runs: dict, labels: list[str], workers_list: list[int], args: argparse.Namespace) -> None:
+    loads = [r["load"] for rounds in runs.values() for r in rounds]
     print(
-        f"\n{args.clients} concurrent connections (wrk), 127.0.0.1, {os.cpu_count()} cores, {args.seconds} s per "
-        "scenario; load average before each block in brackets"
+        f"\n{args.clients} concurrent connections (wrk), 127.0.0.1, {os.cpu_count()} cores; medians of "
+        f"{args.rounds} rounds of {args.seconds} s, the codes taking turns; load average {min(loads):.1f}–"
+        f"{max(loads):.1f} during the run. CPU ms = the server processes' CPU time per answered request."
     )
-    print("| workers | code | scenario | req/s | × floor | p50 ms | p95 ms | p99 ms | non-2xx |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    by_key = {}
-    for workers, label, load, rows in results:
-        floor = rows[0][1]["rps"]
-        for spec, r in rows:
-            by_key[(workers, label, spec.name)] = r
-            print(
-                f"| {workers} | {label} [{load:.1f}] | {spec.name} | {r['rps']:,.0f} | {r['rps'] / floor:.2f} | "
-                f"{r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['non2xx'] + r['errors']} |"
-            )
-    before = next((label for _, label, _, _ in results if label != "current"), None)
-    for workers in sorted({w for w, *_ in results}):
-        for spec in SCENARIOS:
-            now = by_key.get((workers, "current", spec.name))
-            if now is None or spec.name.startswith("baseline"):
-                continue
-            then = by_key.get((workers, before, "/nearby demo (routed)" if spec.new_only else spec.name))
-            verdict = f"p95 {now['p95']:.1f} ms"
+    print("| workers | code | scenario | req/s | × floor | p50 ms | p95 ms | p99 ms | CPU ms/req | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for workers in workers_list:
+        for label in labels:
+            floor = _median([r["rps"] for r in runs[(workers, label, SCENARIOS[0].name)]])
+            for spec in SCENARIOS:
+                rounds = runs.get((workers, label, spec.name))
+                if not rounds:
+                    continue
+                med = {k: _median([r[k] for r in rounds]) for k in ("rps", "p50", "p95", "p99", "cpu_ms")}
+                errors = sum(r["non2xx"] + r["errors"] for r in rounds)
+                print(
+                    f"| {workers} | {label} | {spec.name} | {med['rps']:,.0f} | {med['rps'] / floor:.2f} | "
+                    f"{med['p50']:.1f} | {med['p95']:.1f} | {med['p99']:.1f} | {med['cpu_ms']:.2f} | {errors} |"
+                )
+    before = next((label for label in labels if label != "current"), None)
+    for workers in workers_list:
+        for spec in SCENARIOS[1:]:
+            now = runs[(workers, "current", spec.name)]
+            p95 = _median([r["p95"] for r in now])
+            verdict = f"p95 {p95:.1f} ms"
             if workers == 2:
-                verdict += f" (goal ≤{GOAL_P95_MS:.0f} ms {'met' if now['p95'] <= GOAL_P95_MS else 'NOT met'})"
-            if then is not None:
-                ratio = now["rps"] / then["rps"]
+                verdict += f" (goal ≤{GOAL_P95_MS:.0f} ms: {'met' if p95 <= GOAL_P95_MS else 'NOT met'})"
+            if before is not None:
+                then = runs[(workers, before, "/nearby demo (routed)" if spec.new_only else spec.name)]
+                # paired rounds: each round's ratio, then the median
+                ratio = _median([a["rps"] / b["rps"] for a, b in zip(now, then, strict=False)])
+                cpu = _median([b["cpu_ms"] for b in then]) / _median([a["cpu_ms"] for a in now])
                 met = "met" if ratio >= GOAL_RATIO else "NOT met"
-                verdict = f"{ratio:.2f}× the before's req/s (goal ≥{GOAL_RATIO:.0f}×: {met}), {verdict}"
+                verdict = (
+                    f"{ratio:.2f}× the before's req/s (goal ≥{GOAL_RATIO:.0f}×: {met}), {cpu:.2f}× less server "
+                    f"CPU per request, {verdict}"
+                )
             print(f"{workers} worker(s), {spec.name}: {verdict}")
 
 

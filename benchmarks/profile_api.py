@@ -75,6 +75,15 @@ def attribute(raw: Path) -> tuple[collections.Counter, int]:
     return counts, total
 
 
+def _py_spy() -> str:
+    """py-spy's executable: beside this Python (a virtualenv's bin/) or on the PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        sys.exit("py-spy is needed: pip install py-spy (the dev extras)")
+    return found
+
+
 def _profile(code: Path, env: dict, *, seconds: int, rate: int, folder: Path, wrk: str) -> tuple[dict, float]:
     spec = next(s for s in SCENARIOS if s.name == "/nearby demo (routed)")
     server = _Server(code, env, 1)
@@ -87,7 +96,7 @@ def _profile(code: Path, env: dict, *, seconds: int, rate: int, folder: Path, wr
         )
         load.start()
         raw = folder / "profile.raw"
-        spy = [shutil.which("py-spy") or "py-spy", "record", "-p", str(server.process.pid), "-d", str(seconds)]
+        spy = [_py_spy(), "record", "-p", str(server.process.pid), "-d", str(seconds)]
         spy += ["-r", str(rate), "--gil", "--nonblocking", "-f", "raw", "-o", str(raw)]
         time.sleep(1.0)
         subprocess.run(spy, check=True, capture_output=True, timeout=seconds + 60)
@@ -109,8 +118,7 @@ def main() -> None:
     ap.add_argument("--before", metavar="REF", help="also profile the code of this git revision")
     args = ap.parse_args()
     wrk = _wrk()
-    if shutil.which("py-spy") is None:
-        sys.exit("py-spy is needed: pip install py-spy (the dev extras)")
+    _py_spy()
     tmp = Path(tempfile.mkdtemp(prefix="skillcircle-profile-api-"))
     codes = {}
     if args.before:
