@@ -155,3 +155,27 @@ def test_an_unknown_province_is_a_clear_error() -> None:
 
     with pytest.raises(UnknownCityError):
         load_province("atlantis")
+
+
+def test_sample_resources_only_on_request_and_labelled_as_samples(tmp_path: Path) -> None:
+    from geo.citypack import generate_pack
+
+    folder = generate_pack("330400", out_dir=tmp_path, key="jx-sample", sample=True)
+    rows = pd.read_csv(folder / "example_resources.csv", dtype=str, keep_default_na=False)
+    assert len(rows) == 5
+    assert (rows["is_sample"] == "是").all() and rows["name"].str.contains("示例").all()
+    assert load_pack(folder).contains(float(rows["lon"].iloc[0]), float(rows["lat"].iloc[0]))
+    boundaries.clear_cache()
+
+
+def test_the_generated_hangzhou_surface_keeps_every_district_census_total() -> None:
+    from geo.cities import load_city
+    from geo.population import population_grid
+
+    city = load_city("hangzhou")
+    grid = population_grid(city)
+    assert int(grid["population"].sum()) == 11_936_010
+    per = grid.groupby("district_adcode")["population"].sum()
+    census = boundaries.districts(city).set_index("adcode")["population"]
+    assert (per == census.loc[per.index]).all() and len(per) == 13
+    boundaries.clear_cache()
