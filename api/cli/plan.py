@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from geo.cities import available_cities, load_city
+from geo.cities import CityPack, available_cities, load_city
 from geo.errors import SkillCircleError
 from geo.moderules import MODE_KEYS
 
@@ -307,7 +307,7 @@ def export_command(
     _notices(model, mode)
 
 
-def _batch_city(text: str):  # noqa: ANN202 - CityPack
+def _batch_city(text: str) -> CityPack:
     """A city pack key, or the folder of a pack not installed under data/cities (``./packs/x``)."""
     from geo.cities import load_pack
 
