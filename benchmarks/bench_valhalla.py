@@ -87,13 +87,20 @@ def _helsinki() -> _Network:
 
 
 def _city() -> _Network:
+    """The synthetic city as ``.osm.pbf``, rewritten when the generator or the writer changed."""
+    import hashlib
+
     folder = CACHE / "valhalla-city"
     pbf = folder / "synthetic.osm.pbf"
-    if not pbf.is_file():
+    stamp = folder / "synthetic.source"
+    here = Path(__file__).resolve().parent
+    key = hashlib.sha256(b"".join((here / f).read_bytes() for f in ("_synthetic.py", "_valhalla_setup.py"))).hexdigest()
+    if not (pbf.is_file() and stamp.is_file() and stamp.read_text(encoding="utf-8") == key):
         from benchmarks._synthetic import synthetic_network
 
         t0 = time.perf_counter()
         write_pbf(synthetic_network(), pbf)
+        stamp.write_text(key, encoding="utf-8")
         print(f"[city] wrote {pbf} in {time.perf_counter() - t0:.0f} s", flush=True)
     return _Network("synthetic city", folder, pbf, 450)
 
