@@ -215,7 +215,7 @@ class RateLimiter:
         except (StorageError, sqlite3.Error, ConnectionError, OSError) as exc:
             log.warning("rate-limit store unavailable, request let through: %s", type(exc).__name__)
             return None
-        except Exception as exc:  # noqa: BLE001 - redis errors are not all OSError
+        except Exception as exc:  # redis errors are not all OSError
             if type(exc).__module__.startswith("redis"):
                 log.warning("rate-limit store unavailable, request let through: %s", type(exc).__name__)
                 return None

@@ -48,7 +48,7 @@ class RetentionTask:
         try:
             with session_scope() as session:
                 return purge_expired(session)
-        except Exception:  # noqa: BLE001 - a failed sweep must not kill the thread; the next one retries
+        except Exception:  # a failed sweep must not kill the thread; the next one retries
             log.exception("retention sweep failed")
             return 0
 

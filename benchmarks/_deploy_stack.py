@@ -179,7 +179,7 @@ def deployment(folder: Path, env: dict[str, str], *, processes: int = 2) -> Iter
         backends = []
         for port in ports:
             log = folder / f"api-{port}.log"
-            out = stack.enter_context(open(log, "w"))  # noqa: SIM115 - closed by the ExitStack
+            out = stack.enter_context(open(log, "w"))  # closed by the ExitStack
             proc = subprocess.Popen(
                 unit_command(API_UNIT, instance=str(port)), cwd=ROOT, env=full, stdout=out, stderr=subprocess.STDOUT
             )
@@ -192,7 +192,7 @@ def deployment(folder: Path, env: dict[str, str], *, processes: int = 2) -> Iter
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (folder / kind).mkdir(exist_ok=True)
         nginx_log = folder / "nginx.out"
-        out = stack.enter_context(open(nginx_log, "w"))  # noqa: SIM115
+        out = stack.enter_context(open(nginx_log, "w"))
         proxy = subprocess.Popen([nginx, "-c", str(conf), "-p", str(folder)], stdout=out, stderr=subprocess.STDOUT)
         stack.callback(_stop, proxy)
         base = f"http://127.0.0.1:{listen}"

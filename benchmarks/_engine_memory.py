@@ -135,7 +135,7 @@ def _mapped_rss(folder: Path) -> tuple[float, float]:
     return graphs, tables
 
 
-def mapped_tables(eng, folder: Path) -> dict:  # noqa: ANN001 - CityEngine
+def mapped_tables(eng, folder: Path) -> dict:  # CityEngine
     """The engine's nearby() tables as memory-mapped views of their cache files (the baseline)."""
     from isochrones.densetable import DenseTable
     from isochrones.storage import load_npz

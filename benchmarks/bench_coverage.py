@@ -99,7 +99,7 @@ def _baseline(model: CoverageModel, limit_s: float) -> tuple[pd.DataFrame, float
     for mode in MODE_KEYS:
         graph = eng.graphs[mode]
         snap = eng.resource_snap(mode)
-        cells = model._snap(mode)  # noqa: SLF001 - the same cell → node mapping, timed separately below
+        cells = model._snap(mode)  # the same cell → node mapping, timed separately below
         for cat in CATEGORY_KEYS:
             best = np.full(graph.n_nodes, np.inf)
             for i in np.flatnonzero(res.mask(cat) & snap.ok):
@@ -143,7 +143,7 @@ def run(*, resolutions: tuple[int, ...], baseline: bool) -> list[dict]:
             table = model.table()
             colds.append(time.perf_counter() - t1)
         one_pass = float(np.median(colds))
-        snapped = sum(int((model._snap(m).node >= 0).sum()) for m in MODE_KEYS) / len(MODE_KEYS)  # noqa: SLF001
+        snapped = sum(int((model._snap(m).node >= 0).sum()) for m in MODE_KEYS) / len(MODE_KEYS)
         t2 = time.perf_counter()
         model.table()
         warm = time.perf_counter() - t2

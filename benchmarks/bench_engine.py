@@ -60,7 +60,7 @@ HOW = """How the engine gets there (details in the module docstrings):
 """
 
 
-def _timeit(fn, args_list) -> tuple[float, list]:  # noqa: ANN001
+def _timeit(fn, args_list) -> tuple[float, list]:
     """Median seconds of fn(*args) over the argument list, and the results."""
     times, out = [], []
     for args in args_list:
@@ -70,7 +70,7 @@ def _timeit(fn, args_list) -> tuple[float, list]:  # noqa: ANN001
     return median(times), out
 
 
-def _baseline_polygon(graph, center: int, trip_s: float, *, edge_buff: float = 25, node_buff: float = 50):  # noqa: ANN001, ANN202
+def _baseline_polygon(graph, center: int, trip_s: float, *, edge_buff: float = 25, node_buff: float = 50):
     """The OSMnx isochrone example (make_iso_polys, infill=False) for one band.
 
     Same geometry as the example (ego_graph, nodes buffered ``node_buff``, straight edges buffered
@@ -89,7 +89,7 @@ def _baseline_polygon(graph, center: int, trip_s: float, *, edge_buff: float = 2
     return shapely.union_all(parts)
 
 
-def _build_graphs(name: str, net_fn, modes) -> dict[str, CompiledGraph]:  # noqa: ANN001
+def _build_graphs(name: str, net_fn, modes) -> dict[str, CompiledGraph]:
     folder = CACHE / name
     if all((folder / f"{m}.npz").is_file() for m in modes):
         try:
@@ -122,7 +122,7 @@ def _origins(graph: CompiledGraph, n: int, seed: int, *, central: float = 1.0) -
     return list(zip(graph.lon[idx].tolist(), graph.lat[idx].tolist(), strict=True))
 
 
-def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]:  # noqa: ANN001
+def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]:
     """All measurements on one network; returns table rows."""
     import networkx as nx
 
@@ -290,7 +290,7 @@ def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]: 
     one = ones[0]
     snap = eng.resource_snap("walk")
 
-    def _many():  # noqa: ANN202
+    def _many():
         best = np.full(g.n_nodes, np.inf)
         for k in np.flatnonzero(mask & snap.ok):
             np.minimum(best, search(g, int(snap.node[k]), limit_s=np.inf, reverse=True) + snap.walk_s[k], out=best)

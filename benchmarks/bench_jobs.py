@@ -47,7 +47,7 @@ def resource_sheet(n: int, *, prefix: str = "BENCH", seed: int = 11) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _nearby_latencies(client: httpx.Client, rng: np.random.Generator, *, n: int | None, until=None) -> list[float]:  # noqa: ANN001
+def _nearby_latencies(client: httpx.Client, rng: np.random.Generator, *, n: int | None, until=None) -> list[float]:
     out = []
     while (n is None or len(out) < n) and (until is None or not until()):
         lat, lon = 60.166 + rng.random() * 0.011, 24.937 + rng.random() * 0.014

@@ -25,7 +25,7 @@ from statistics import median
 MODES = ("walk", "bicycle", "ebike", "car")
 
 
-def _median_ms(fn, repeat: int) -> float:  # noqa: ANN001
+def _median_ms(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, make_url, text
 
 
-def _run(fn, n: int, threads: int) -> float:  # noqa: ANN001
+def _run(fn, n: int, threads: int) -> float:
     todo = list(range(n))
     lock = threading.Lock()
     barrier = threading.Barrier(threads)

@@ -155,7 +155,7 @@ def ensure_built(city: CityPack, *, progress: bool = False) -> dict[str, object]
             if all("grid" in g.meta for g in graphs):
                 return {"status": "ready", "modes": have}
             log.warning("%s: compiled graphs predate grid numbering, rebuilding", city.key)
-        except Exception:  # corrupt or old format: rebuild
+        except Exception:  # noqa: BLE001 - corrupt or old format, whatever the error: rebuild
             log.warning("%s: compiled graphs unusable, rebuilding", city.key)
     timings = build_city(city, progress=progress)
     return {"status": "built", "modes": built_modes(city), "seconds": round(timings["total"], 2)}

@@ -160,7 +160,7 @@ class StoredArray:
             yield buf[:got]
             done += got
 
-    def __getitem__(self, key: Any) -> np.ndarray:  # noqa: ANN401 - any numpy index
+    def __getitem__(self, key: Any) -> np.ndarray:  # any numpy index
         if isinstance(key, (int, np.integer)):
             return self.row(int(key))
         if isinstance(key, slice) and key.step in (None, 1):

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 class Sliceable(Protocol):
     """An array read by slices: a numpy array or an :class:`isochrones.storage.StoredArray`."""
 
-    def __getitem__(self, key: slice, /) -> Any: ...  # noqa: ANN401 - an array
+    def __getitem__(self, key: slice, /) -> Any: ...  # an array
 
 
 log = logging.getLogger(__name__)

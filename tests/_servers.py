@@ -43,7 +43,7 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess
 def uvicorn_server(env: dict[str, str], *, workers: int = 1, ready_path: str = "/livez") -> Iterator[str]:
     """Start ``uvicorn api.main:app`` with ``env`` on a free port; yield its base URL; stop it."""
     port = free_port()
-    log = open(Path(env.get("SKILLCIRCLE_VAR_DIR", "/tmp")) / f"uvicorn-{port}.log", "w")  # noqa: SIM115
+    log = open(Path(env.get("SKILLCIRCLE_VAR_DIR", "/tmp")) / f"uvicorn-{port}.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)]
         + ["--no-proxy-headers", "--timeout-worker-healthcheck", "60"]  # as `skillcircle serve`

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 
 
-def _login(username: str, password: str = PASSWORD):  # noqa: ANN202
+def _login(username: str, password: str = PASSWORD):
     with session_scope() as session:
         return authenticate(session, username=username, password=password)
 

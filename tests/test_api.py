@@ -288,7 +288,7 @@ def _sheet(rows: list[dict]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def wait_for_job(client, headers: dict, accepted) -> dict:  # noqa: ANN001
+def wait_for_job(client, headers: dict, accepted) -> dict:
     """Poll the job an upload answered 202 with until it has ended; its final state."""
     assert accepted.status_code == 202, accepted.text
     url = accepted.json()["status_url"]

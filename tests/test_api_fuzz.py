@@ -22,12 +22,12 @@ from tests._servers import PATIENCE_S
 _CONFORMANCE = [status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
-def _fuzz(operation, *, headers: dict[str, str], examples: int) -> None:  # noqa: ANN001
+def _fuzz(operation, *, headers: dict[str, str], examples: int) -> None:
     @given(case=operation.as_strategy())
     @settings(
         max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
     )
-    def check(case) -> None:  # noqa: ANN001
+    def check(case) -> None:
         # A generous read timeout: the machines are shared, and a slow answer is not a failure here.
         response = case.call(headers=headers, timeout=PATIENCE_S)
         where = f"{case.method} {case.formatted_path} {case.query} {str(case.body)[:200]}"

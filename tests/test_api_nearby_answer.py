@@ -20,7 +20,7 @@ def routed(client, demo_network):
     return client
 
 
-def _nearby(client, **params):  # noqa: ANN001, ANN202
+def _nearby(client, **params):
     lat, lon = DEMO.center
     resp = client.get("/api/v1/nearby", params={"city": "demo", "lat": lat, "lon": lon, "minutes": 20, **params})
     assert resp.status_code == 200, resp.text

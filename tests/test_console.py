@@ -21,7 +21,7 @@ PASSWORD = "console pass 2026"
 
 
 @pytest.fixture(scope="module")
-def setup(jiaxing_sample, demo_sample) -> dict:  # noqa: ANN001
+def setup(jiaxing_sample, demo_sample) -> dict:
     with session_scope() as session:
         mine, other = session.scalars(
             select(Resource).where(Resource.city == "jiaxing", Resource.category == "training").limit(2)
@@ -40,7 +40,7 @@ def setup(jiaxing_sample, demo_sample) -> dict:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def app():  # noqa: ANN201
+def app():
     from api.main import create_app
 
     return create_app()
@@ -50,7 +50,7 @@ def _csrf(page: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def _login(app, username: str, password: str = PASSWORD) -> TestClient:  # noqa: ANN001
+def _login(app, username: str, password: str = PASSWORD) -> TestClient:
     c = TestClient(app)
     page = c.get("/console/login")
     resp = c.post(
@@ -64,12 +64,12 @@ def _login(app, username: str, password: str = PASSWORD) -> TestClient:  # noqa:
     return c
 
 
-def _post(c: TestClient, url: str, data: dict, page_url: str | None = None):  # noqa: ANN202
+def _post(c: TestClient, url: str, data: dict, page_url: str | None = None):
     token = _csrf(c.get(page_url or "/console").text)
     return c.post(url, data={"csrf_token": token, **data}, follow_redirects=False)
 
 
-def test_login_refusals(app, setup) -> None:  # noqa: ANN001
+def test_login_refusals(app, setup) -> None:
     c = TestClient(app)
     page = c.get("/console/login")
     assert "登录管理后台" in page.text
@@ -94,7 +94,7 @@ def test_login_refusals(app, setup) -> None:  # noqa: ANN001
     assert resp.status_code == 303 and "; secure" in resp.headers["set-cookie"].lower()
 
 
-def test_editor_adds_edits_and_cancels_a_class(app, setup) -> None:  # noqa: ANN001
+def test_editor_adds_edits_and_cancels_a_class(app, setup) -> None:
     c = _login(app, "con-editor")
     home = c.get("/console")
     assert f"/console/resources/{setup['mine']}" in home.text and "我的机构" in home.text
@@ -156,7 +156,7 @@ def test_editor_adds_edits_and_cancels_a_class(app, setup) -> None:  # noqa: ANN
     assert class_id not in [i["id"] for i in public["items"]]
 
 
-def test_editor_cannot_touch_another_institution(app, setup) -> None:  # noqa: ANN001
+def test_editor_cannot_touch_another_institution(app, setup) -> None:
     c = _login(app, "con-editor")
     page = c.get(f"/console/classes/{setup['other_class']}")
     assert page.status_code == 403 and "无权修改其他机构" in page.text
@@ -173,7 +173,7 @@ def test_editor_cannot_touch_another_institution(app, setup) -> None:  # noqa: A
         assert session.get(TrainingClass, setup["other_class"]).skill != "黑客"
 
 
-def test_held_edits_wait_for_review(app, setup) -> None:  # noqa: ANN001
+def test_held_edits_wait_for_review(app, setup) -> None:
     editor = _login(app, "con-editor")
     url = f"/console/resources/{setup['mine']}"
     form = dict(re.findall(r'<input id="(\w+)" name="\w+"[^>]*value="([^"]*)"', editor.get(url).text))
@@ -202,7 +202,7 @@ def test_held_edits_wait_for_review(app, setup) -> None:  # noqa: ANN001
         assert session.get(Resource, setup["mine"]).name == old_name + "（新校区）"
 
 
-def test_admin_pages_accounts_stale_and_new_institutions(app, setup) -> None:  # noqa: ANN001
+def test_admin_pages_accounts_stale_and_new_institutions(app, setup) -> None:
     with session_scope() as session:
         res = session.get(Resource, setup["other"])
         res.updated_at = datetime.now(UTC) - timedelta(days=400)
@@ -251,7 +251,7 @@ def test_admin_pages_accounts_stale_and_new_institutions(app, setup) -> None:  #
     assert editor.get(f"/console/resources/{new_res.id}").status_code == 200
 
 
-def test_signup_lists_exports_and_demand(app, setup, admin_token: str) -> None:  # noqa: ANN001
+def test_signup_lists_exports_and_demand(app, setup, admin_token: str) -> None:
     with session_scope() as session:
         start = date.today() + timedelta(days=3)
         cls = TrainingClass(
@@ -305,7 +305,7 @@ def test_signup_lists_exports_and_demand(app, setup, admin_token: str) -> None: 
         assert not any("1371234" in str(a) for a in audits)
 
 
-def test_more_seats_promote_the_waitlist_and_reviewers_only_read(app, setup) -> None:  # noqa: ANN001
+def test_more_seats_promote_the_waitlist_and_reviewers_only_read(app, setup) -> None:
     with session_scope() as session:
         res = session.get(Resource, setup["mine"])
         start = date.today() + timedelta(days=9)

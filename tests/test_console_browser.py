@@ -27,7 +27,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(client) -> Iterator[str]:  # noqa: ANN001 - the client fixture loads both samples
+def server(client) -> Iterator[str]:  # the client fixture loads both samples
     import uvicorn
 
     from api.main import create_app
@@ -46,7 +46,7 @@ def server(client) -> Iterator[str]:  # noqa: ANN001 - the client fixture loads 
 
 
 @pytest.fixture(scope="module")
-def institution(server) -> dict:  # noqa: ANN001
+def institution(server) -> dict:
     """An editor account for one sample training institution, and a skill code posted at it."""
     from geo.accounts import create_account
     from geo.cities import load_city
@@ -72,7 +72,7 @@ def institution(server) -> dict:  # noqa: ANN001
         return {"resource_id": res.id, "name": res.name, "code": code.code}
 
 
-def _phone(chromium):  # noqa: ANN001, ANN202
+def _phone(chromium):
     context = chromium.new_context(
         viewport={"width": PHONE[0], "height": PHONE[1]}, is_mobile=True, has_touch=True, locale="zh-CN"
     )

@@ -117,7 +117,7 @@ def test_exact_solve_needs_a_token_and_stops_at_the_time_limit(http, settings_en
     seen = []
     real = plan.suggest_sites
 
-    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+    def spy(*args, **kwargs):
         seen.append(kwargs.get("time_limit"))
         return real(*args, **kwargs)
 

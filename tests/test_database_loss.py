@@ -46,7 +46,7 @@ def throwaway_database() -> tuple[str, object]:
     admin.dispose()
 
 
-def _drop(admin, url: str) -> None:  # noqa: ANN001
+def _drop(admin, url: str) -> None:
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE "{make_url(url).database}" WITH (FORCE)'))
 

@@ -19,7 +19,7 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _view(client) -> dict:  # noqa: ANN001
+def _view(client) -> dict:
     """What the app answers about the demo registry: the total, the routed ids and every record."""
     lat, lon = DEMO.center
     near = {"city": "demo", "lat": lat, "lon": lon, "mode": "walk", "minutes": 30}
@@ -34,7 +34,7 @@ def _view(client) -> dict:  # noqa: ANN001
 
 
 @pytest.fixture()
-def routed(client, demo_network):  # noqa: ANN001
+def routed(client, demo_network):
     """The client once the demo network is built (``/nearby`` routes)."""
     return client
 

@@ -131,7 +131,7 @@ def test_fetch_downloads_the_district_union_and_fails_fast_without_internet(onli
     assert ox.settings.requests_timeout <= 30
     asked = []
 
-    def _record(polygon, **kwargs):  # noqa: ANN001, ANN003, ANN202 - stands in for the download
+    def _record(polygon, **kwargs):  # stands in for the download
         asked.append((polygon, kwargs))
         raise ConnectionError("no route to Overpass")
 

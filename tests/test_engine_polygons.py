@@ -114,13 +114,13 @@ def test_park_without_paths_stays_a_hole_and_blocks_are_filled() -> None:
     assert shapely.get_num_interior_rings(shapely.get_parts(poly)).sum() >= 1
 
 
-def _to_wgs(crs: str):  # noqa: ANN202
+def _to_wgs(crs: str):
     from isochrones.graph import unproject
 
     return lambda xy: np.column_stack(unproject(xy[:, 0], xy[:, 1], crs))
 
 
-def _leak_p95(graph, origins: np.ndarray, bands_min: tuple[int, ...]) -> dict[int, float]:  # noqa: ANN001
+def _leak_p95(graph, origins: np.ndarray, bands_min: tuple[int, ...]) -> dict[int, float]:
     found: dict[int, list[float]] = {b: [] for b in bands_min}
     for node in origins.tolist():
         times = search(graph, node, limit_s=np.inf)

@@ -126,7 +126,7 @@ def test_the_readme_error_table_matches_the_codes_the_service_answers() -> None:
     assert not stale, f"codes (or statuses) in the README's error table that nothing answers: {stale}"
 
 
-def test_a_known_error_answers_as_the_readme_says(client) -> None:  # noqa: ANN001
+def test_a_known_error_answers_as_the_readme_says(client) -> None:
     """Spot-check against live answers: a code from a class, one raised with its own code, a handler's."""
     readme = readme_codes()
     answers = [

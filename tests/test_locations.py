@@ -9,11 +9,11 @@ from geo.boundaries import town_areas
 from geo.cities import load_city
 
 
-def _all(client, **params) -> dict:  # noqa: ANN001 - the TestClient
+def _all(client, **params) -> dict:  # the TestClient
     return client.get("/api/v1/resources", params={"city": "jiaxing", "page_size": 500, **params}).json()
 
 
-def test_located_in_filters(client) -> None:  # noqa: ANN001
+def test_located_in_filters(client) -> None:
     for district in ("南湖区", "330402", "桐乡市"):
         located = _all(client, in_district=district)
         assert located["total"] > 0
@@ -34,7 +34,7 @@ def test_located_in_filters(client) -> None:  # noqa: ANN001
     assert 0 < both["total"] <= boxed["total"]
 
 
-def test_located_in_filters_reject_bad_input(client) -> None:  # noqa: ANN001
+def test_located_in_filters_reject_bad_input(client) -> None:
     for params, code in (
         ({"in_district": "朝阳区"}, "unknown_district"),
         ({"in_town": "不存在街道"}, "unknown_town"),

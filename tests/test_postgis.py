@@ -86,7 +86,7 @@ def both(tmp_path_factory: pytest.TempPathFactory):
         get_engine(pg).dispose()
 
 
-def _answer(url: str, area) -> set[str]:  # noqa: ANN001 - shapely geometry
+def _answer(url: str, area) -> set[str]:  # shapely geometry
     with session_scope(url) as session:
         ids = select(Resource.external_id).where(Resource.id.in_(resources_within(session, area, city="jiaxing")))
         return set(session.scalars(ids))

@@ -29,12 +29,12 @@ def code(demo_sample) -> str:
         ).code
 
 
-def _policy(resp) -> dict[str, str]:  # noqa: ANN001
+def _policy(resp) -> dict[str, str]:
     csp = resp.headers["content-security-policy"]
     return {p.split()[0]: " ".join(p.split()[1:]) for p in (d.strip() for d in csp.split(";")) if p}
 
 
-def _check_html_page(resp, *, ancestors: str = "'self'") -> str:  # noqa: ANN001
+def _check_html_page(resp, *, ancestors: str = "'self'") -> str:
     assert resp.headers["x-content-type-options"] == "nosniff"
     assert resp.headers["referrer-policy"] == "strict-origin-when-cross-origin"
     policy = _policy(resp)

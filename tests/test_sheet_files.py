@@ -280,7 +280,7 @@ def test_zip_parts_past_the_unzipped_limit_are_refused_before_inflating(tmp_path
     opened = []
     real_open = zipfile.ZipFile.open
 
-    def spy(self, name, *a, **kw):  # noqa: ANN001, ANN202
+    def spy(self, name, *a, **kw):
         opened.append(getattr(name, "filename", name))
         return real_open(self, name, *a, **kw)
 

@@ -15,7 +15,7 @@ from tests._signup_fixtures import make_class, mobile
 TEST_ROW_PREFIXES = ("SIGNUP-",)  # make_class rows, removed after the module (conftest._remove_test_rows)
 
 
-def _form(client, class_id: int, lang: str = "zh") -> dict:  # noqa: ANN001
+def _form(client, class_id: int, lang: str = "zh") -> dict:
     page = client.get(f"/signup/{class_id}", params={"lang": lang})
     assert page.status_code == 200
     fields = dict(re.findall(r'name="(csrf_token|submission_key)" value="([^"]+)"', page.text))
@@ -24,12 +24,12 @@ def _form(client, class_id: int, lang: str = "zh") -> dict:  # noqa: ANN001
     return fields
 
 
-def _post(client, class_id: int, fields: dict, **kw):  # noqa: ANN001, ANN202
+def _post(client, class_id: int, fields: dict, **kw):
     data = {"name": "张三", "mobile": mobile(9000), "note": "", "consent": "yes", **fields, **kw}
     return client.post(f"/signup/{class_id}?lang=zh", data=data, follow_redirects=False)
 
 
-def test_sign_up_then_cancel_and_erase(client) -> None:  # noqa: ANN001
+def test_sign_up_then_cancel_and_erase(client) -> None:
     _, cid = make_class(seats=1, tag="PAGE1")
     page = client.get(f"/signup/{cid}")
     assert "在线报名" in page.text and "个人信息保护告知书" in page.text and "更新于" in page.text
@@ -75,7 +75,7 @@ def test_sign_up_then_cancel_and_erase(client) -> None:  # noqa: ANN001
         ({"csrf_token": "x" * 30}, 403, "csrf_failed", "安全校验"),
     ],
 )
-def test_refused_forms_explain_and_write_nothing(client, change, status, code, text) -> None:  # noqa: ANN001
+def test_refused_forms_explain_and_write_nothing(client, change, status, code, text) -> None:
     _, cid = make_class(seats=2, tag=f"PAGE-{code}")
     resp = _post(client, cid, _form(client, cid), **change)
     assert resp.status_code == status
@@ -86,7 +86,7 @@ def test_refused_forms_explain_and_write_nothing(client, change, status, code, t
         assert session.scalars(select(Signup).where(Signup.class_id == cid)).all() == []
 
 
-def test_closed_cancelled_and_unknown_classes(client) -> None:  # noqa: ANN001
+def test_closed_cancelled_and_unknown_classes(client) -> None:
     _, cid = make_class(seats=2, tag="PAGE-OLD", deadline=date.today() - timedelta(days=2))
     page = client.get(f"/signup/{cid}", params={"lang": "en"})
     assert 'data-code="signup_closed"' in page.text and "closed on" in page.text
@@ -102,7 +102,7 @@ def test_closed_cancelled_and_unknown_classes(client) -> None:  # noqa: ANN001
     assert "Personal Information Protection Law" in client.get("/privacy?lang=en").text
 
 
-def test_skill_code_class_cards_link_to_sign_up(client, admin_token: str) -> None:  # noqa: ANN001
+def test_skill_code_class_cards_link_to_sign_up(client, admin_token: str) -> None:
     made = client.post(
         "/api/v1/admin/skill-codes",
         json={"target_type": "city", "city": "jiaxing"},
@@ -117,7 +117,7 @@ def test_skill_code_class_cards_link_to_sign_up(client, admin_token: str) -> Non
     assert form.status_code == 200 and 'id="signup-form"' in form.text
 
 
-def test_seats_added_through_the_admin_api_go_to_the_waitlist(client, admin_token: str) -> None:  # noqa: ANN001
+def test_seats_added_through_the_admin_api_go_to_the_waitlist(client, admin_token: str) -> None:
     from geo.signups import new_submission_key, sign_up
 
     _, cid = make_class(seats=1, tag="API-PROMOTE")
@@ -157,7 +157,7 @@ def test_seats_added_through_the_admin_api_go_to_the_waitlist(client, admin_toke
         assert [session.get(Signup, i).status for i in ids] == ["confirmed", "confirmed"]
 
 
-def test_updated_dates_on_the_skill_code_page_are_the_citys_dates(client, admin_token: str) -> None:  # noqa: ANN001
+def test_updated_dates_on_the_skill_code_page_are_the_citys_dates(client, admin_token: str) -> None:
     # 20:00 UTC on 1 March is already 2 March in Jiaxing (UTC+8): the page shows the city's date
     rid, cid = make_class(seats=2, tag="TZDATE")
     stamp = datetime(2026, 3, 1, 20, 0)

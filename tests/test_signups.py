@@ -32,7 +32,7 @@ from tests._signup_fixtures import make_class, mobile
 TEST_ROW_PREFIXES = ("SIGNUP-",)  # make_class rows, removed after the module (conftest._remove_test_rows)
 
 
-def _sign(class_id: int, i: int, **kw):  # noqa: ANN202
+def _sign(class_id: int, i: int, **kw):
     args = {
         "class_id": class_id,
         "name": f"工人{i}",

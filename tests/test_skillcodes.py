@@ -370,7 +370,7 @@ def test_scans_are_counted_per_day_and_coarse_cell_without_personal_data(client,
     assert r.status_code == 422 and r.json()["error"]["code"] == "bad_date_range"
 
 
-def _scans_metric(client) -> dict[str, float]:  # noqa: ANN001
+def _scans_metric(client) -> dict[str, float]:
     """``skillcircle_skill_code_scans_total`` per city, read from /metrics with Prometheus' own parser."""
     from prometheus_client.parser import text_string_to_metric_families
 

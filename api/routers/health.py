@@ -27,8 +27,8 @@ router = APIRouter(tags=["operations"])
 
 def _network_status(city_key: str) -> dict:
     runtime = loaded_runtimes().get(city_key)
-    if runtime is not None and runtime._engine is not None:  # noqa: SLF001 - only report, never load here
-        eng = runtime._engine  # noqa: SLF001
+    if runtime is not None and runtime._engine is not None:  # only report, never load here
+        eng = runtime._engine
         status = {"loaded": not eng.estimate, "estimate": bool(eng.estimate), "modes": list(eng.modes_loaded)}
     else:
         graphs = load_city(city_key).var_dir / "graphs"
