@@ -49,8 +49,9 @@ HOW = """How the engine gets there (details in the module docstrings):
   those cache-friendly too).
 - **nearby**: a sparse node × resource table where it fits 128 MiB per mode (walk 60 min, bicycle 60 min,
   e-bike 45 min); beyond its minutes a fresh search. Car reaches most of the city in 30 min, so it gets a
-  dense node × resource table (`isochrones.densetable`, uint16 deciseconds), memory-mapped from its
-  cache file. Both are exact to 0.1 s.
+  dense node × resource table (`isochrones.densetable`, uint16 deciseconds). Both are exact to 0.1 s,
+  and both are read row by row from their cache files with `preadv` (`isochrones.storage.StoredArray`):
+  nothing of them is mapped into a worker, and the rows read stay in the shared page cache.
 - **isochrone**: one raster per band with cells of the band's reach / 60 (≥ 5 m): reached edges sampled
   at most one cell apart (the cut point where the budget runs out included), cells grown by one,
   small enclosed gaps filled only when they hold no unreached node, contoured; every reached point
