@@ -3,9 +3,9 @@
 The stack is the one ``tests/test_deploy.py`` runs (:mod:`benchmarks._deploy_stack`): the units'
 ``ExecStart`` lines behind Debian's nginx, a fresh PostgreSQL database with the demo sample, the demo's
 compiled road graphs, and Redis holding the rate limit (set high enough never to refuse, so that its
-Redis round trip is in every request). The load is ``--concurrency`` clients, each with its own
-connection, asking walk ``/nearby`` for origins drawn from a fixed list of valid points, for
-``--seconds`` per run. Both set-ups run side by side (the idle one costs nothing) and are measured in
+Redis round trip is in every request). The load is ``wrk`` (one thread, ``--concurrency`` connections)
+asking walk ``/nearby`` for origins cycling through a fixed list of valid points, for ``--seconds``
+per run. Both set-ups run side by side (the idle one costs nothing) and are measured in
 turn, ``--rounds`` times, so that other load on the machine drifts over both alike. The baseline is
 the 1-process set-up in the same invocation: the ratio of the median rates is what a
 second process adds on this machine, where the load generator, nginx, PostgreSQL and Redis share the
@@ -17,14 +17,14 @@ Run under the machine's shared benchmark lock: ``flock LOCKFILE python -m benchm
 from __future__ import annotations
 
 import argparse
-import asyncio
+import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
@@ -50,36 +50,42 @@ def _origins(base: str, n: int, seed: int = 7) -> list[tuple[float, float]]:
     return out
 
 
-async def _load(base: str, origins: list[tuple[float, float]], *, concurrency: int, seconds: float) -> dict:
-    latencies: list[float] = []
-    errors = 0
-    stop = time.perf_counter() + seconds
+_LUA = """
+local origins = {%(origins)s}
+local n = %(offset)d
+request = function()
+  n = n + 1
+  local o = origins[n %% #origins + 1]
+  return wrk.format("GET", string.format("/api/v1/nearby?city=demo&mode=walk&lat=%%.6f&lon=%%.6f", o[1], o[2]))
+end
+done = function(summary, latency, requests)
+  local errors = summary.errors.connect + summary.errors.read + summary.errors.write
+    + summary.errors.status + summary.errors.timeout
+  io.write(string.format('JSON{"requests": %%d, "seconds": %%f, "errors": %%d, "p50": %%f, "p95": %%f}\\n',
+    summary.requests, summary.duration / 1e6, errors,
+    latency:percentile(50) / 1000, latency:percentile(95) / 1000))
+end
+"""
 
-    async def client(k: int) -> None:
-        nonlocal errors
-        async with httpx.AsyncClient(base_url=base, timeout=60) as c:
-            i = k
-            while time.perf_counter() < stop:
-                lat, lon = origins[i % len(origins)]
-                i += concurrency
-                t0 = time.perf_counter()
-                r = await c.get("/api/v1/nearby", params={"city": "demo", "lat": lat, "lon": lon, "mode": "walk"})
-                if r.status_code == 200:
-                    latencies.append(time.perf_counter() - t0)
-                else:
-                    errors += 1
 
-    t0 = time.perf_counter()
-    await asyncio.gather(*(client(k) for k in range(concurrency)))
-    elapsed = time.perf_counter() - t0
-    lat_ms = sorted(x * 1000 for x in latencies)
-    return {
-        "ok": len(latencies),
-        "errors": errors,
-        "rps": len(latencies) / elapsed,
-        "p50": statistics.median(lat_ms) if lat_ms else float("nan"),
-        "p95": lat_ms[int(0.95 * (len(lat_ms) - 1))] if lat_ms else float("nan"),
-    }
+def _load(base: str, origins: list[tuple[float, float]], *, concurrency: int, seconds: float, folder: Path) -> dict:
+    """``wrk`` (one thread: the load generator in C takes little of the cores it shares) for ``seconds``."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        sys.exit("wrk is needed: run scripts/system-deps.sh (or apt-get install wrk)")
+    table = ", ".join(f"{{{lat:.6f}, {lon:.6f}}}" for lat, lon in origins)
+    script = folder / "nearby.lua"
+    script.write_text(_LUA % {"origins": table, "offset": secrets.randbelow(len(origins))}, encoding="utf-8")
+    out = subprocess.run(
+        [wrk, "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "30s", "-s", str(script), base],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    ).stdout
+    stats = json.loads(out[out.index("JSON") + 4 :].splitlines()[0])
+    ok = stats["requests"] - stats["errors"]
+    return {"ok": ok, "errors": stats["errors"], "rps": ok / stats["seconds"], "p50": stats["p50"], "p95": stats["p95"]}
 
 
 def _fresh_database(server: str) -> tuple[str, str]:
@@ -140,16 +146,16 @@ def main() -> None:
             stacks = {1: one, 2: two}
             origins = _origins(one.base, args.origins)
             for stack in stacks.values():  # warm every process (engines loaded, pages touched)
-                asyncio.run(_load(stack.base, origins, concurrency=args.concurrency, seconds=3.0))
+                _load(stack.base, origins, concurrency=args.concurrency, seconds=3, folder=tmp)
             # alternate the two set-ups, so that the other tenants' load drifts over both alike
             for _ in range(args.rounds):
                 for processes, stack in stacks.items():
                     runs[processes].append(
-                        asyncio.run(_load(stack.base, origins, concurrency=args.concurrency, seconds=args.seconds))
+                        _load(stack.base, origins, concurrency=args.concurrency, seconds=args.seconds, folder=tmp)
                     )
         load = os.getloadavg()[0]
         print(
-            f"/nearby (walk, demo city) through nginx; {args.concurrency} clients; {args.rounds} alternating runs"
+            f"/nearby (walk, demo city) through nginx; wrk -t1 -c{args.concurrency}; {args.rounds} alternating runs"
             f" of {args.seconds:g} s per set-up; load average {load:.1f} after the runs, {os.cpu_count()} cores"
         )
         print("| API processes | requests answered | errors | requests/s (median of runs) | runs | p50 ms | p95 ms |")
