@@ -52,6 +52,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_coverage
 	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.bench_deploy
+	$(BIN)/python -m benchmarks.bench_batch
 
 clean:
 	rm -rf $(VENV) var api/static/vendor node_modules .coverage .coverage.*
