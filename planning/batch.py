@@ -17,7 +17,9 @@ default, or a running scheduler (``tcp://HOST:8786``). The client reads each cit
 the database and ships them with the task; a worker loads the city's compiled road graphs from its
 own ``SKILLCIRCLE_VAR_DIR`` (on a real cluster: a shared folder, or graphs built on every worker).
 Rows of districts and towns carry their polygons, cells their hexagons and sites their points
-(EPSG:4326), so :mod:`planning.batch_store` writes them as GeoParquet and PostGIS tables.
+(EPSG:4326), so :mod:`planning.batch_store` writes them as GeoParquet and PostGIS tables. Every row
+also says, as every export does (:func:`planning.tables.data_flags`), whether the city's resources are
+a labelled sample and which population surface it counts.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from planning.mclp import check_k
 from planning.params import THRESHOLDS, check_minutes, parse_category_or_all, plain_number
 from planning.resources import ResourceSet
 from planning.sites import suggest_sites
+from planning.tables import data_flags
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -202,7 +205,7 @@ def city_tables(city: CityPack, resources: ResourceSet, spec: BatchSpec) -> City
         "gap_cells": _concat_geo(gap_cells),
         "gap_sites": _concat_geo(gap_sites) if gap_sites else _empty_sites(),
     }
-    tables = {name: _with_city(frame, city.key) for name, frame in tables.items()}
+    tables = {name: _with_city(data_flags(frame, model), city.key) for name, frame in tables.items()}
     stats = _stats(city, model, d_frame, time.perf_counter() - t0)
     log.info("batch %s: %d cells, %.2f s", city.key, model.n_cells, stats["seconds"])
     return CityResult(city=city.key, tables=tables, stats=stats)

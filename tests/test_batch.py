@@ -144,6 +144,8 @@ def test_batch_on_two_workers_equals_single_process(batch, north) -> None:
     assert len(totals) == 2 * len(CATEGORIES) * len(MODES) * len(THRESHOLDS)
     assert set(totals["city"]) == {"demo", "demo_north"}
     assert (tables["gap_cells"]["population"] > 0).all()
+    for frame in tables.values():  # the resources are the labelled sample, and every table says so
+        assert frame["sample"].astype(bool).all() and set(frame["population_surface"]) == {"model"}
     # the two cities' numbers differ (different zones, populations and resources)
     a, b = (totals[totals["city"] == k][["covered", "population"]].to_numpy() for k in ("demo", "demo_north"))
     assert not np.array_equal(a, b)
