@@ -261,3 +261,30 @@ def test_postgis_tables_on_the_real_server(batch) -> None:
             pd.testing.assert_frame_equal(kept, tables["coverage_totals"], check_dtype=False)
         finally:
             engine.dispose()
+
+
+@pytest.mark.postgres
+def test_cli_writes_postgis_when_the_database_is_postgresql(demo_network, tmp_path: Path) -> None:
+    from sqlalchemy import create_engine, text
+
+    from tests._postgres import fresh_database
+
+    with fresh_database(prefix="sc_batch_cli") as url:
+        env = {"DATABASE_URL": url}
+        loaded = run_cli(env, "sample", "demo", "--out", str(tmp_path / "sample"), timeout=300)
+        assert loaded.returncode == 0, loaded.stderr[-2000:]
+        out = tmp_path / "result"
+        args = ["plan", "batch", "demo", "-c", "training", "-m", "walk", "-t", "10", "--sites", "0"]
+        proc = run_cli(env, *args, "--workers", "1", "--threads", "--out", str(out), timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "wrote PostGIS tables analytics.batch_coverage_totals" in proc.stdout
+        files = read_geoparquet(out)
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                stored = pd.read_sql("SELECT * FROM analytics.batch_coverage_totals", conn)
+                srid = conn.execute(text("SELECT Find_SRID('analytics', 'batch_gap_cells', 'geometry')")).scalar()
+        finally:
+            engine.dispose()
+        pd.testing.assert_frame_equal(stored, files["coverage_totals"], check_dtype=False)
+        assert len(stored) == 1 and srid == 4326
