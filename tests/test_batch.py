@@ -288,3 +288,35 @@ def test_cli_writes_postgis_when_the_database_is_postgresql(demo_network, tmp_pa
             engine.dispose()
         pd.testing.assert_frame_equal(stored, files["coverage_totals"], check_dtype=False)
         assert len(stored) == 1 and srid == 4326
+
+
+def test_same_command_on_a_running_scheduler(demo_sample, demo_network, tmp_path: Path) -> None:
+    """``--scheduler tcp://HOST:PORT``: the tasks run on that cluster's worker (here: a thread of this
+    test process, listening on TCP), with the same numbers as in-process."""
+    from distributed import LocalCluster
+
+    from geo.clock import city_today
+    from geo.db import session_scope
+    from planning.coverage import CoverageModel
+    from planning.resources import ResourceSet
+
+    out = tmp_path / "result"
+    with LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://", host="127.0.0.1", dashboard_address=":0"
+    ) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        args = ["plan", "batch", "demo", "-c", "training", "-m", "walk", "-t", "10", "--sites", "0"]
+        proc = run_cli({}, *args, "--scheduler", address, "--out", str(out), timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["scheduler"] == address and manifest["workers"] == 1
+    assert manifest["city_stats"][0]["worker"].startswith("tcp://127.0.0.1:")
+    demo = load_city("demo")
+    with session_scope() as session:
+        resources = ResourceSet.from_db(session, "demo", today=city_today(demo))
+    want = CoverageModel.for_city(demo, resources=resources).table(
+        categories=["training"], modes=["walk"], thresholds=[10]
+    )
+    got = read_geoparquet(out)["coverage_totals"]
+    pd.testing.assert_frame_equal(got[list(want.totals.columns)], want.totals, check_exact=True)
