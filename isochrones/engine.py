@@ -48,6 +48,7 @@ from isochrones import polygons as _poly
 from isochrones import precomputed as _pre
 from isochrones.densetable import DenseTable
 from isochrones.graph import CompiledGraph, load_graph, project, unproject, utm_crs
+from isochrones.heap import reuse_heap_for_temporaries
 from isochrones.snap import Snap, Snapper
 from isochrones.travel import (
     TABLE_BUDGET_BYTES,
@@ -183,6 +184,7 @@ class CityEngine:
         cx, cy = (self.bbox[0] + self.bbox[2]) / 2, (self.bbox[1] + self.bbox[3]) / 2
         self.crs = next(iter(self.graphs.values())).crs if self.graphs else utm_crs(cx, cy)
         self._lattice: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        reuse_heap_for_temporaries()  # query speed must not depend on earlier frees (isochrones.heap)
 
     # ------------------------------------------------------------------ construction
     @classmethod

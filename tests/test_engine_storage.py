@@ -14,7 +14,7 @@ from isochrones.densetable import DenseTable
 from isochrones.graph import load_graph, save_graph
 from isochrones.storage import StoredArray, open_npz, save_npz
 from isochrones.travel import ResourceTable
-from tests._engine_fixtures import helsinki_graphs
+from tests._engine_fixtures import helsinki_engine, helsinki_graphs
 
 
 def _rss_mib() -> float:
@@ -109,3 +109,26 @@ def test_speed_bound_read_from_the_file_equals_the_one_from_the_arrays(tmp_path)
     assert loaded.euclid_mps == want == loaded.meta["euclid_mps"]
     assert "_stored" not in loaded.__dict__
     assert loaded.disk.v_max == want
+
+
+def test_engine_keeps_large_temporaries_on_the_heap() -> None:
+    import platform
+
+    from isochrones.heap import reuse_heap_for_temporaries
+
+    helsinki_engine()  # an engine sets the thresholds for its process
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt thresholds are glibc's")
+    assert reuse_heap_for_temporaries() is True  # set once, the same answer after
+
+    def on_heap(address: int) -> bool:
+        with open("/proc/self/maps", encoding="ascii", errors="replace") as maps:
+            for line in maps:
+                lo, hi = (int(v, 16) for v in line.split()[0].split("-"))
+                if lo <= address < hi:
+                    return line.rstrip().endswith("[heap]")
+        return False
+
+    blocks = [np.ones(4 << 20, dtype=np.uint8) for _ in range(3)]  # 4 MiB each: below the 32 MiB threshold
+    assert all(on_heap(b.ctypes.data) for b in blocks)  # from the heap, not one fresh mmap per block
+    assert not on_heap(np.ones(64 << 20, dtype=np.uint8).ctypes.data)  # above it: mapped (and unmapped on free)
