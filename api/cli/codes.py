@@ -78,6 +78,7 @@ def _target_options(command: Callable[..., None]) -> Callable[..., None]:
         target = Target(**{name: kwargs.pop(name) for name in TARGET_OPTIONS})
         command(**kwargs, target=target)
 
+    # typer reads __signature__; typeshed's function type does not declare it
     with_target.__signature__ = signature.replace(parameters=[*own, *added])  # type: ignore[attr-defined]
     return with_target
 
