@@ -28,7 +28,6 @@ in time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -45,6 +44,8 @@ from pathlib import Path
 
 import httpx
 import psutil
+
+from benchmarks._wrk import run_wrk, wrk_path
 
 ROOT = Path(__file__).resolve().parent.parent
 GOAL_RATIO = 2.0  # issue #15: /nearby at least 2x the requests/s of the code before it
@@ -122,13 +123,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wrk() -> str:
-    found = shutil.which("wrk")
-    if found is None:
-        sys.exit("wrk is needed: run scripts/system-deps.sh (or apt-get install wrk)")
-    return found
-
-
 def _checkout(ref: str, folder: Path) -> Path:
     """The code of git revision ``ref`` in ``folder`` (``git archive``: no worktree, no history)."""
     tar = subprocess.run(["git", "archive", "--format=tar", ref], cwd=ROOT, check=True, capture_output=True).stdout
@@ -158,14 +152,7 @@ def _run(wrk: str, base: str, spec: Scenario, *, clients: int, seconds: int, fol
     script.write_text(
         _LUA % {"lat0": lat0, "lon0": lon0, "dlat": dlat, "dlon": dlon, "path": spec.path % (), "headers": headers}
     )
-    out = subprocess.run(
-        [wrk, "-t2", f"-c{clients}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), base],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-    ).stdout
-    stats = json.loads(out[out.index("JSON") + 4 :].splitlines()[0])
+    stats = run_wrk(wrk, base, script, threads=2, connections=clients, seconds=seconds, request_timeout_s=10)
     stats["rps"] = stats["requests"] / stats["seconds"]
     return stats
 
@@ -227,7 +214,7 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="comma-separated uvicorn worker counts to measure")
     ap.add_argument("--before", metavar="REF", help="also measure the code of this git revision, in the same run")
     args = ap.parse_args()
-    wrk = _wrk()
+    wrk = wrk_path()
     workers_list = [int(w) for w in args.workers.split(",")]
 
     tmp = Path(tempfile.mkdtemp(prefix="skillcircle-bench-api-"))

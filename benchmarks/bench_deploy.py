@@ -17,10 +17,8 @@ Run under the machine's shared benchmark lock: ``flock LOCKFILE python -m benchm
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import secrets
-import shutil
 import statistics
 import subprocess
 import sys
@@ -32,6 +30,7 @@ import numpy as np
 from sqlalchemy import create_engine, make_url, text
 
 from benchmarks._deploy_stack import ROOT, clear_redis, deployment, migrate
+from benchmarks._wrk import run_wrk, wrk_path
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 DEFAULT_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -70,20 +69,11 @@ end
 
 def _load(base: str, origins: list[tuple[float, float]], *, concurrency: int, seconds: float, folder: Path) -> dict:
     """``wrk`` (one thread: the load generator in C takes little of the cores it shares) for ``seconds``."""
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        sys.exit("wrk is needed: run scripts/system-deps.sh (or apt-get install wrk)")
+    wrk = wrk_path()
     table = ", ".join(f"{{{lat:.6f}, {lon:.6f}}}" for lat, lon in origins)
     script = folder / "nearby.lua"
     script.write_text(_LUA % {"origins": table, "offset": secrets.randbelow(len(origins))}, encoding="utf-8")
-    out = subprocess.run(
-        [wrk, "-t1", f"-c{concurrency}", f"-d{int(seconds)}s", "--timeout", "30s", "-s", str(script), base],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=seconds + 120,
-    ).stdout
-    stats = json.loads(out[out.index("JSON") + 4 :].splitlines()[0])
+    stats = run_wrk(wrk, base, script, threads=1, connections=concurrency, seconds=int(seconds), request_timeout_s=30)
     ok = stats["requests"] - stats["errors"]
     return {"ok": ok, "errors": stats["errors"], "rps": ok / stats["seconds"], "p50": stats["p50"], "p95": stats["p95"]}
 

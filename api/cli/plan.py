@@ -39,6 +39,14 @@ ModeOpt = Annotated[str, typer.Option("--mode", "-m", help="walk, bicycle, ebike
 MinutesOpt = Annotated[int, typer.Option("--minutes", "-t", min=1, max=120, help="threshold in minutes")]
 ResolutionOpt = Annotated[int | None, typer.Option(help="H3 resolution of the population grid (6-10)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON instead of a table")]
+# The repeatable selections of the table-building commands (coverage, batch); empty means all.
+CategoriesOpt = Annotated[
+    list[str] | None, typer.Option("--category", "-c", help="category (repeatable; default all six)")
+]
+ModesOpt = Annotated[list[str] | None, typer.Option("--mode", "-m", help="mode (repeatable; default all)")]
+ThresholdsOpt = Annotated[
+    list[int] | None, typer.Option("--minutes", "-t", help="threshold (repeatable; default 10 15 20 30)")
+]
 
 
 def _fail(exc: SkillCircleError) -> None:
@@ -78,13 +86,9 @@ def _parse_point(text: str) -> tuple[float, float]:
 @app.command("coverage")
 def coverage_command(
     city: CityArg,
-    category: Annotated[
-        list[str] | None, typer.Option("--category", "-c", help="category (repeatable; default all six)")
-    ] = None,
-    mode: Annotated[list[str] | None, typer.Option("--mode", "-m", help="mode (repeatable; default all)")] = None,
-    minutes: Annotated[
-        list[int] | None, typer.Option("--minutes", "-t", help="threshold (repeatable; default 10 15 20 30)")
-    ] = None,
+    category: CategoriesOpt = None,
+    mode: ModesOpt = None,
+    minutes: ThresholdsOpt = None,
     level: Annotated[str, typer.Option(help="total, district or town")] = "total",
     resolution: ResolutionOpt = None,
     as_json: JsonOpt = False,
@@ -317,13 +321,9 @@ def _batch_city(text: str) -> CityPack:
 @app.command("batch")
 def batch_command(
     cities: Annotated[list[str], typer.Argument(help="city pack keys (or folders of city packs)")],
-    category: Annotated[
-        list[str] | None, typer.Option("--category", "-c", help="category (repeatable; default all six)")
-    ] = None,
-    mode: Annotated[list[str] | None, typer.Option("--mode", "-m", help="mode (repeatable; default all)")] = None,
-    minutes: Annotated[
-        list[int] | None, typer.Option("--minutes", "-t", help="threshold (repeatable; default 10 15 20 30)")
-    ] = None,
+    category: CategoriesOpt = None,
+    mode: ModesOpt = None,
+    minutes: ThresholdsOpt = None,
     supply: Annotated[str, typer.Option(help="2SFCA supply: seats or classes")] = "seats",
     sites: Annotated[
         int, typer.Option(min=0, max=50, help="new sites suggested per gap list (greedy MCLP; 0: none)")
