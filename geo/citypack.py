@@ -152,7 +152,11 @@ def prefecture_totals() -> pd.DataFrame:
 
 def _township_table() -> pd.DataFrame:
     frames = [pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8") for p in TOWNSHIP_DIR.glob("*.csv")]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["code", "district_adcode"])
+    return (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["code", "name_zh", "district_adcode", "source"])
+    )
 
 
 def _no_census(pref: Prefecture, missing: list[str]) -> NoCensusDataError:

@@ -119,7 +119,8 @@ def test_an_unknown_prefecture_is_a_clear_error_and_writes_nothing(tmp_path: Pat
 def test_a_prefecture_without_census_data_is_a_clear_error_and_writes_nothing(tmp_path: Path) -> None:
     done = _cli("温州", "--out", str(tmp_path))
     assert done.returncode == 2
-    assert "no_census_data" in done.stderr and "鹿城区" in done.stderr and "人口普查" in done.stderr
+    assert "no_census_data" in done.stderr and "瑞安市" in done.stderr and "人口普查" in done.stderr
+    assert "鹿城区" not in done.stderr  # it has its figure: only the three missing counties are named
     assert list(tmp_path.iterdir()) == []
 
 
@@ -179,3 +180,19 @@ def test_the_generated_hangzhou_surface_keeps_every_district_census_total() -> N
     census = boundaries.districts(city).set_index("adcode")["population"]
     assert (per == census.loc[per.index]).all() and len(per) == 13
     boundaries.clear_cache()
+
+
+def test_a_prefecture_without_townships_is_a_clear_error_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geo import citypack
+    from geo.errors import NoTownshipDataError
+
+    empty = tmp_path / "townships"
+    empty.mkdir()
+    monkeypatch.setattr(citypack, "TOWNSHIP_DIR", empty)  # census rows for 湖州 exist, townships do not
+    out = tmp_path / "cities"
+    with pytest.raises(NoTownshipDataError) as err:
+        citypack.generate_pack("湖州", out_dir=out)
+    assert err.value.code == "no_township_data" and "湖州市" in err.value.message_zh
+    assert not out.exists() or list(out.iterdir()) == []

@@ -26,6 +26,8 @@ from api.deps import Bearer, DbSession, Runtime, require_heavy
 from api.params import CategoryParam, MinutesParam, ResolutionParam, parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.services.coverage import checked_model
+from api.services.province import province_of, province_table_answer
+from api.state import get_runtime
 from geo.clock import city_today
 from geo.config import get_settings
 from geo.coords import from_wgs84
@@ -149,20 +151,42 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 @router.get("/table", summary="Coverage for every category × mode × threshold")
 def table(
     db: DbSession,
-    runtime: Runtime,
     token: Bearer,
+    city: Annotated[
+        str | None, Query(description="city pack key (jiaxing, demo) or province key (zhejiang)", max_length=40)
+    ] = None,
     categories: Annotated[str | None, Query(description="comma-separated category keys (default all six)")] = None,
     modes: Annotated[str | None, Query(description="comma-separated modes (default all four)")] = None,
     thresholds: Annotated[str | None, Query(description="minutes, e.g. 10,15,20,30", max_length=60)] = None,
-    level: Annotated[Literal["total", "district", "town"], Query(description="rows per city, district or town")] = (
-        "total"
-    ),
+    level: Annotated[
+        Literal["total", "city", "district", "town"],
+        Query(description="rows for the whole city or province, per city (a province), district or town (a city)"),
+    ] = "total",
     resolution: ResolutionParam = None,
+    lang: Annotated[Literal["zh", "en"], Query(description="language of city names (a province)")] = "zh",
 ) -> dict[str, Any]:
-    """The planner's table in long format: one row per category × mode × threshold (× district/town)."""
+    """The planner's table in long format: one row per category × mode × threshold (× city/district/town).
+
+    For a province (``city=zhejiang``) every member city is computed as it is alone, at its default
+    grid, and the rows are per city or district of the whole province, or their sums (``total``);
+    cities without a pack are listed in ``missing`` with the reason.
+    """
     cats = [parse_category_or_all(c) for c in (_csv_list(categories, name="categories") or [])] or None
     mode_list = _csv_list(modes, allowed=MODE_KEYS, name="modes") or list(MODE_KEYS)
     limits = _thresholds(thresholds)
+    province = province_of(city)
+    if province is not None:
+        if resolution is not None:
+            msg = "a province table uses each city's default grid: ask a city for a finer one"
+            zh = "全省汇总表使用各城市的默认网格；更细的网格请按城市查询"
+            raise InvalidParameterError(msg, message_zh=zh, details={"resolution": resolution})
+        return province_table_answer(
+            db, province, categories=cats, modes=mode_list, thresholds=limits, level=level, lang=lang
+        )
+    if level == "city":
+        msg = "level=city is for a province (city=zhejiang); a city's own total is level=total"
+        raise InvalidParameterError(msg, message_zh="level=city 仅用于省级汇总；单个城市请用 level=total")
+    runtime = get_runtime(city or get_settings().default_city)
     model = checked_model(db, runtime, secret=token, resolution=resolution)
     from geo.categories import CATEGORY_KEYS
 
