@@ -41,4 +41,7 @@ def test_coverage_gaps_notebook_executes(tmp_path: Path, monkeypatch: pytest.Mon
     near = re.search(r"(\d+) of the 10 densest cells lie within 8 km of South Lake", text)
     assert near and int(near.group(1)) >= 8
     assert "exact :" in text and "(Optimal)" in text and "building the 3 sites: +" in text
-    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 2  # gap map before and after
+    # the province section: every city listed or said missing, the sums, and the province map
+    assert "浙江省: 10 of 11 prefectures have a city pack" in text and "wenzhou: no_census_data" in text
+    assert "54994685" in text  # the ten packed cities' 2020 census populations, summed
+    assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 3  # gap map before and after, province
