@@ -320,3 +320,25 @@ def test_same_command_on_a_running_scheduler(demo_sample, demo_network, tmp_path
     )
     got = read_geoparquet(out)["coverage_totals"]
     pd.testing.assert_frame_equal(got[list(want.totals.columns)], want.totals, check_exact=True)
+
+
+def test_a_province_key_runs_every_member_city_with_a_pack(jiaxing_sample, tmp_path: Path) -> None:
+    """``plan batch zhejiang``: the province planner's run. Every packed city of the province is one task,
+    the city without a pack is named with the reason, and each city's totals equal its own model's."""
+    from geo.provinces import load_province, province_cities
+
+    members = province_cities(load_province("zhejiang"))
+    out = tmp_path / "province"
+    args = ["plan", "batch", "zhejiang", "-c", "evaluation", "-m", "ebike", "-t", "30", "--sites", "0"]
+    proc = run_cli({}, *args, "--workers", "1", "--threads", "--out", str(out), timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["cities"] == [c.key for c in members.loaded] and len(manifest["cities"]) == 10
+    for key, reason in members.missing.items():
+        assert f"zhejiang: {key} has no city pack and is left out ({reason})" in proc.stderr
+    totals = pd.read_parquet(out / "coverage_totals.parquet")
+    assert sorted(totals["city"]) == sorted(manifest["cities"])
+    census = {c.key: int(districts(c)["population"].sum()) for c in members.loaded}
+    assert dict(zip(totals["city"], totals["population"], strict=True)) == census
+    jiaxing = totals.set_index("city").loc["jiaxing"]
+    assert jiaxing["covered"] > 0 and bool(jiaxing["sample"])  # the labelled sample is registered there

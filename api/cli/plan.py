@@ -318,9 +318,29 @@ def _batch_city(text: str) -> CityPack:
     return load_pack(Path(text)) if ("/" in text or text.startswith(".")) else load_city(text)
 
 
+def _batch_cities(names: list[str]) -> list[CityPack]:
+    """The packs a batch runs: each name a city key, a pack folder, or a province key (``zhejiang``:
+    every member city with a pack; the members without one are named on stderr with the reason)."""
+    from geo.provinces import available_provinces, load_province, province_cities
+
+    packs: dict[str, CityPack] = {}
+    for name in names:
+        if name in available_provinces():
+            members = province_cities(load_province(name))
+            for key, reason in members.missing.items():
+                typer.echo(f"{name}: {key} has no city pack and is left out ({reason})", err=True)
+            packs.update((c.key, c) for c in members.loaded)
+        else:
+            pack = _batch_city(name)
+            packs[pack.key] = pack
+    return list(packs.values())
+
+
 @app.command("batch")
 def batch_command(
-    cities: Annotated[list[str], typer.Argument(help="city pack keys (or folders of city packs)")],
+    cities: Annotated[
+        list[str], typer.Argument(help="city pack keys, folders of city packs, or a province key (zhejiang)")
+    ],
     category: CategoriesOpt = None,
     mode: ModesOpt = None,
     minutes: ThresholdsOpt = None,
@@ -363,7 +383,7 @@ def batch_command(
     folder = out or get_settings().var_dir / "batch" / "latest"
     try:
         upgrade()
-        packs = [_batch_city(c) for c in cities]
+        packs = _batch_cities(cities)
         spec = BatchSpec(
             categories=tuple(category or CATEGORY_KEYS),
             modes=tuple(mode or MODE_KEYS),
