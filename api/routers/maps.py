@@ -28,6 +28,13 @@ from api.maps.basemaps import Basemap, basemap_keys, basemap_names
 from api.maps.builder import build_map
 from api.maps.overlays import data_notes, district_features, resource_points
 from api.maps.params import MapParams, parse_map_params, parse_resolution
+from api.maps.province import (
+    coverage_page_context,
+    map_page_context,
+    parse_province_params,
+    province_choices,
+    province_of_query,
+)
 from api.maps.text import LANGS, texts
 from api.security import content_security_policy, template_context
 from api.state import get_runtime
@@ -37,6 +44,7 @@ from geo.config import Settings, get_settings
 from geo.coords import from_wgs84
 from geo.errors import SkillCircleError
 from geo.moderules import MODE_KEYS
+from geo.provinces import ProvincePack
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +108,37 @@ def _page(request: Request, render: Callable[[], Response]) -> Response:
     except SkillCircleError as exc:
         log.info("map page %s refused: %s", request.url.path, exc.code)
         return _error_response(request, exc)
+
+
+def _province_page(request: Request, db: DbSession, pack: ProvincePack, *, page: str) -> Response:
+    """``/map`` or ``/map/coverage`` of a province (built by :mod:`api.maps.province`)."""
+    params = parse_province_params(
+        request.query_params, pack, settings=get_settings(), accept_language=request.headers.get("accept-language")
+    )
+    base = {
+        "request": request,
+        "cities": _city_choices(params.lang),
+        "provinces": province_choices(params.lang),
+        "basemaps": basemap_names(params.lang),
+        "basemap_keys": basemap_keys(),
+        "css": _static_url("map.css"),
+        "js": _static_url("map.js"),
+        "extra_js": [_static_url("province.js")],
+    }
+    if page == "coverage":
+        if not any(k in request.query_params for k in ("category", "mode", "minutes")):
+            view = pack.coverage_view
+            query = {**request.query_params, "city": pack.key}
+            query |= {"category": view.category, "mode": view.mode, "minutes": str(view.minutes)}
+            return RedirectResponse("/map/coverage?" + urlencode(query), status_code=302)
+        context = coverage_page_context(db, pack, params, base=base)
+        template = "map_province_coverage.html"
+    else:
+        context = map_page_context(db, pack, params, base=base)
+        template = "map_province.html"
+    return templates.TemplateResponse(
+        request, template, context, headers={"Content-Security-Policy": _csp(params.basemap)}
+    )
 
 
 def _city_choices(lang: str) -> list[dict[str, str]]:
@@ -216,6 +255,7 @@ def _map_context(request: Request, db: DbSession, *, page: str) -> tuple[dict[st
         "basemaps": basemap_names(params.lang),
         "basemap_keys": basemap_keys(),
         "cities": _city_choices(params.lang),
+        "provinces": province_choices(params.lang),
         "modes": MODE_KEYS,
         "links": _links(params),
         "full_map_url": "/map?" + urlencode({**params.query(), **_extra(params)}),
@@ -241,6 +281,14 @@ def home(request: Request) -> Response:
             }
             for c in _city_choices(lang)
         ]
+        provinces = [
+            {
+                **p,
+                "map": "/map?" + urlencode({"city": p["key"], "lang": lang}),
+                "coverage": "/map/coverage?" + urlencode({"city": p["key"], "lang": lang}),
+            }
+            for p in province_choices(lang)
+        ]
         other = "en" if lang == "zh" else "zh"
         return templates.TemplateResponse(
             request,
@@ -249,6 +297,7 @@ def home(request: Request) -> Response:
                 "t": t,
                 "lang": lang,
                 "cities": cities,
+                "provinces": provinces,
                 "other_lang": "/?" + urlencode({"lang": other}),
                 "css": _static_url("map.css"),
             },
@@ -260,9 +309,15 @@ def home(request: Request) -> Response:
 
 @router.get("/map", response_class=HTMLResponse)
 def public_map(request: Request, db: DbSession) -> Response:
-    """The public 30-minute circle map (``city, lang, basemap, mode, category, skill, center, zoom``)."""
+    """The public 30-minute circle map (``city, lang, basemap, mode, category, skill, center, zoom``).
+
+    ``city`` may name a province pack (``zhejiang``): the province view of every member city.
+    """
 
     def render() -> Response:
+        pack = province_of_query(request.query_params)
+        if pack is not None:
+            return _province_page(request, db, pack, page="map")
         context, params = _map_context(request, db, page="map")
         return templates.TemplateResponse(
             request, "map.html", context, headers={"Content-Security-Policy": _csp(params.basemap)}
@@ -294,10 +349,15 @@ def coverage_map(request: Request, db: DbSession) -> Response:
 
     Opened without a choice of category, mode and minutes, it redirects to the city pack's
     ``[coverage_view]`` (a view that shows gaps), so the choices are always in the URL.
-    The cells, totals and tables come from ``/api/v1/coverage`` (fetched by the page).
+    The cells, totals and tables come from ``/api/v1/coverage`` (fetched by the page). For a province
+    (``city=zhejiang``) it is the province gap map: districts coloured by their covered share, from
+    ``/api/v1/plan/table?city=<province>`` at city and district level.
     """
 
     def render() -> Response:
+        pack = province_of_query(request.query_params)
+        if pack is not None:
+            return _province_page(request, db, pack, page="coverage")
         settings = get_settings()
         params = _params(request, db, settings)
         chosen = ("category", "mode", "minutes")
@@ -353,6 +413,7 @@ def coverage_map(request: Request, db: DbSession) -> Response:
             "basemaps": basemap_names(params.lang),
             "basemap_keys": basemap_keys(),
             "cities": _city_choices(params.lang),
+            "provinces": province_choices(params.lang),
             "modes": MODE_KEYS,
             "categories": [{"key": c.key, "label": c.label(params.lang), "color": c.color} for c in CATEGORIES],
             "category": category,

@@ -12,7 +12,7 @@
 (function () {
   "use strict";
 
-  var SC = { state: { ready: false, pending: 0, markers: {}, requests: [] } };
+  var SC = { state: { ready: false, pending: 0, markers: {}, requests: [] }, pages: {} };
   window.SkillCircle = SC;
   var cfg = null;
   var T = {};
@@ -207,6 +207,7 @@
     if (layers.control && layers.control.getContainer) collapsible(layers.control.getContainer(), T.layers, phone);
     if (layers.cluster) layers.cluster.options.iconCreateFunction = clusterIcon;
     if (cfg.page === "coverage") initCoverage();
+    else if (SC.pages[cfg.page]) SC.pages[cfg.page]();  // e.g. the province view (/static/province.js)
     else initCircleMap();
     SC.state.ready = true;
     document.body.dataset.ready = "1";
@@ -246,8 +247,8 @@
     });
   }
 
-  function initCircleMap() {
-    var map = SC.state.map;
+  /* One marker per resource of cfg.resources (kept in SC.state.markers; the sub-groups get them). */
+  function makeMarkers(onClick) {
     cfg.resources.forEach(function (r) {
       var marker = L.marker([r.lat, r.lon], { icon: markerIcon(r.category), title: r.name, riseOnHover: true });
       marker.scResource = r;
@@ -258,9 +259,20 @@
           node.dataset.category = r.category;
         }
       });
-      marker.on("click", function () { openResource(r.id); });
+      marker.on("click", function () { onClick(r); });
       SC.state.markers[r.id] = marker;
     });
+  }
+
+  /* The city whose API answers about resource `id` (a province page shows several cities). */
+  function resourceCity(id) {
+    var marker = SC.state.markers[id];
+    return (marker && marker.scResource.city) || cfg.city.key;
+  }
+
+  function initCircleMap() {
+    var map = SC.state.map;
+    makeMarkers(function (r) { openResource(r.id); });
     applySkillFilter(cfg.skill || "");
     if (cfg.fit && cfg.resources.length) {
       var bounds = L.latLngBounds(cfg.resources.map(function (r) { return [r.lat, r.lon]; }));
@@ -387,9 +399,10 @@
     showPanel();
     setStatus(T.loading, "loading");
     var crs = cfg.crs;
-    var detail = api("/resources/" + id, { city: cfg.city.key, lang: cfg.lang, crs: crs });
+    var city = resourceCity(id);
+    var detail = api("/resources/" + id, { city: city, lang: cfg.lang, crs: crs });
     var circle = api("/resources/" + id + "/isochrones", {
-      city: cfg.city.key,
+      city: city,
       mode: cfg.mode,
       minutes: cfg.bands.join(","),
       crs: crs,
@@ -718,6 +731,27 @@
     });
     byId("sc-coverage-tables").hidden = false;
   }
+
+  /* What other page scripts (/static/province.js) build on. */
+  SC.util = {
+    el: el,
+    api: api,
+    fmt: fmt,
+    byId: byId,
+    setStatus: setStatus,
+    showError: showError,
+    estimateBadge: estimateBadge,
+    swatch: swatch,
+    number: number,
+    percent: percent,
+    modeLabel: modeLabel,
+    makeMarkers: makeMarkers,
+    applySkillFilter: applySkillFilter,
+    openResource: openResource,
+    showPanel: showPanel,
+    hidePanel: hidePanel,
+    clearSelection: clearSelection,
+  };
 
   // ------------------------------------------------------------------ the embed-code generator (/embed/snippet)
   function attr(value) {
