@@ -10,6 +10,8 @@ violation, no console error, nothing loaded from another host. Screenshots go to
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from sqlalchemy import func, select
@@ -29,6 +31,7 @@ from tests._maps_browser import (  # noqa: F401 - fixtures
     open_page,
     recording_context,
     small_targets,
+    visible_text,
     wait_idle,
 )
 from tests._servers import PATIENCE_S
@@ -68,7 +71,13 @@ def _check_readable(page: object, table_id: str, rows: int) -> None:
     assert got["minFont"] >= 12, got
 
 
-def _check_page(page: object, rec: object, size: str) -> None:
+def _check_page(page: object, rec: object, size: str, lang: str) -> None:
+    assert page.evaluate("document.documentElement.lang") == ("en" if lang == "en" else "zh-CN")
+    text = visible_text(page)
+    if lang == "en":  # no Chinese outside the names marked translate="no" (and the language switch)
+        assert not re.findall(r"[\u3400-\u9fff]+", text.replace("中文", ""))
+    else:
+        assert len(re.findall(r"[\u3400-\u9fff]", text)) > 50
     assert horizontal_overflow(page) <= 0
     if size == "360":
         assert small_targets(page) == []
@@ -104,7 +113,7 @@ def test_province_map_draws_every_city(browser, live_server, artifacts, members,
         first.scroll_into_view_if_needed()
         assert first.locator(".sc-missing-reason").is_visible()
         page.screenshot(path=str(artifacts / f"page-province-{size}-{lang}-missing.png"))
-    _check_page(page, rec, size)
+    _check_page(page, rec, size, lang)
     # "go to city" frames that city
     page.select_option("#sc-province-jump", "jiaxing")
     center = page.evaluate("() => { const c = SkillCircle.state.map.getCenter(); return [c.lat, c.lng]; }")
@@ -147,10 +156,10 @@ def _city_tables(base: str, keys: list[str]) -> dict[str, dict]:
     return out
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-def test_province_gap_map_equals_the_sum_of_the_cities(browser, live_server, artifacts, members, size):  # noqa: F811
-    url = f"{live_server.url}/map/coverage?city=zhejiang&basemap=none"  # redirects to the province's gap view
-    context, rec = recording_context(browser, viewport=SIZES[size])
+@pytest.mark.parametrize(("size", "lang"), [("360", "zh"), ("1366", "en")])
+def test_province_gap_map_equals_the_sum_of_the_cities(browser, live_server, artifacts, members, size, lang):  # noqa: F811
+    url = f"{live_server.url}/map/coverage?city=zhejiang&basemap=none&lang={lang}"  # redirects to the gap view
+    context, rec = recording_context(browser, viewport=SIZES[size], locale="en-US" if lang == "en" else "zh-CN")
     page = context.new_page()
     assert page.goto(url).status == 200
     # the first province answer computes every city's coverage model: allow it the patience of a server start
@@ -192,8 +201,15 @@ def test_province_gap_map_equals_the_sum_of_the_cities(browser, live_server, art
     kinds = page.eval_on_selector_all("#sc-coverage-summary .sc-note", "els => els.map(e => e.dataset.kind)")
     assert "sample" in kinds and "estimate" in kinds and row["estimate"] is True
     assert page.locator("#sc-coverage-summary .sc-badge-estimate").count() == 1
+    badges = page.eval_on_selector_all(
+        "#sc-province-city-table tbody tr",
+        "els => els.map(e => [e.dataset.city, !!e.querySelector('.sc-badge-estimate')])",
+    )
+    assert dict(badges) == {k: e == "1" for k, (_u, e) in expected_cities.items()}
+    page.screenshot(path=str(artifacts / f"page-province-coverage-{size}-{lang}.png"))
+    page.locator("#sc-province-district-table").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / f"page-province-coverage-{size}-{lang}-districts.png"))
     _check_readable(page, "sc-province-city-table", len(cities))
     _check_readable(page, "sc-province-district-table", len(district_rows))
-    page.screenshot(path=str(artifacts / f"page-province-coverage-{size}.png"))
-    _check_page(page, rec, size)
+    _check_page(page, rec, size, lang)
     page.context.close()

@@ -225,8 +225,13 @@
     return b.uncovered - a.uncovered;
   }
 
-  function shareCell(row) {
-    return el("td", { class: "sc-num" }, [U.percent(row.share), row.estimate ? " " : null, row.estimate ? U.estimateBadge() : null]);
+  /* A row's name, with the estimate badge under it where its times are straight-line estimates. */
+  function nameCell(text, estimate) {
+    return el("th", { scope: "row" }, [
+      el("span", { translate: "no", text: text }),
+      estimate ? el("br") : null,
+      estimate ? U.estimateBadge() : null,
+    ]);
   }
 
   function renderTables(cfg, cityAnswer, districtAnswer) {
@@ -235,24 +240,26 @@
     cityAnswer.rows.slice().sort(byUncovered).forEach(function (r) {
       var info = cityInfo(cfg, r.city);
       cBody.appendChild(el("tr", { dataset: { city: r.city, population: r.population, uncovered: r.uncovered, estimate: r.estimate ? "1" : "0" } }, [
-        el("th", { scope: "row", translate: "no", text: info ? info.name : r.city_name }),
+        nameCell(info ? info.name : r.city_name, r.estimate),
         el("td", { class: "sc-num", text: U.number(r.population) }),
         el("td", { class: "sc-num" + (r.uncovered > 0 ? " sc-gap-text" : ""), text: U.number(r.uncovered) }),
-        shareCell(r),
+        el("td", { class: "sc-num", text: U.percent(r.share) }),
       ]));
     });
     var names = {};
     cfg.layers.districts.features.forEach(function (f) { names[f.properties.city + "|" + f.properties.adcode] = f.properties.name; });
     var dBody = U.byId("sc-province-district-table").querySelector("tbody");
     dBody.textContent = "";
+    // every district an estimate: the summary and the city table say so once, not on each of its rows
+    var mixed = districtAnswer.rows.some(function (r) { return !r.estimate; });
     districtAnswer.rows.slice().sort(byUncovered).forEach(function (r) {
       var info = cityInfo(cfg, r.city);
       dBody.appendChild(el("tr", { dataset: { city: r.city, adcode: r.adcode, population: r.population, uncovered: r.uncovered, estimate: r.estimate ? "1" : "0" } }, [
-        el("th", { scope: "row", translate: "no", text: names[r.city + "|" + r.adcode] || r.district }),
+        nameCell(names[r.city + "|" + r.adcode] || r.district, mixed && r.estimate),
         el("td", { translate: "no", text: info ? info.name : r.city_name }),
         el("td", { class: "sc-num", text: U.number(r.population) }),
         el("td", { class: "sc-num" + (r.uncovered > 0 ? " sc-gap-text" : ""), text: U.number(r.uncovered) }),
-        shareCell(r),
+        el("td", { class: "sc-num", text: U.percent(r.share) }),
       ]));
     });
     U.byId("sc-coverage-tables").hidden = false;
