@@ -33,6 +33,7 @@ SIZES = {"360": PHONE, "1366": DESKTOP}
 MAP_PAGES = {
     "map-jiaxing": "/map?city=jiaxing&basemap=none",
     "map-demo": "/map?city=demo&basemap=none",
+    "province": "/map?city=zhejiang&basemap=none",
     "coverage": "/map/coverage?city=demo&basemap=none",
     "embed": "/embed?city=jiaxing&basemap=none",
     "snippet": "/embed/snippet?city=jiaxing",
@@ -76,7 +77,7 @@ def test_map_pages_fit_phone_and_desktop(browser, live_server, artifacts, name, 
         mapbox = page.locator("#sc-map-wrap").bounding_box()
         assert bar["y"] + bar["height"] <= mapbox["y"] + 1
         assert mapbox["height"] >= (300 if size == "360" and name != "embed" else 200)
-    if size == "360" and name in ("map-jiaxing", "map-demo", "coverage"):
+    if size == "360" and name in ("map-jiaxing", "map-demo", "coverage", "province"):
         header = page.locator(".sc-header").bounding_box()
         assert header["height"] <= 64, header
         legend = page.locator("#sc-legend")

@@ -84,10 +84,9 @@ class ProvinceParams:
 
 def province_of_query(query: Mapping[str, str]) -> ProvincePack | None:
     """The province pack a page's ``city`` parameter names, or None for a city (or nothing)."""
-    key = (query.get("city") or "").strip()
-    if not key or key not in available_provinces():
-        return None
-    return load_province(key)
+    from api.services.province import province_of
+
+    return province_of((query.get("city") or "").strip())
 
 
 def _parse_center(value: str | None, pack: ProvincePack) -> tuple[float, float] | None:

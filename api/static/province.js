@@ -226,9 +226,10 @@
   }
 
   /* A row's name, with the estimate badge under it where its times are straight-line estimates. */
-  function nameCell(text, estimate) {
+  function nameCell(text, estimate, sub) {
     return el("th", { scope: "row" }, [
       el("span", { translate: "no", text: text }),
+      sub ? el("span", { class: "sc-row-sub", translate: "no", text: sub }) : null,
       estimate ? el("br") : null,
       estimate ? U.estimateBadge() : null,
     ]);
@@ -255,8 +256,7 @@
     districtAnswer.rows.slice().sort(byUncovered).forEach(function (r) {
       var info = cityInfo(cfg, r.city);
       dBody.appendChild(el("tr", { dataset: { city: r.city, adcode: r.adcode, population: r.population, uncovered: r.uncovered, estimate: r.estimate ? "1" : "0" } }, [
-        nameCell(names[r.city + "|" + r.adcode] || r.district, mixed && r.estimate),
-        el("td", { translate: "no", text: info ? info.name : r.city_name }),
+        nameCell(names[r.city + "|" + r.adcode] || r.district, mixed && r.estimate, info ? info.name : r.city_name),
         el("td", { class: "sc-num", text: U.number(r.population) }),
         el("td", { class: "sc-num" + (r.uncovered > 0 ? " sc-gap-text" : ""), text: U.number(r.uncovered) }),
         el("td", { class: "sc-num", text: U.percent(r.share) }),
