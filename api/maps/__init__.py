@@ -14,5 +14,6 @@ Modules:
 - :mod:`api.maps.overlays` — server-side overlay data (resources, districts) in the basemap's datum;
 - :mod:`api.maps.builder` — the folium map and the pieces a page template embeds;
 - :mod:`api.maps.province` — the province view's pages (every member city, simplified polygons);
+- :mod:`api.maps.province_params` — the province pages' parameters (the city pages' 4xx codes);
 - :mod:`api.maps.text` — the pages' Chinese and English wording.
 """

@@ -77,7 +77,7 @@ def resource_points(session: Session, city: CityPack, *, crs: str = "wgs84") -> 
     return ResourcePoints(items=items, counts=counts, any_sample=any(r.is_sample for r in rows))
 
 
-def _to_crs(geoms: np.ndarray, crs: str) -> np.ndarray:
+def shift_to_crs(geoms: np.ndarray, crs: str) -> np.ndarray:
     """Shift shapely geometries from WGS84 to ``crs`` (all vertices converted in one vectorised call)."""
     if crs == "wgs84":
         return geoms
@@ -96,7 +96,7 @@ def district_features(city: CityPack, *, crs: str = "wgs84", lang: str = "zh") -
     rounded to 6 decimals (≈ 0.1 m), far finer than the polygons' own accuracy.
     """
     frame = districts(city)
-    geoms = _to_crs(np.asarray(frame.geometry.values, dtype=object), crs)
+    geoms = shift_to_crs(np.asarray(frame.geometry.values, dtype=object), crs)
     populations = frame["population"].to_numpy(dtype=np.int64)
     features = []
     for i, row in enumerate(frame.itertuples(index=False)):

@@ -28,13 +28,8 @@ from api.maps.basemaps import Basemap, basemap_keys, basemap_names
 from api.maps.builder import build_map
 from api.maps.overlays import data_notes, district_features, resource_points
 from api.maps.params import MapParams, parse_map_params, parse_resolution
-from api.maps.province import (
-    coverage_page_context,
-    map_page_context,
-    parse_province_params,
-    province_choices,
-    province_of_query,
-)
+from api.maps.province import coverage_page_context, map_page_context, province_choices
+from api.maps.province_params import parse_province_params, province_of_query
 from api.maps.text import LANGS, texts
 from api.security import content_security_policy, template_context
 from api.state import get_runtime
