@@ -206,6 +206,15 @@ def test_province_gap_map_equals_the_sum_of_the_cities(browser, live_server, art
         "els => els.map(e => [e.dataset.city, !!e.querySelector('.sc-badge-estimate')])",
     )
     assert dict(badges) == {k: e == "1" for k, (_u, e) in expected_cities.items()}
+    # a city with nothing in the registry is "nothing registered", not an ordinary 0 %: on the map and in the table
+    registered = {c["key"]: c["resources"] for c in answer["city"]["cities"]}
+    assert registered["jiaxing"] > 0 and any(n == 0 for n in registered.values())
+    empty = page.eval_on_selector_all(
+        "#sc-province-city-table tbody tr", "els => els.map(e => [e.dataset.city, e.dataset.empty])"
+    )
+    assert dict(empty) == {k: "1" if n == 0 else "0" for k, n in registered.items()}
+    empty_districts = sum(1 for r in district_rows if registered[r["city"]] == 0)
+    assert page.locator("path.sc-share-empty").count() == empty_districts > 0
     page.screenshot(path=str(artifacts / f"page-province-coverage-{size}-{lang}.png"))
     page.locator("#sc-province-district-table").scroll_into_view_if_needed()
     page.screenshot(path=str(artifacts / f"page-province-coverage-{size}-{lang}-districts.png"))

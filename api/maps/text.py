@@ -165,6 +165,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "province_coverage_hint": "每个区县按时间上限内可到达的人口比例着色；表格按市、区县列出未覆盖人口。",
         "share_legend": "区县覆盖率",
         "no_data": "无数据",
+        "nothing_registered": "尚无登记机构（覆盖为 0）",
         "province_sum_note": "全省合计为各有数据包城市的合计之和（与逐市查询相同）。",
         "province_population_note": "人口：各区县为第七次人口普查总数；"
         "区县内的分布来自上方说明所列的人口面（模型估算或导入数据）。",
@@ -340,6 +341,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "tables list the people not covered, per city and per district.",
         "share_legend": "District covered share",
         "no_data": "no data",
+        "nothing_registered": "nothing registered yet (0 covered)",
         "province_sum_note": "Province totals are the sums of the cities with a pack (the same as asking each city).",
         "province_population_note": "Population: 2020 census totals per district; where people live inside a district "
         "comes from the population surface named in the notes (model or imported).",

@@ -26,6 +26,14 @@
     { min: 0, color: "#d73027" },
   ];
   var NO_DATA = "#d5d8dc";
+  /* A city with nothing in the registry: 0 covered because nothing is registered, not only far away. */
+  var EMPTY = "#ffffff";
+
+  function emptyCities(answer) {
+    var out = {};
+    (answer.cities || []).forEach(function (c) { if (!c.resources) out[c.key] = true; });
+    return out;
+  }
 
   function cityInfo(cfg, key) {
     var all = cfg.province.cities.concat(cfg.province.missing);
@@ -132,6 +140,7 @@
       list.appendChild(el("li", { dataset: { share: i } }, [swatchBox(c.color), label]));
     });
     list.appendChild(el("li", { dataset: { share: -1 } }, [swatchBox(NO_DATA), T.no_data]));
+    list.appendChild(el("li", { dataset: { share: "empty" } }, [swatchBox(EMPTY, true), T.nothing_registered]));
     list.appendChild(el("li", {}, [swatchBox("#aab7b8", true), T.missing_layer]));
   }
 
@@ -149,6 +158,7 @@
     cfg.layers.districts.features.forEach(function (f) { shapes[f.properties.city + "|" + f.properties.adcode] = f; });
     var features = [];
     var unmatched = [];
+    var empty = emptyCities(answer);
     answer.rows.forEach(function (row) {
       var shape = shapes[row.city + "|" + row.adcode];
       if (!shape) {
@@ -159,13 +169,15 @@
     });
     var layer = L.geoJSON({ type: "FeatureCollection", features: features }, {
       style: function (feature) {
-        var i = shareClass(feature.properties.row);
+        var row = feature.properties.row;
+        var i = empty[row.city] ? "empty" : shareClass(row);
         return {
-          className: "sc-district-fill sc-share-" + (i < 0 ? "none" : i),
+          className: "sc-district-fill sc-share-" + (i === -1 ? "none" : i),
           color: "#34495e",
           weight: 0.8,
           opacity: 0.8,
-          fillColor: i < 0 ? NO_DATA : SHARE_CLASSES[i].color,
+          dashArray: i === "empty" ? "4 3" : null,
+          fillColor: i === "empty" ? EMPTY : i < 0 ? NO_DATA : SHARE_CLASSES[i].color,
           fillOpacity: 0.7,
         };
       },
@@ -175,7 +187,7 @@
         l.bindTooltip(el("span", {}, [
           el("strong", { text: p.label }), el("br"),
           T.share + " " + U.percent(row.share) + " · " + T.uncovered + " " + U.number(row.uncovered) +
-            (row.estimate ? " · " + T.estimate_badge : ""),
+            (row.estimate ? " · " + T.estimate_badge : "") + (empty[row.city] ? " · " + T.nothing_registered : ""),
         ]), { sticky: true });
       },
     }).addTo(SC.state.map);
@@ -238,10 +250,11 @@
   function renderTables(cfg, cityAnswer, districtAnswer) {
     var cBody = U.byId("sc-province-city-table").querySelector("tbody");
     cBody.textContent = "";
+    var empty = emptyCities(cityAnswer);
     cityAnswer.rows.slice().sort(byUncovered).forEach(function (r) {
       var info = cityInfo(cfg, r.city);
-      cBody.appendChild(el("tr", { dataset: { city: r.city, population: r.population, uncovered: r.uncovered, estimate: r.estimate ? "1" : "0" } }, [
-        nameCell(info ? info.name : r.city_name, r.estimate),
+      cBody.appendChild(el("tr", { dataset: { city: r.city, population: r.population, uncovered: r.uncovered, estimate: r.estimate ? "1" : "0", empty: empty[r.city] ? "1" : "0" } }, [
+        nameCell(info ? info.name : r.city_name, r.estimate, empty[r.city] ? cfg.text.nothing_registered : null),
         el("td", { class: "sc-num", text: U.number(r.population) }),
         el("td", { class: "sc-num" + (r.uncovered > 0 ? " sc-gap-text" : ""), text: U.number(r.uncovered) }),
         el("td", { class: "sc-num", text: U.percent(r.share) }),
