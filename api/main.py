@@ -2,6 +2,8 @@
 
 Run it with ``skillcircle serve`` (or ``uvicorn api.main:app``). Every error a client can cause is a
 4xx JSON answer with a stable ``code`` and a message in Chinese and English (see ``geo/errors.py``).
+The exception handlers below are the one place that shapes error answers: a browser opening a page
+(not ``/api/…``) gets the same error as a small page instead (:func:`api.web.wants_page`).
 """
 
 from __future__ import annotations
@@ -22,43 +24,62 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.deps import query_text_guard
 from api.ratelimit import RateLimiter, RateLimitMiddleware
-from api.security import SecurityHeadersMiddleware
+from api.security import SecurityHeadersMiddleware, add_security_headers
 from api.telemetry import MetricsMiddleware
-from api.web import PageError, page_error_response
+from api.web import PageError, error_page, is_api_path, page_error_response, retry_after, wants_page
 from geo.config import get_settings
 from geo.db import database_unavailable
-from geo.errors import DatabaseUnavailableError, RateLimitedError, SkillCircleError
+from geo.errors import SkillCircleError
 from geo.text_input import TextProblem
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
-def _error(status: int, code: str, en: str, zh: str, details: dict | None = None) -> JSONResponse:
-    body = {"error": {"code": code, "message_zh": zh, "message_en": en, "details": details or {}}}
-    return JSONResponse(body, status_code=status)
+def _answer(request: Request, err: SkillCircleError) -> Response:
+    """Every error answer: the page for a browser opening a page, else the JSON body; ``Retry-After``
+    on a 429 or a lost database's 503 either way."""
+    seconds = retry_after(err)
+    headers = {"Retry-After": str(seconds)} if seconds is not None else {}
+    response: Response | None = None
+    if wants_page(request):
+        try:
+            response = error_page(request, err)
+            response.headers.update(headers)
+        except Exception:  # a page that cannot be drawn must not hide the error itself
+            log.exception("the error page for %s could not be rendered; answering JSON", err.code)
+    if response is None:
+        response = JSONResponse(err.to_dict(), status_code=err.status, headers=headers)
+    if not is_api_path(request.url.path):
+        response.headers.append("Vary", "Accept")  # a page or JSON, by the request's Accept
+    return response
+
+
+def _error(status: int, code: str, en: str, zh: str, details: dict | None = None) -> SkillCircleError:
+    """An app-wide handler's error (``tests/test_error_codes.py`` reads the codes of these calls)."""
+    return SkillCircleError(en, message_zh=zh, details=details, code=code, status=status)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SkillCircleError)
-    async def _skillcircle_error(_request: Request, exc: SkillCircleError) -> JSONResponse:
-        headers = {}
-        if isinstance(exc, RateLimitedError | DatabaseUnavailableError):
-            headers["Retry-After"] = str(exc.details.get("retry_after", 60))
-        return JSONResponse(exc.to_dict(), status_code=exc.status, headers=headers)
+    async def _skillcircle_error(request: Request, exc: SkillCircleError) -> Response:
+        return _answer(request, exc)
 
     @app.exception_handler(DBAPIError)
-    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+    async def _database_error(request: Request, exc: DBAPIError) -> Response:
         # a lost, dropped or unreachable database: 503 with Retry-After, never a 500
         log.warning("database error on %s: %s", request.url.path, str(exc.orig or exc).splitlines()[0])
         return await _skillcircle_error(request, database_unavailable(exc))
 
     @app.exception_handler(PageError)
     async def _page_error(request: Request, exc: PageError) -> Response:
-        return page_error_response(request, exc)
+        response = page_error_response(request, exc)
+        if (seconds := retry_after(exc.error)) is not None:
+            response.headers["Retry-After"] = str(seconds)
+        return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         problems = [
             {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", ""), "type": e.get("type", "")}
             for e in exc.errors()
@@ -70,27 +91,33 @@ def _install_error_handlers(app: FastAPI) -> None:
             problem = TextProblem(**texts[0]["ctx"])
             en, zh = problem.messages(field)
             details = {"errors": problems, "field": field, "code_point": problem.code_point}
-            return _error(422, "invalid_text", en, zh, details)
-        return _error(
-            422,
-            "invalid_parameter",
-            f"invalid request parameter(s): {where}",
-            f"请求参数无效：{where}",
-            {"errors": problems},
+            return _answer(request, _error(422, "invalid_text", en, zh, details))
+        return _answer(
+            request,
+            _error(
+                422,
+                "invalid_parameter",
+                f"invalid request parameter(s): {where}",
+                f"请求参数无效：{where}",
+                {"errors": problems},
+            ),
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
-            return _error(404, "not_found", "no such page or endpoint", "找不到该页面或接口")
-        if exc.status_code == 405:
-            return _error(405, "method_not_allowed", "method not allowed", "不支持该请求方法")
-        return _error(exc.status_code, "http_error", str(exc.detail), str(exc.detail))
+            err = _error(404, "not_found", "no such page or endpoint", "找不到该页面或接口")
+        elif exc.status_code == 405:
+            err = _error(405, "method_not_allowed", "method not allowed", "不支持该请求方法")
+        else:
+            err = _error(exc.status_code, "http_error", str(exc.detail), str(exc.detail))
+        return _answer(request, err)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error", exc_info=exc)
-        return _error(500, "internal_error", "internal error; it has been logged", "服务器内部错误，已记录")
+        err = _error(500, "internal_error", "internal error; it has been logged", "服务器内部错误，已记录")
+        return add_security_headers(_answer(request, err))  # Starlette sends this one from outside every middleware
 
 
 @asynccontextmanager

@@ -7,7 +7,9 @@ page start-up calls) carry this request's nonce (``{{ csp_nonce }}`` in the temp
 sets its own policy (the map pages: tile hosts, the ``/embed`` frame-ancestors allow-list) keeps it,
 and this middleware adds the nonce to its ``script-src``. Any other HTML answer (the skill-code
 pages and their error pages, ``/docs``) gets the default policy, which only this site may frame.
-Non-HTML answers get ``default-src 'none'; frame-ancestors 'none'``.
+Non-HTML answers get ``default-src 'none'; frame-ancestors 'none'``. The one answer Starlette sends
+from outside every middleware, the 500 of an unexpected error, gets the same headers from
+:func:`add_security_headers`.
 
 A pure ASGI middleware, so static files and streamed answers get the headers too. The nonce is made
 when it is first needed (a template asks for it, or an HTML answer starts): a JSON answer costs no
@@ -16,14 +18,19 @@ random bytes.
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from typing import Any
 
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+log = logging.getLogger(__name__)
 REFERRER_POLICY = "strict-origin-when-cross-origin"
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
+_ORIGIN_RE = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$")
 
 
 def content_security_policy(
@@ -48,6 +55,35 @@ def content_security_policy(
             f"frame-ancestors {ancestors}",
         ]
     )
+
+
+def frame_ancestors(origins: list[str]) -> str:
+    """The CSP ``frame-ancestors`` source list: ``'self'`` plus every well-formed allowed origin.
+
+    Malformed entries (anything but ``scheme://host[:port]``, optionally ``*.`` wildcard host) are
+    skipped with a warning, so a typo in the settings cannot inject other CSP directives.
+    """
+    valid = []
+    for origin in origins:
+        value = str(origin).strip().rstrip("/")
+        if _ORIGIN_RE.match(value):
+            valid.append(value)
+        else:
+            log.warning("ignoring malformed embed origin %r in settings.embed_origins", origin)
+    return " ".join(["'self'", *dict.fromkeys(valid)])
+
+
+def add_security_headers(response: Response) -> Response:
+    """Give ``response`` the headers :class:`SecurityHeadersMiddleware` would add (those it lacks).
+
+    For the 500 answer of an unexpected error, which Starlette sends from outside every middleware.
+    An HTML answer gets the default page policy (without a nonce: it has no inline script).
+    """
+    html = response.headers.get("content-type", "").startswith("text/html")
+    response.headers.setdefault("content-security-policy", content_security_policy() if html else API_CSP)
+    response.headers.setdefault("x-content-type-options", "nosniff")
+    response.headers.setdefault("referrer-policy", REFERRER_POLICY)
+    return response
 
 
 def _with_nonce(policy: str, nonce: str) -> str:

@@ -8,6 +8,12 @@ is a 403 ``csrf_failed`` with a bilingual message, and nothing is written.
 
 Cookies are HttpOnly and SameSite=Lax always, and Secure when the request came over https (or the
 configured ``base_url`` is https).
+
+Error pages: a browser that opens a page (``Accept`` names ``text/html``, the path is not under
+``/api/``) gets every error the route did not answer itself as a small page (``page_error.html``, in
+the page language, with the error's code, status and, for 503 and 429, a retry hint) instead of the
+API's JSON body: :func:`wants_page` decides, :func:`error_page` renders, and ``api/main.py``'s
+exception handlers are the one place that calls them.
 """
 
 from __future__ import annotations
@@ -23,9 +29,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from api.i18n import html_lang, safe_negotiate
-from api.security import template_context
+from api.security import content_security_policy, frame_ancestors, template_context
 from geo.config import get_settings
-from geo.errors import ForbiddenError, SkillCircleError
+from geo.errors import DatabaseUnavailableError, ForbiddenError, RateLimitedError, SkillCircleError
 
 TEMPLATES = Jinja2Templates(
     directory=Path(__file__).resolve().parent / "templates", context_processors=[template_context]
@@ -149,15 +155,99 @@ class PageError(Exception):
         self.heading = heading
 
 
+HEADINGS: dict[int, tuple[str, str]] = {
+    401: ("需要登录", "Login needed"),
+    403: ("没有权限", "Not allowed"),
+    404: ("没有找到", "Not found"),
+    429: ("请求过于频繁", "Too many requests"),
+    500: ("服务器出错了", "Something went wrong on our side"),
+    503: ("暂时无法访问", "Temporarily unavailable"),
+}
+
+
 def page_error_response(request: Request, exc: PageError) -> Response:
     """The page (or login redirect) for a :class:`PageError`."""
-    lang = page_lang(request)
-    err = exc.error
-    if err.code == "session_expired":
+    if exc.error.code == "session_expired":
         return RedirectResponse("/console/login?expired=1", status_code=303)
-    headings = {401: ("需要登录", "Login needed"), 403: ("没有权限", "Not allowed"), 404: ("没有找到", "Not found")}
-    zh, en = exc.heading or headings.get(err.status, ("无法完成", "Could not be done"))
-    context = {"error": err, "error_text": message(err, lang), "heading": en if lang == "en" else zh, "back": exc.back}
+    return _error_page(request, exc.error, back=exc.back, heading=exc.heading)
+
+
+def is_api_path(path: str) -> bool:
+    """Whether ``path`` is the API's (``/api/…``), which answers JSON whoever asks."""
+    return path == "/api" or path.startswith("/api/")
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error answer to ``request`` is a page: a browser (its ``Accept`` names ``text/html``)
+    opening a path outside the API. Every other client (``fetch`` sends ``*/*``) gets the JSON body."""
+    return not is_api_path(request.url.path) and "text/html" in request.headers.get("accept", "")
+
+
+def retry_after(err: SkillCircleError) -> int | None:
+    """The seconds of the ``Retry-After`` header of a 429 or of a lost database's 503 (None for others)."""
+    if isinstance(err, RateLimitedError | DatabaseUnavailableError):
+        return int(err.details.get("retry_after", 60))
+    return None
+
+
+def wait_text(seconds: int, lang: str) -> str:
+    """``seconds`` as the retry hint says it: "10 秒", "2 分钟", "24 小时" (rounded up)."""
+    if seconds < 120:
+        n, zh, en = seconds, "秒", "second"
+    elif seconds < 7200:
+        n, zh, en = -(-seconds // 60), "分钟", "minute"
+    else:
+        n, zh, en = -(-seconds // 3600), "小时", "hour"
+    return f"{n} {en}{'s' if n != 1 else ''}" if lang == "en" else f"{n} {zh}"
+
+
+def _same_site_path(path: str) -> str:
+    """``path`` as a link on this site: leading slashes and backslashes collapsed to one slash, so a
+    requested ``//other.example/x`` cannot become a protocol-relative link to another host."""
+    return "/" + path.lstrip("/\\")
+
+
+def error_page(request: Request, err: SkillCircleError) -> HTMLResponse:
+    """The page a browser gets for an error no route answered itself (see :func:`wants_page`).
+
+    Same status as the JSON answer; the caller adds ``Retry-After``. The page names the error's code,
+    says when to try again (503, 429) with a link that reloads the same address, and links home. Its
+    Content-Security-Policy is the site's (``/embed`` keeps its portal allow-list, so a portal's
+    frame shows the page rather than a blocked frame).
+    """
+    response = _error_page(request, err, generic=True)
+    ancestors = frame_ancestors(get_settings().embed_origins) if request.url.path == "/embed" else "'self'"
+    response.headers["Content-Security-Policy"] = content_security_policy(ancestors=ancestors)
+    return response
+
+
+def _error_page(
+    request: Request,
+    err: SkillCircleError,
+    *,
+    back: str | None = None,
+    heading: tuple[str, str] | None = None,
+    generic: bool = False,
+) -> HTMLResponse:
+    lang = page_lang(request)
+    zh, en = heading or HEADINGS.get(err.status, ("无法完成", "Could not be done"))
+    path = _same_site_path(request.url.path)
+    context: dict[str, Any] = {
+        "error": err,
+        "error_text": message(err, lang),
+        "heading": en if lang == "en" else zh,
+        "back": back,
+        "path": path,
+    }
+    if generic:
+        seconds = retry_after(err)
+        query = request.url.query
+        context |= {
+            "brand": "SkillCircle" if lang == "en" else "技能圈",
+            "home": "/console" if path.startswith("/console") else f"/?lang={lang}",
+            "wait": wait_text(seconds, lang) if seconds else None,
+            "retry_url": path + (f"?{query}" if query else "") if seconds else None,
+        }
     return render(request, "page_error.html", context, lang=lang, status_code=err.status)
 
 

@@ -105,7 +105,8 @@ def test_routes_answer_503_and_nearby_answers_from_memory(throwaway_database, tm
                 timeout=30,
             )
         )
-        _unavailable_answer(httpx.get(f"{base}/s/ABCDEFGH", headers={"Accept": "text/html"}, timeout=30))
+        # a page answers JSON to a client that does not ask for HTML (browsers get a page: test_page_errors.py)
+        _unavailable_answer(httpx.get(f"{base}/s/ABCDEFGH", headers={"Accept": "application/json"}, timeout=30))
         # nothing answers 500, whatever the route
         for path in ("/", "/map", "/api/v1/skills", "/api/v1/coverage", "/api/v1/codes/ABCDEFGH", "/metrics"):
             assert httpx.get(f"{base}{path}", timeout=60).status_code != 500, path

@@ -2,17 +2,18 @@
 
 Pages are HTML generated with folium (see :mod:`api.maps.builder`) and completed by
 ``/static/map.js``, which calls the public API. Bad parameters get a 4xx with a stable code
-(:mod:`api.maps.params`): an HTML error page for browsers (``Accept: text/html``), the usual JSON
-error body for every other client. Every page sends a Content-Security-Policy that allows scripts
-(files, or inline with the request's nonce: :mod:`api.security`), styles and requests only from this
-service (tile images also from the basemap's host); ``/embed`` may be framed by this site and the
-portal origins in ``settings.embed_origins``, the other pages only by this site.
+(:mod:`api.maps.params`): an HTML error page for browsers (``Accept: text/html``,
+:func:`api.web.wants_page`), the usual JSON error body for every other client. Any other failure
+(a lost database, an unexpected error) is answered by the app-wide handlers, with a page too.
+Every page sends a Content-Security-Policy that allows scripts (files, or inline with the request's
+nonce: :mod:`api.security`), styles and requests only from this service (tile images also from the
+basemap's host); ``/embed`` may be framed by this site and the portal origins in
+``settings.embed_origins``, the other pages only by this site.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ from api.maps.params import MapParams, parse_map_params, parse_resolution
 from api.maps.province import coverage_page_context, map_page_context, province_choices
 from api.maps.province_params import parse_province_params, province_of_query
 from api.maps.text import LANGS, texts
-from api.security import content_security_policy, template_context
+from api.security import content_security_policy, frame_ancestors, template_context
 from api.state import get_runtime
+from api.web import wants_page
 from geo.categories import CATEGORIES
 from geo.cities import CityPack, load_city
 from geo.config import Settings, get_settings
@@ -48,23 +50,6 @@ templates = Jinja2Templates(directory=API_DIR / "templates", context_processors=
 router = APIRouter(tags=["maps"], include_in_schema=False)
 
 ISOCHRONE_BANDS = (10, 20, 30)
-_ORIGIN_RE = re.compile(r"^https?://(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d{1,5})?$")
-
-
-def frame_ancestors(origins: list[str]) -> str:
-    """The CSP ``frame-ancestors`` source list: ``'self'`` plus every well-formed allowed origin.
-
-    Malformed entries (anything but ``scheme://host[:port]``, optionally ``*.`` wildcard host) are
-    skipped with a warning, so a typo in the settings cannot inject other CSP directives.
-    """
-    valid = []
-    for origin in origins:
-        value = str(origin).strip().rstrip("/")
-        if _ORIGIN_RE.match(value):
-            valid.append(value)
-        else:
-            log.warning("ignoring malformed embed origin %r in settings.embed_origins", origin)
-    return " ".join(["'self'", *dict.fromkeys(valid)])
 
 
 def _csp(basemap: Basemap | None, *, ancestors: str = "'self'") -> str:
@@ -79,13 +64,9 @@ def _static_url(name: str) -> str:
     return f"/static/{name}?v={version}"
 
 
-def _wants_html(request: Request) -> bool:
-    return "text/html" in request.headers.get("accept", "")
-
-
 def _error_response(request: Request, exc: SkillCircleError) -> Response:
     """A 4xx answer for a bad page parameter: HTML for browsers, the API's JSON body otherwise."""
-    if not _wants_html(request):
+    if not wants_page(request):
         return JSONResponse(exc.to_dict(), status_code=exc.status)
     lang = safe_negotiate(request.query_params.get("lang"), request.headers.get("accept-language"))
     return templates.TemplateResponse(
