@@ -159,11 +159,13 @@ def open_page(
 ) -> tuple[object, Recorder]:
     """A page of a fresh :func:`recording_context` at ``url``.
 
-    The page is returned once ``SkillCircle.state.ready`` is true and no API call is pending.
+    The page is returned once ``SkillCircle.state.ready`` is true and no API call is pending. The page
+    load gets :data:`tests._servers.PATIENCE_S`: a province page's first answer is slow on a busy machine.
     """
     context, rec = recording_context(browser, viewport=viewport, locale=locale)
     page = context.new_page()
-    response = page.goto(url, wait_until="load")
+    # a province page's first answer in the server builds every member city's runtime: a server start's patience
+    response = page.goto(url, wait_until="load", timeout=PATIENCE_S * 1000)
     assert response is not None and response.status == 200, f"{url} answered {response and response.status}"
     try:
         wait_idle(page)

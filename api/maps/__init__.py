@@ -13,6 +13,7 @@ Modules:
 - :mod:`api.maps.params` — parsing and validating page parameters (bad input → stable 4xx codes);
 - :mod:`api.maps.overlays` — server-side overlay data (resources, districts) in the basemap's datum;
 - :mod:`api.maps.builder` — the folium map and the pieces a page template embeds;
+- :mod:`api.maps.embed` — the portal pages: a province's ``/embed`` and the ``/embed/snippet`` generator;
 - :mod:`api.maps.province` — the province view's pages (every member city, simplified polygons);
 - :mod:`api.maps.province_params` — the province pages' parameters (the city pages' 4xx codes);
 - :mod:`api.maps.text` — the pages' Chinese and English wording.

@@ -221,7 +221,7 @@ def province_links(params: ProvinceParams) -> dict[str, str]:
         "home": "/?" + urlencode({"lang": params.lang}),
         "map": "/map?" + urlencode(params.query(mode=None, category=None)),
         "coverage": "/map/coverage?" + urlencode(params.query(category=None, mode=None)),
-        "snippet": "/embed/snippet?" + urlencode({"lang": params.lang}),
+        "snippet": "/embed/snippet?" + urlencode({"city": params.province.key, "lang": params.lang}),
         "other_lang": "?" + urlencode({**base, "lang": other, **extra}),
         "api": "/docs",
     }
@@ -295,6 +295,7 @@ def map_page_context(
     crs = params.basemap.crs
     layers = province_layers(pack, loaded, view["missing"], crs=crs, lang=params.lang)
     res = province_resources(db, loaded, crs=crs, served={c["key"] for c in view["cities"] if c["served"]})
+    shown = params.categories or tuple(c.key for c in CATEGORIES)
     center, zoom, auto_view = province_view(pack, params)
     labelled = [
         {**f, "properties": {**f["properties"], "name": f["properties"]["label"]}}
@@ -306,7 +307,7 @@ def map_page_context(
         lang=params.lang,
         districts={**layers["districts"], "features": labelled},
         district_label=t["districts_layer"],
-        categories=(),
+        categories=params.categories,
         counts=res["counts"],
         center=center,
         zoom=zoom,
@@ -314,6 +315,7 @@ def map_page_context(
     legend = [
         {"key": c.key, "label": c.label(params.lang), "color": c.color, "count": res["counts"].get(c.key, 0)}
         for c in CATEGORIES
+        if c.key in shown
     ]
     notes = province_notes(view, any_sample=res["any_sample"], lang=params.lang)
     name = pack.name_en if params.lang == "en" else pack.name_zh
@@ -327,7 +329,7 @@ def map_page_context(
         "bands": [10, 20, 30],
         "skill": None,
         "categories": {c["key"]: {"label": c["label"], "color": c["color"]} for c in legend},
-        "resources": res["items"],
+        "resources": [r for r in res["items"] if r["category"] in shown],
         "routed_modes": [],
         "fit": auto_view,
         "text": t,

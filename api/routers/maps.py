@@ -27,11 +27,12 @@ from api.deps import DbSession
 from api.i18n import negotiate, safe_negotiate
 from api.maps.basemaps import Basemap, basemap_keys, basemap_names
 from api.maps.builder import build_map
+from api.maps.embed import province_embed_context, snippet_choices, snippet_context
 from api.maps.overlays import data_notes, district_features, resource_points
 from api.maps.params import MapParams, parse_map_params, parse_resolution
-from api.maps.province import coverage_page_context, map_page_context, province_choices
-from api.maps.province_params import parse_province_params, province_of_query
-from api.maps.text import LANGS, texts
+from api.maps.province import coverage_page_context, map_page_context, province_choices, province_links
+from api.maps.province_params import ProvinceParams, parse_province_params, province_of_query
+from api.maps.text import texts
 from api.security import content_security_policy, frame_ancestors, template_context
 from api.state import get_runtime
 from api.web import wants_page
@@ -86,12 +87,15 @@ def _page(request: Request, render: Callable[[], Response]) -> Response:
         return _error_response(request, exc)
 
 
-def _province_page(request: Request, db: DbSession, pack: ProvincePack, *, page: str) -> Response:
-    """``/map`` or ``/map/coverage`` of a province (built by :mod:`api.maps.province`)."""
-    params = parse_province_params(
+def _province_params(request: Request, pack: ProvincePack) -> ProvinceParams:
+    return parse_province_params(
         request.query_params, pack, settings=get_settings(), accept_language=request.headers.get("accept-language")
     )
-    base = {
+
+
+def _province_base(request: Request, params: ProvinceParams) -> dict[str, Any]:
+    """The entries every province page's context shares (the router's: request, choices, assets)."""
+    return {
         "request": request,
         "cities": _city_choices(params.lang),
         "provinces": province_choices(params.lang),
@@ -101,7 +105,18 @@ def _province_page(request: Request, db: DbSession, pack: ProvincePack, *, page:
         "js": _static_url("map.js"),
         "extra_js": [_static_url("province.js")],
     }
-    if page == "coverage":
+
+
+def _province_page(request: Request, db: DbSession, pack: ProvincePack, *, page: str) -> Response:
+    """``/map``, ``/map/coverage`` or ``/embed`` of a province (built by :mod:`api.maps.province`, ``.embed``)."""
+    params = _province_params(request, pack)
+    base = _province_base(request, params)
+    ancestors = "'self'"
+    if page == "embed":
+        context = province_embed_context(db, pack, params, base=base)
+        template = "embed_province.html"
+        ancestors = frame_ancestors(get_settings().embed_origins)
+    elif page == "coverage":
         if not any(k in request.query_params for k in ("category", "mode", "minutes")):
             view = pack.coverage_view
             query = {**request.query_params, "city": pack.key}
@@ -113,7 +128,7 @@ def _province_page(request: Request, db: DbSession, pack: ProvincePack, *, page:
         context = map_page_context(db, pack, params, base=base)
         template = "map_province.html"
     return templates.TemplateResponse(
-        request, template, context, headers={"Content-Security-Policy": _csp(params.basemap)}
+        request, template, context, headers={"Content-Security-Policy": _csp(params.basemap, ancestors=ancestors)}
     )
 
 
@@ -262,6 +277,7 @@ def home(request: Request) -> Response:
                 **p,
                 "map": "/map?" + urlencode({"city": p["key"], "lang": lang}),
                 "coverage": "/map/coverage?" + urlencode({"city": p["key"], "lang": lang}),
+                "snippet": "/embed/snippet?" + urlencode({"city": p["key"], "lang": lang}),
             }
             for p in province_choices(lang)
         ]
@@ -304,9 +320,15 @@ def public_map(request: Request, db: DbSession) -> Response:
 
 @router.get("/embed", response_class=HTMLResponse)
 def embed_map(request: Request, db: DbSession) -> Response:
-    """The circle map without page chrome, for portals' iframes (same parameters as ``/map``)."""
+    """The circle map without page chrome, for portals' iframes (same parameters as ``/map``).
+
+    ``city`` may name a province pack: the province view without page chrome.
+    """
 
     def render() -> Response:
+        pack = province_of_query(request.query_params)
+        if pack is not None:
+            return _province_page(request, db, pack, page="embed")
         context, params = _map_context(request, db, page="embed")
         ancestors = frame_ancestors(get_settings().embed_origins)
         return templates.TemplateResponse(
@@ -406,39 +428,30 @@ def coverage_map(request: Request, db: DbSession) -> Response:
 
 @router.get("/embed/snippet", response_class=HTMLResponse)
 def embed_snippet(request: Request, db: DbSession) -> Response:
-    """A form that writes the ``<iframe>`` code for a portal editor, with a live preview."""
+    """A form that writes the ``<iframe>`` code for a portal editor, with a live preview.
+
+    It offers every city this server serves and every province pack (``city=zhejiang``).
+    """
 
     def render() -> Response:
         settings = get_settings()
-        params = _params(request, db, settings)
-        t = texts(params.lang)
-        allowed = frame_ancestors(settings.embed_origins).split()[1:]
-        config = {
-            "page": "snippet",
-            "lang": params.lang,
-            "api": "/api/v1",
-            "base_url": settings.base_url.rstrip("/"),
-            "city": params.city.key,
-            "text": t,
-            "iframe_titles": {lang: texts(lang)["iframe_title"] for lang in LANGS},
-            "default_basemap": settings.basemap,
-        }
-        context = {
-            "request": request,
-            "t": t,
-            "lang": params.lang,
-            "title": t["snippet_title"],
-            "params": params,
-            "config": config,
-            "allowed": allowed,
-            "cities": _city_choices(params.lang),
-            "modes": MODE_KEYS,
-            "categories": [{"key": c.key, "label": c.label(params.lang)} for c in CATEGORIES],
-            "basemaps": basemap_names(params.lang),
-            "links": _links(params),
-            "css": _static_url("map.css"),
-            "js": _static_url("map.js"),
-        }
+        pack = province_of_query(request.query_params)
+        if pack is not None:
+            pparams = _province_params(request, pack)
+            lang, selected, mode, links = pparams.lang, pack.key, pparams.mode, province_links(pparams)
+        else:
+            params = _params(request, db, settings)
+            lang, selected, mode, links = params.lang, params.city.key, params.mode, _links(params)
+        base = {"request": request, "links": links, "css": _static_url("map.css"), "js": _static_url("map.js")}
+        context = snippet_context(
+            lang=lang,
+            selected=selected,
+            mode=mode,
+            choices=snippet_choices(_city_choices(lang), province_choices(lang)),
+            allowed=frame_ancestors(settings.embed_origins).split()[1:],
+            settings=settings,
+            base=base,
+        )
         return templates.TemplateResponse(
             request, "embed_snippet.html", context, headers={"Content-Security-Policy": _csp(None)}
         )

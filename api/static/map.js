@@ -137,7 +137,7 @@
     var close = byId("sc-panel-close");
     if (close) close.hidden = true;
     setStatus("", "");
-    if (cfg.page === "embed") byId("sc-panel").hidden = true;
+    if (cfg.page === "embed" || cfg.embed) byId("sc-panel").hidden = true;  // an embed's panel floats on the map
   }
 
   /* A map control that folds to one 44 px button (legend, layer list); folded at first on phones. */
@@ -807,8 +807,30 @@
       timer = setTimeout(update, 300);
     }
 
+    /* The city choice's option: a province has no skill list, and its own default centre and zoom. */
+    function chosen() {
+      var select = form.elements.city;
+      return select.options[select.selectedIndex] || null;
+    }
+
+    function placeholders() {
+      var option = chosen();
+      if (!option) return;
+      form.elements.center.placeholder = option.dataset.center || "";
+      form.elements.zoom.placeholder = option.dataset.zoom || "";
+    }
+
     function loadSkills(city) {
       var select = form.elements.skill;
+      var option = chosen();
+      if (option && option.dataset.province) {  // a province embed shows every skill: nothing to choose
+        select.textContent = "";
+        select.appendChild(el("option", { value: "", text: T.all_skills }));
+        select.disabled = true;
+        select.dataset.loaded = "0";
+        return Promise.resolve();
+      }
+      select.disabled = false;
       return api("/skills", { city: city })
         .then(function (skills) {
           var keep = select.value;
@@ -827,6 +849,7 @@
     form.addEventListener("change", function (e) {
       if (e.target.name === "city") {
         form.elements.skill.value = "";
+        placeholders();
         loadSkills(e.target.value).then(update);
       }
       schedule();

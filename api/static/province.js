@@ -1,7 +1,8 @@
 /*
- * SkillCircle province view (/map?city=<province>, /map/coverage?city=<province>), loaded after map.js.
+ * SkillCircle province view (/map?city=<province>, /map/coverage?city=<province>, /embed?city=<province>),
+ * loaded after map.js.
  *
- * It registers SkillCircle.pages.province and SkillCircle.pages["province-coverage"], which
+ * It registers SkillCircle.pages.province, ["province-embed"] and ["province-coverage"], which
  * SkillCircle.attach (map.js) calls once folium has built the map. The server puts the simplified
  * polygons in the page config (cfg.layers, already in the basemap's datum): each city's outline, the grey
  * outlines of the cities without a pack, and (gap map) every district. The gap map asks
@@ -87,7 +88,23 @@
     document.body.dataset.missing = String(missing.getLayers().length);
     var all = L.featureGroup([cities, missing]);
     if (cfg.fit && all.getBounds().isValid()) map.fitBounds(all.getBounds(), { animate: false });
+    if (cfg.fit && cfg.embed) refitUntilTouched(map, all);
     return all;
+  }
+
+  /* A portal may size its iframe after the page has loaded (a fluid column, a tab shown later): the
+     embed frames the whole province again on each resize, until the user moves the map or picks a city. */
+  function refitUntilTouched(map, all) {
+    var touched = false;
+    var container = map.getContainer();
+    ["pointerdown", "wheel", "keydown"].forEach(function (name) {
+      container.addEventListener(name, function () { touched = true; }, { passive: true });
+    });
+    var jump = U.byId("sc-province-jump");
+    if (jump) jump.addEventListener("change", function () { touched = true; });
+    map.on("resize", function () {
+      if (!touched && all.getBounds().isValid()) map.fitBounds(all.getBounds(), { animate: false });
+    });
   }
 
   function jumpTo(all) {
@@ -122,6 +139,10 @@
       U.clearSelection();
     });
   };
+
+  // ------------------------------------------------------------------ /embed?city=<province>
+  /* The same map without page chrome: the card floats on the map (map.js hides it when closed). */
+  SC.pages["province-embed"] = SC.pages.province;
 
   // ------------------------------------------------------------------ /map/coverage?city=<province>
   function shareClass(row) {
