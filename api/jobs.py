@@ -1,4 +1,4 @@
-"""The pool of processes that runs background jobs for this server process.
+"""The pool of processes that runs background jobs for this server process, and its job watch.
 
 Each server worker keeps one pool (``SKILLCIRCLE_JOB_PROCESSES`` processes, default 1), started on
 the first job with the ``spawn`` method (a clean interpreter: no copy of the server's threads, sockets
@@ -6,7 +6,13 @@ or database connections). A job runs there, off the request threads and outside 
 so ``/nearby`` and the pages keep answering while a 50,000-row sheet imports; job processes run at
 a lower CPU priority (nice +10), so on a busy host the requests go first. The job's state lives
 in the database (:mod:`geo.jobs`), so any worker answers for it. A pool whose process died (killed,
-out of memory) is replaced, and its job is marked failed.
+out of memory) is replaced, and its job is marked failed (``job_interrupted``).
+
+The *job watch* (a daemon thread per server process, started with the app) writes the heartbeat of
+the jobs still waiting in this process's pool, and reports the jobs of dead runners (any server's)
+failed, every :func:`geo.jobs.heartbeat_every_s`. A job process whose server has gone (killed with
+``kill -9``; a server stopped cleanly waits for its jobs) finishes the job it is running, heartbeats
+and all, then exits; it starts no other.
 """
 
 from __future__ import annotations
@@ -15,16 +21,18 @@ import logging
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import UTC, datetime
 
 from geo.config import get_settings
-from geo.jobs import run_import_job
+from geo.jobs import beat_queued, fail_job, heartbeat_every_s, interrupted_error, run_import_job, sweep_interrupted_jobs
 
 log = logging.getLogger(__name__)
 JOB_NICENESS = 10
+PARENT_CHECK_S = 1.0
 _POOL: ProcessPoolExecutor | None = None
 _LOCK = threading.Lock()
+_WAITING: set[str] = set()  # jobs this process submitted that have not ended (the queued ones get heartbeats)
 
 
 def _pool() -> ProcessPoolExecutor:
@@ -34,7 +42,7 @@ def _pool() -> ProcessPoolExecutor:
             _POOL = ProcessPoolExecutor(
                 max_workers=get_settings().job_processes,
                 mp_context=multiprocessing.get_context("spawn"),
-                initializer=_background_priority,
+                initializer=_job_process_start,
             )
         return _POOL
 
@@ -45,6 +53,51 @@ def _background_priority() -> None:
         os.nice(JOB_NICENESS)
     except OSError:  # not permitted here: run at normal priority
         log.warning("job process could not lower its priority")
+
+
+# -- in a job process: outliving the server --------------------------------------------------------
+
+_STATE = threading.Lock()
+_busy = False
+_orphaned = False
+
+
+def _job_process_start() -> None:
+    """In a job process: lower the priority, and watch for the server's death."""
+    _background_priority()
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="job-parent-watch", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the server that started this process has died (at once if idle, else after the job)."""
+    global _orphaned
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_S)
+    with _STATE:
+        _orphaned = True
+        if not _busy:
+            os._exit(0)
+    log.warning("job process %d: its server died; finishing the running job, then exiting", os.getpid())
+
+
+def _run_job(job_id: str) -> str:
+    """Run job ``job_id`` in this job process, unless its server has died (the job then stays queued,
+    and its heartbeat stops: it is reported interrupted)."""
+    global _busy
+    with _STATE:
+        if _orphaned:
+            os._exit(0)
+        _busy = True
+    try:
+        return run_import_job(job_id)
+    finally:
+        with _STATE:
+            _busy = False
+            if _orphaned:
+                os._exit(0)
+
+
+# -- in the server process -------------------------------------------------------------------------
 
 
 def _forget_pool(pool: ProcessPoolExecutor) -> None:
@@ -58,23 +111,27 @@ def _forget_pool(pool: ProcessPoolExecutor) -> None:
 def submit_import(job_id: str) -> Future:
     """Run import job ``job_id`` in the pool; a crash of its process marks the job failed."""
     pool = _pool()
-    future = pool.submit(run_import_job, job_id)
+    with _LOCK:
+        _WAITING.add(job_id)
+    try:
+        future = pool.submit(_run_job, job_id)
+    except BaseException:
+        with _LOCK:
+            _WAITING.discard(job_id)  # no heartbeat for it: it is reported interrupted after the limit
+        raise
 
     def _done(fut: Future) -> None:
+        with _LOCK:
+            _WAITING.discard(job_id)
         exc = fut.exception()
         if exc is None:
             return
         log.error("job %s: its process failed: %r", job_id, exc)
-        from geo.jobs import _update
+        from geo.db import session_scope
 
-        error = {
-            "code": "job_failed",
-            "message_zh": "导入任务的进程意外退出，未写入任何数据",
-            "message_en": f"the job's process ended unexpectedly ({type(exc).__name__}); nothing was written",
-            "details": {},
-        }
         try:
-            _update(job_id, status="failed", phase="failed", error=error, finished_at=datetime.now(UTC))
+            with session_scope() as session:
+                fail_job(session, job_id, interrupted_error("job_process_died", process_error=type(exc).__name__))
         finally:
             _forget_pool(pool)
 
@@ -89,3 +146,49 @@ def shutdown() -> None:
         pool, _POOL = _POOL, None
     if pool is not None:
         pool.shutdown(wait=True)
+
+
+class JobWatch:
+    """A daemon thread: heartbeats of this process's queued jobs, and the sweep of dead runners' jobs."""
+
+    def __init__(self, *, every_s: float) -> None:
+        self.every_s = every_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start watching (a first sweep at once: a server starting after a crash reports its dead jobs)."""
+        if self._thread is not None:
+            return
+        self._thread = threading.Thread(target=self._run, name="job-watch", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop after the current round."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def round(self) -> None:
+        """One round: beat this process's queued jobs, then sweep (errors are logged, never raised)."""
+        from geo.db import session_scope
+
+        with _LOCK:
+            waiting = sorted(_WAITING)
+        try:
+            with session_scope() as session:
+                beat_queued(session, waiting)
+            sweep_interrupted_jobs()
+        except Exception:  # a failed round must not kill the thread; the next one retries
+            log.exception("job watch round failed")
+
+    def _run(self) -> None:
+        self.round()
+        while not self._stop.wait(self.every_s):
+            self.round()
+
+
+def job_watch() -> JobWatch:
+    """The job watch configured by the settings."""
+    return JobWatch(every_s=heartbeat_every_s())

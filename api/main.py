@@ -122,14 +122,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    """Background work of one server process: the sign-up retention sweep."""
+    """Background work of one server process: the sign-up retention sweep and the job watch."""
+    from api.jobs import job_watch
     from api.retention import retention_task
 
-    task = retention_task()
+    task, watch = retention_task(), job_watch()
     task.start()
+    watch.start()
     try:
         yield
     finally:
+        watch.stop()
         task.stop()
 
 

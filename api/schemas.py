@@ -426,6 +426,11 @@ class JobOut(BaseModel):
     created_at: str | None = Field(None, description="ISO 8601 with offset")
     started_at: str | None = Field(None, description="ISO 8601 with offset")
     finished_at: str | None = Field(None, description="ISO 8601 with offset")
+    heartbeat_at: str | None = Field(
+        None,
+        description="when the job's process (while queued: the server holding it) last reported; a queued or "
+        "running job silent for SKILLCIRCLE_JOB_INTERRUPTED_AFTER_S ends failed with job_interrupted",
+    )
     result: dict[str, Any] | None = Field(None, description="the import report: kind, rows, created, updated")
     error: ErrorBody | None = None
 

@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     max_xlsx_unzipped_mb: float = Field(default=100.0, gt=0, description="declared unzipped size of an XLSX")
     max_xlsx_ratio: float = Field(default=100.0, gt=1, description="compression ratio of an XLSX part (> 1 MB)")
     job_processes: int = Field(default=1, ge=1, le=8, description="processes per server worker that run import jobs")
+    job_interrupted_after_s: float = Field(
+        default=60.0,
+        ge=1,
+        le=3600,
+        description="a queued or running job without a heartbeat for this long is reported failed (job_interrupted)",
+    )
     basemap: str = Field(default="osm", description="default basemap: osm, tianditu, amap or none")
     tianditu_key: str = Field(default="", description="Tianditu's key (its basemap is refused without one)")
     offline: bool = Field(default=False, description="never try to download road networks")

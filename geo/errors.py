@@ -236,6 +236,23 @@ class JobNotFoundError(NotFoundError):
     code = "job_not_found"
 
 
+class JobInterruptedError(SkillCircleError):
+    """A background job whose process stopped before it ended (its server was killed, restarted or ran out
+    of memory, the host rebooted, or the job's own process died): nothing of it was written, and the
+    sheet must be uploaded again. Reported in the job's ``error`` (``GET /api/v1/admin/jobs/{id}``)."""
+
+    code = "job_interrupted"
+    status = 503
+
+
+class JobFailedError(SkillCircleError):
+    """A background job that stopped on an unexpected error (a bug, logged); nothing of it was written.
+    Reported in the job's ``error``."""
+
+    code = "job_failed"
+    status = 500
+
+
 class PostGISUnavailableError(SkillCircleError):
     """``DATABASE_URL`` is PostgreSQL but the ``postgis`` extension cannot be enabled there (not installed
     on the server, or the user may not create it); ``details["reason"]`` says which."""

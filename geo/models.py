@@ -338,7 +338,7 @@ class Job(Base):
     kind: Mapped[str] = mapped_column(String(40))
     city: Mapped[str] = mapped_column(String(40))
     actor: Mapped[str] = mapped_column(String(100))
-    status: Mapped[str] = mapped_column(String(20), default="queued")
+    status: Mapped[str] = mapped_column(String(20), default="queued", index=True)
     phase: Mapped[str] = mapped_column(String(40), default="queued")
     done: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int | None] = mapped_column(Integer)
@@ -348,3 +348,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # who answers for a queued or running job, and when it last said so (see geo/jobs.py: a job whose
+    # heartbeat is older than ``job_interrupted_after_s`` is reported failed, ``job_interrupted``)
+    runner: Mapped[str | None] = mapped_column(String(200))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

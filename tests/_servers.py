@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -42,6 +44,24 @@ def run_cli(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess
 @contextmanager
 def uvicorn_server(env: dict[str, str], *, workers: int = 1, ready_path: str = "/livez") -> Iterator[str]:
     """Start ``uvicorn api.main:app`` with ``env`` on a free port; yield its base URL; stop it."""
+    with _uvicorn(env, workers=workers, ready_path=ready_path, own_group=False) as (base, _proc):
+        yield base
+
+
+@contextmanager
+def uvicorn_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Like :func:`uvicorn_server`, in a process group of its own: yields the base URL and the server's
+    process, so a test can kill the server alone (``os.kill``) or with its job processes, as a reboot
+    or systemd's stop of its control group would (``os.killpg``). Whatever is left of the group is
+    killed on exit."""
+    with _uvicorn(env, workers=1, ready_path="/livez", own_group=True) as started:
+        yield started
+
+
+@contextmanager
+def _uvicorn(
+    env: dict[str, str], *, workers: int, ready_path: str, own_group: bool
+) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     log = open(Path(env.get("SKILLCIRCLE_VAR_DIR", "/tmp")) / f"uvicorn-{port}.log", "w")
     proc = subprocess.Popen(
@@ -52,6 +72,7 @@ def uvicorn_server(env: dict[str, str], *, workers: int = 1, ready_path: str = "
         env={**os.environ, **env},
         stdout=log,
         stderr=subprocess.STDOUT,
+        start_new_session=own_group,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -66,7 +87,7 @@ def uvicorn_server(env: dict[str, str], *, workers: int = 1, ready_path: str = "
                 log.flush()
                 raise RuntimeError(f"uvicorn did not start: {Path(log.name).read_text()[-3000:]}")
             time.sleep(0.3)
-        yield base
+        yield base, proc
     finally:
         proc.terminate()
         try:
@@ -74,4 +95,7 @@ def uvicorn_server(env: dict[str, str], *, workers: int = 1, ready_path: str = "
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        if own_group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         log.close()
