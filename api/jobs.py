@@ -24,6 +24,7 @@ import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from api.periodic import PeriodicTask
 from geo.config import get_settings
 from geo.jobs import beat_queued, fail_job, heartbeat_every_s, interrupted_error, run_import_job, sweep_interrupted_jobs
 
@@ -148,29 +149,17 @@ def shutdown() -> None:
         pool.shutdown(wait=True)
 
 
-class JobWatch:
-    """A daemon thread: heartbeats of this process's queued jobs, and the sweep of dead runners' jobs."""
+class JobWatch(PeriodicTask):
+    """A daemon thread: heartbeats of this process's queued jobs, and the sweep of dead runners' jobs.
+
+    Its first round runs at once: a server starting after a crash reports its dead jobs."""
+
+    thread_name = "job-watch"
 
     def __init__(self, *, every_s: float) -> None:
-        self.every_s = every_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(every_s=every_s, first_delay_s=0.0)
 
-    def start(self) -> None:
-        """Start watching (a first sweep at once: a server starting after a crash reports its dead jobs)."""
-        if self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="job-watch", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Stop after the current round."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
-
-    def round(self) -> None:
+    def tick(self) -> None:
         """One round: beat this process's queued jobs, then sweep (errors are logged, never raised)."""
         from geo.db import session_scope
 
@@ -182,11 +171,6 @@ class JobWatch:
             sweep_interrupted_jobs()
         except Exception:  # a failed round must not kill the thread; the next one retries
             log.exception("job watch round failed")
-
-    def _run(self) -> None:
-        self.round()
-        while not self._stop.wait(self.every_s):
-            self.round()
 
 
 def job_watch() -> JobWatch:

@@ -9,36 +9,30 @@ deletes, so several worker processes sweeping is harmless.
 from __future__ import annotations
 
 import logging
-import threading
 
+from api.periodic import PeriodicTask
 from geo.config import get_settings
 
 log = logging.getLogger(__name__)
 FIRST_DELAY_S = 60.0
 
 
-class RetentionTask:
+class RetentionTask(PeriodicTask):
     """A daemon thread calling :func:`geo.signups.purge_expired` periodically."""
 
+    thread_name = "signup-retention"
+
     def __init__(self, *, interval_minutes: float, first_delay_s: float = FIRST_DELAY_S) -> None:
-        self.interval_s = interval_minutes * 60
-        self.first_delay_s = first_delay_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__(every_s=interval_minutes * 60, first_delay_s=first_delay_s)
 
-    def start(self) -> None:
-        """Start sweeping (no-op when the interval is 0)."""
-        if self.interval_s <= 0 or self._thread is not None:
-            return
-        self._thread = threading.Thread(target=self._run, name="signup-retention", daemon=True)
-        self._thread.start()
+    @property
+    def interval_s(self) -> float:
+        """Seconds between sweeps (0: off)."""
+        return self.every_s
 
-    def stop(self) -> None:
-        """Stop after the current sweep."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-            self._thread = None
+    def tick(self) -> None:
+        """One sweep."""
+        self.sweep()
 
     def sweep(self) -> int:
         """One sweep; returns how many sign-ups were deleted (errors are logged, never raised)."""
@@ -51,12 +45,6 @@ class RetentionTask:
         except Exception:  # a failed sweep must not kill the thread; the next one retries
             log.exception("retention sweep failed")
             return 0
-
-    def _run(self) -> None:
-        delay = self.first_delay_s
-        while not self._stop.wait(delay):
-            self.sweep()
-            delay = self.interval_s
 
 
 def retention_task() -> RetentionTask:
