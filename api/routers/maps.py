@@ -413,6 +413,7 @@ def coverage_map(request: Request, db: DbSession) -> Response:
             "cities": _city_choices(params.lang),
             "provinces": province_choices(params.lang),
             "modes": MODE_KEYS,
+            "mode_marks": {m: t["estimate_badge"] for m in MODE_KEYS if m not in routed},
             "categories": [{"key": c.key, "label": c.label(params.lang), "color": c.color} for c in CATEGORIES],
             "category": category,
             "links": _links(params),

@@ -25,7 +25,7 @@ from geo.config import get_settings
 from geo.errors import InvalidParameterError
 from geo.models import Resource
 from geo.moderules import MODE_KEYS
-from geo.provinces import ProvincePack, available_provinces, load_province, province_cities
+from geo.provinces import ProvinceCities, ProvincePack, available_provinces, load_province, province_cities
 from planning.coverage import CoverageModel
 from planning.province import ProvinceTable, province_table
 
@@ -64,14 +64,17 @@ def _resource_counts(db: Session, keys: list[str]) -> dict[str, tuple[int, bool]
     return {str(city): (int(n), bool(sample)) for city, n, sample in rows}
 
 
-def province_overview(db: Session, pack: ProvincePack, *, lang: str = "zh") -> dict[str, Any]:
+def province_overview(
+    db: Session, pack: ProvincePack, *, lang: str = "zh", members: ProvinceCities | None = None
+) -> dict[str, Any]:
     """Every city of the province: population, resources, routed and estimated modes, or why it is missing.
 
     The 2020 census population is the sum of the city pack's districts; ``routed_modes`` are the
     modes whose road graphs the server has loaded for the city, the others are ``estimate_modes``;
     ``served`` says whether the deployment serves the city's own pages (``settings.cities``).
+    ``members``: the province's cities when the caller has them already (:func:`geo.provinces.province_cities`).
     """
-    members = province_cities(pack)
+    members = members or province_cities(pack)
     served = set(get_settings().cities)
     counts = _resource_counts(db, [c.key for c in members.loaded])
     cities = []
@@ -104,10 +107,10 @@ def province_overview(db: Session, pack: ProvincePack, *, lang: str = "zh") -> d
     return {"province": _province_json(pack), "cities": cities, "missing": missing}
 
 
-def province_models(db: Session, pack: ProvincePack) -> dict[str, CoverageModel]:
+def province_models(db: Session, members: ProvinceCities) -> dict[str, CoverageModel]:
     """The coverage model of every member city with a pack (default grid, current resources and graphs)."""
     out = {}
-    for city in province_cities(pack).loaded:
+    for city in members.loaded:
         out[city.key] = coverage_model(get_runtime(city.key), db)
     return out
 
@@ -126,14 +129,14 @@ def check_level(level: str) -> str:
 
 def province_coverage_table(
     db: Session,
-    pack: ProvincePack,
+    members: ProvinceCities,
     *,
     categories: list[str] | None = None,
     modes: list[str] | None = None,
     thresholds: list[int],
 ) -> tuple[ProvinceTable, dict[str, CoverageModel]]:
     """The province table (:func:`planning.province.province_table`) and the city models it came from."""
-    models = province_models(db, pack)
+    models = province_models(db, members)
     tables = {}
     for key, model in models.items():
         tables[key] = model.table(
@@ -190,12 +193,13 @@ def province_table_answer(
     with the matching notices; ``cities`` and ``missing`` say which cities the sums hold.
     """
     check_level(level)
-    table, models = province_coverage_table(db, pack, categories=categories, modes=modes, thresholds=thresholds)
+    members = province_cities(pack)  # once: both the table and the overview list the same cities
+    table, models = province_coverage_table(db, members, categories=categories, modes=modes, thresholds=thresholds)
     frame = {"total": table.totals, "city": table.cities, "district": table.districts}[level]
     estimate_modes = [m for m in modes if any(model.estimate(m) for model in models.values())]
     sample = any(model.resources.any_sample for model in models.values())
     notice = _notice(models, estimate_modes, sample=sample)
-    overview = province_overview(db, pack, lang=lang)
+    overview = province_overview(db, pack, lang=lang, members=members)
     return {
         "city": pack.key,
         "province": overview["province"],
