@@ -14,13 +14,9 @@ import re
 
 import httpx
 import pytest
-from sqlalchemy import func, select
 
 from geo.boundaries import districts
 from geo.cities import load_city
-from geo.db import session_scope
-from geo.models import Resource
-from geo.provinces import load_province, province_cities
 from tests._maps_browser import (  # noqa: F401 - fixtures
     DESKTOP,
     PHONE,
@@ -34,6 +30,7 @@ from tests._maps_browser import (  # noqa: F401 - fixtures
     visible_text,
     wait_idle,
 )
+from tests._province import province_members, resource_total
 from tests._servers import PATIENCE_S
 
 pytestmark = pytest.mark.browser
@@ -44,13 +41,7 @@ VIEW = {"category": "evaluation", "mode": "ebike", "minutes": 30}
 
 @pytest.fixture(scope="module")
 def members() -> dict[str, object]:
-    found = province_cities(load_province("zhejiang"))
-    return {"loaded": [c.key for c in found.loaded], "missing": found.missing}
-
-
-def _resource_total(keys: list[str]) -> int:
-    with session_scope() as s:
-        return int(s.scalar(select(func.count(Resource.id)).where(Resource.city.in_(keys))))
+    return province_members()
 
 
 # a table is readable when nothing in it is clipped or needs sideways scrolling, and its text is ≥ 12 px
@@ -101,7 +92,7 @@ def test_province_map_draws_every_city(browser, live_server, artifacts, members,
     assert page.evaluate("() => SkillCircle.state.districts.getLayers().length") == n_districts
     # the resource markers of every city with a pack, in their category layers
     shown = page.evaluate("() => Object.values(SkillCircle.state.groups).reduce((n, g) => n + g.getLayers().length, 0)")
-    assert shown == _resource_total(loaded) > 0
+    assert shown == resource_total(loaded) > 0
     # the city table: every city with a pack, readable at this width
     _check_readable(page, "sc-city-table", len(loaded))
     estimate = page.eval_on_selector_all("#sc-city-table tbody tr", "els => els.map(e => e.dataset.estimate)")

@@ -9,7 +9,6 @@ choice. Bad parameters get the map pages' stable 4xx codes, as the ``map_error``
 
 from __future__ import annotations
 
-import json
 import re
 from html import unescape
 from urllib.parse import parse_qs, urlsplit
@@ -17,22 +16,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from geo.config import get_settings
-from geo.provinces import load_province, province_cities
+from tests._province import PROVINCE, page_config, province_members
 
-PROVINCE = "zhejiang"
 ORIGINS = ["https://zwfw.zj.example.gov.cn", "https://*.portal.example.cn", "bad origin; script-src *"]
 
 
 @pytest.fixture(scope="module")
 def members() -> dict[str, object]:
-    pack = load_province(PROVINCE)
-    found = province_cities(pack)
-    return {"pack": pack, "loaded": [c.key for c in found.loaded], "missing": found.missing}
-
-
-def _config(html: str) -> dict:
-    raw = re.search(r'<script id="sc-config" type="application/json">(.*?)</script>', html, re.S).group(1)
-    return json.loads(raw)
+    return province_members()
 
 
 def _foot(html: str) -> str:
@@ -54,7 +45,7 @@ def test_province_embed_is_the_province_map_without_chrome(client, members, monk
     assert "sc-page-province-embed sc-page-embed" in html and "/static/province.js?v=" in html
     pack = members["pack"]
     names = {m.key: m.name_zh for m in pack.cities}
-    config = _config(html)
+    config = page_config(html)
     if lang == "en":
         names = {c["key"]: c["name"] for c in config["province"]["cities"] + config["province"]["missing"]}
         assert "Jiaxing" in names.values() and "Wenzhou" in names.values()
@@ -93,7 +84,7 @@ def test_province_embed_keeps_the_view_and_the_category(client, members):
 
     r = client.get(f"/embed?city={PROVINCE}&basemap=none&category=training&center=30.75,120.76&zoom=9")
     assert r.status_code == 200
-    config = _config(r.text)
+    config = page_config(r.text)
     assert config["fit"] is False
     with session_scope() as s:
         expected = s.scalar(
@@ -106,7 +97,7 @@ def test_province_embed_keeps_the_view_and_the_category(client, members):
     query = parse_qs(urlsplit(link).query)
     assert query["category"] == ["training"] and query["center"] == ["30.75,120.76"] and query["zoom"] == ["9"]
     # the full map it opens honours the same choice
-    full = _config(client.get(link).text)
+    full = page_config(client.get(link).text)
     assert full["page"] == "province" and len(full["resources"]) == expected
 
 
@@ -121,7 +112,7 @@ def test_snippet_page_offers_the_province(client, members):
     assert re.search(r'<select name="skill" disabled>', html)  # a province embed has no skill filter
     center = f"{pack.center[0]},{pack.center[1]}"
     assert f'placeholder="{center}"' in html and f'placeholder="{pack.zoom}"' in html
-    assert _config(html)["city"] == PROVINCE
+    assert page_config(html)["city"] == PROVINCE
     # a city's snippet page offers the province too, and keeps its own choice
     city = client.get("/embed/snippet?city=jiaxing").text
     assert re.search(r'<option value="jiaxing"[^>]* selected>', city)

@@ -15,14 +15,11 @@ import re
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from sqlalchemy import func, select
 
 from geo.boundaries import districts
 from geo.cities import load_city
 from geo.config import get_settings
-from geo.db import session_scope
-from geo.models import Resource
-from geo.provinces import load_province, province_cities
+from geo.provinces import load_province
 from tests._maps_browser import (  # noqa: F401 - fixtures
     PHONE,
     axe_violations,
@@ -34,6 +31,7 @@ from tests._maps_browser import (  # noqa: F401 - fixtures
     visible_text,
     wait_idle,
 )
+from tests._province import province_members, resource_total
 from tests._servers import PATIENCE_S
 
 pytestmark = pytest.mark.browser
@@ -41,15 +39,12 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def members() -> dict[str, object]:
-    found = province_cities(load_province("zhejiang"))
-    loaded = [c.key for c in found.loaded]
-    with session_scope() as s:
-        resources = int(s.scalar(select(func.count(Resource.id)).where(Resource.city.in_(loaded))))
+    found = province_members()
+    loaded = found["loaded"]
     return {
-        "loaded": loaded,
-        "missing": found.missing,
+        **found,
         "districts": sum(len(districts(load_city(k))) for k in loaded),
-        "resources": resources,
+        "resources": resource_total(loaded),
     }
 
 
@@ -150,11 +145,16 @@ def test_province_embed_in_a_portal_column(browser, live_server, artifacts, memb
 def test_snippet_writes_a_working_iframe_for_the_province(browser, live_server, artifacts, members, monkeypatch):  # noqa: F811
     monkeypatch.setattr(get_settings(), "basemap", "none")  # the preview starts on the deployment's basemap
     page, rec = open_page(browser, f"{live_server.url}/embed/snippet?city=jiaxing", viewport=(1366, 900))
-    page.wait_for_function("() => +document.querySelector('select[name=skill]').dataset.loaded > 0")
+    page.wait_for_function(
+        "() => +document.querySelector('select[name=skill]').dataset.loaded > 0", timeout=PATIENCE_S * 1000
+    )
     page.select_option("select[name=city]", "zhejiang")
     page.select_option("select[name=lang]", "en")
     page.fill("input[name=height]", "520")
-    page.wait_for_function("() => ['city=zhejiang', 'lang=en'].every(p => SkillCircle.state.snippet.src.includes(p))")
+    page.wait_for_function(
+        "() => ['city=zhejiang', 'lang=en'].every(p => SkillCircle.state.snippet.src.includes(p))",
+        timeout=PATIENCE_S * 1000,
+    )
     assert page.locator("select[name=skill]").is_disabled()  # a province embed has no skill filter
     pack = load_province("zhejiang")
     assert page.get_attribute("input[name=center]", "placeholder") == f"{pack.center[0]},{pack.center[1]}"
@@ -182,8 +182,10 @@ def test_snippet_writes_a_working_iframe_for_the_province(browser, live_server, 
     page.screenshot(path=str(artifacts / "page-snippet-province.png"))
     # back to a city: its skills again
     page.select_option("select[name=city]", "jiaxing")
-    page.wait_for_function("() => SkillCircle.state.snippet.src.includes('city=jiaxing')")
-    page.wait_for_function("() => +document.querySelector('select[name=skill]').dataset.loaded > 0")
+    page.wait_for_function("() => SkillCircle.state.snippet.src.includes('city=jiaxing')", timeout=PATIENCE_S * 1000)
+    page.wait_for_function(
+        "() => +document.querySelector('select[name=skill]').dataset.loaded > 0", timeout=PATIENCE_S * 1000
+    )
     assert not page.locator("select[name=skill]").is_disabled()
     assert not rec.console_errors, rec.console_errors
     rec.assert_local_only()

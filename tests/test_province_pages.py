@@ -9,7 +9,6 @@ error page for browsers.
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,20 +24,12 @@ from geo.config import get_settings
 from geo.db import session_scope
 from geo.models import Resource
 from geo.provinces import load_province, province_cities
-
-PROVINCE = "zhejiang"
+from tests._province import PROVINCE, page_config, province_members
 
 
 @pytest.fixture(scope="module")
 def members() -> dict[str, object]:
-    pack = load_province(PROVINCE)
-    found = province_cities(pack)
-    return {"pack": pack, "loaded": [c.key for c in found.loaded], "missing": found.missing}
-
-
-def _config(html: str) -> dict:
-    raw = re.search(r'<script id="sc-config" type="application/json">(.*?)</script>', html, re.S).group(1)
-    return json.loads(raw)
+    return province_members()
 
 
 def _rows(html: str) -> dict[str, dict[str, str]]:
@@ -84,7 +75,7 @@ def test_province_map_shows_every_city_with_its_figures(client, members):
     for key in set(rows) - served:  # no link to a page this server does not serve, and it says so
         assert f"/map?city={key}" not in table
     assert table.count("本服务器未开放该市页面") == len(set(rows) - served)
-    config = _config(html)
+    config = page_config(html)
     assert {f["properties"]["city"] for f in config["layers"]["missing"]["features"]} == set(members["missing"])
     _check_missing(html, members["missing"])
     assert [f["properties"]["city"] for f in config["layers"]["cities"]["features"]] == members["loaded"]
@@ -121,7 +112,7 @@ def test_cities_without_a_pack_are_drawn_grey_with_the_reason(client, monkeypatc
     assert [c.key for c in found.loaded] == ["jiaxing", "zhoushan"] and len(found.missing) == 9
     for lang in ("zh", "en"):
         html = client.get(f"/map?city={PROVINCE}&basemap=none&lang={lang}").text
-        config = _config(html)
+        config = page_config(html)
         grey = {f["properties"]["city"]: f["properties"]["reason"] for f in config["layers"]["missing"]["features"]}
         assert set(grey) == set(found.missing) and all(grey.values())
         assert len(config["layers"]["cities"]["features"]) == 2
@@ -130,7 +121,7 @@ def test_cities_without_a_pack_are_drawn_grey_with_the_reason(client, monkeypatc
         generated = [k for k, r in found.missing.items() if r.startswith("no pack generated yet")]
         assert html.count(worded) >= len(generated)
     coverage = client.get(f"/map/coverage?city={PROVINCE}&basemap=none&category=all&mode=walk&minutes=15").text
-    assert _config(coverage)["province"]["missing"] and 'id="sc-missing"' in coverage
+    assert page_config(coverage)["province"]["missing"] and 'id="sc-missing"' in coverage
 
 
 def test_province_map_in_english(client, members):
@@ -150,7 +141,7 @@ def test_the_province_polygons_are_simplified_and_the_page_stays_small(client, m
 
     r = client.get(f"/map/coverage?city={PROVINCE}&basemap=none&category=evaluation&mode=ebike&minutes=30")
     assert r.status_code == 200
-    config = _config(r.text)
+    config = page_config(r.text)
     feats = config["layers"]["districts"]["features"]
     source_vertices = 0
     for key in members["loaded"]:
@@ -165,8 +156,8 @@ def test_the_province_polygons_are_simplified_and_the_page_stays_small(client, m
 
 
 def test_amap_basemap_shifts_the_province_overlays_to_gcj02(client):
-    plain = _config(client.get(f"/map?city={PROVINCE}&basemap=none").text)
-    amap = _config(client.get(f"/map?city={PROVINCE}&basemap=amap").text)
+    plain = page_config(client.get(f"/map?city={PROVINCE}&basemap=none").text)
+    amap = page_config(client.get(f"/map?city={PROVINCE}&basemap=amap").text)
     assert plain["crs"] == "wgs84" and amap["crs"] == "gcj02"
     a = shape(plain["layers"]["missing"]["features"][0]["geometry"]).bounds
     b = shape(amap["layers"]["missing"]["features"][0]["geometry"]).bounds
@@ -183,7 +174,7 @@ def test_province_coverage_opens_on_the_province_gap_view(client):
     assert (query["category"], query["mode"], query["minutes"]) == ([view.category], [view.mode], [str(view.minutes)])
     page = client.get(r.headers["location"])
     assert page.status_code == 200
-    config = _config(page.text)
+    config = page_config(page.text)
     assert config["page"] == "province-coverage" and config["province"]["key"] == PROVINCE
     assert (config["category"], config["mode"], config["minutes"]) == (view.category, view.mode, view.minutes)
     assert "default-src 'self'" in page.headers["content-security-policy"]
