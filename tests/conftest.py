@@ -82,7 +82,7 @@ def load_sample(city_key: str, *, start: date | None = None) -> Path:
 def _remove_test_rows(request: pytest.FixtureRequest):
     """Other test modules of a worker count the sample, so a module that writes resources of its own
     names their ``external_id`` prefixes in ``TEST_ROW_PREFIXES``; they are deleted after the module
-    (with their classes, evaluations and sign-ups)."""
+    (with their classes, evaluations and sign-ups), and every loaded runtime is told so."""
     prefixes = getattr(request.module, "TEST_ROW_PREFIXES", ())
     if prefixes:
         request.getfixturevalue("database")
@@ -91,13 +91,23 @@ def _remove_test_rows(request: pytest.FixtureRequest):
         return
     from sqlalchemy import or_, select
 
+    from api.state import loaded_runtimes
     from geo.db import session_scope
     from geo.models import Resource
+    from geo.versions import bump
 
     with session_scope() as s:
         match = or_(*(Resource.external_id.like(f"{p}%") for p in prefixes))
+        cities = set()
         for res in s.scalars(select(Resource).where(match)):
+            cities.add(res.city)
             s.delete(res)
+        if cities:  # as every write does: the registry version moves with the rows
+            bump(s, cities)
+    # and this worker's runtimes rebuild now, not at their next signature check (CHECK_SECONDS later),
+    # so the next module never reads the registry before and after the deletion in one test
+    for runtime in loaded_runtimes().values():
+        runtime.invalidate()
 
 
 @pytest.fixture(scope="session")
