@@ -109,17 +109,8 @@ def parse_minutes(value: str | None) -> int:
     return minutes
 
 
-def parse_center(value: str | None, city: CityPack) -> tuple[float, float] | None:
-    """``"lat,lon"`` (WGS84) inside the city's service area, or None.
-
-    Raises
-    ------
-    InvalidParameterError
-        ``invalid_center`` when not two numbers; ``invalid_coordinates`` / ``outside_service_area``
-        from :meth:`geo.cities.CityPack.check_point` otherwise.
-    """
-    if value is None:
-        return None
+def parse_lat_lon(value: str) -> tuple[float, float]:
+    """``"lat,lon"`` as two finite numbers (a full-width comma accepted); else → 422 ``invalid_center``."""
     parts = value.replace("，", ",").split(",")
     try:
         lat, lon = (float(p) for p in parts)
@@ -133,6 +124,21 @@ def parse_center(value: str | None, city: CityPack) -> tuple[float, float] | Non
             code="invalid_center",
             details={"center": value},
         )
+    return lat, lon
+
+
+def parse_center(value: str | None, city: CityPack) -> tuple[float, float] | None:
+    """``"lat,lon"`` (WGS84) inside the city's service area, or None.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``invalid_center`` when not two numbers; ``invalid_coordinates`` / ``outside_service_area``
+        from :meth:`geo.cities.CityPack.check_point` otherwise.
+    """
+    if value is None:
+        return None
+    lat, lon = parse_lat_lon(value)
     city.check_point(lon, lat)
     return lat, lon
 

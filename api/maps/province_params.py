@@ -7,13 +7,12 @@ province's tables use each city's default grid.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from api.i18n import negotiate
 from api.maps.basemaps import Basemap, resolve_basemap
-from api.maps.params import parse_categories, parse_minutes, parse_mode, parse_zoom
+from api.maps.params import parse_categories, parse_lat_lon, parse_minutes, parse_mode, parse_zoom
 from geo.config import Settings
 from geo.errors import CoordinateError, InvalidParameterError, OutsideServiceAreaError
 from geo.provinces import ProvincePack
@@ -56,15 +55,7 @@ def _parse_center(value: str | None, pack: ProvincePack) -> tuple[float, float] 
     """``"lat,lon"`` (WGS84) inside the province's box, or None; the same codes as a city page's."""
     if value is None or not value.strip():
         return None
-    try:
-        lat, lon = (float(p) for p in value.replace("，", ",").split(","))
-    except ValueError:
-        lat = lon = math.nan
-    if not (math.isfinite(lat) and math.isfinite(lon)):
-        msg = f"center must be 'lat,lon' in decimal degrees, got {value!r}"
-        raise InvalidParameterError(
-            msg, message_zh=f"center 应为“纬度,经度”（十进制度），收到“{value}”", code="invalid_center"
-        )
+    lat, lon = parse_lat_lon(value)
     if not (-90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0):
         msg = f"coordinates out of range: lat={lat}, lon={lon}"
         raise CoordinateError(msg, message_zh=f"坐标超出范围：纬度 {lat}，经度 {lon}", details={"lat": lat, "lon": lon})
