@@ -374,7 +374,11 @@ def test_snippet_page_generates_iframe_code_and_live_preview(browser, live_serve
     page.select_option("select[name=basemap]", "none")
     page.fill("input[name=zoom]", "12")
     page.fill("input[name=height]", "480")
-    page.wait_for_function("() => SkillCircle.state.snippet.src.includes('zoom=12')")
+    # the form updates 300 ms after the last edit: wait for the last one (the height), not an earlier one
+    page.wait_for_function(
+        "() => SkillCircle.state.snippet.src.includes('zoom=12')"
+        " && SkillCircle.state.snippet.code.includes('height=\"480\"')"
+    )
     code = page.input_value("#sc-snippet-code")
     src = re.search(r'<iframe src="([^"]+)"', code).group(1).replace("&amp;", "&")
     assert src.startswith(get_settings().base_url.rstrip("/") + "/embed?")

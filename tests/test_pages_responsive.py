@@ -207,7 +207,10 @@ def test_snippet_preview_is_the_real_size_on_a_phone(browser, live_server, artif
     page, _rec = open_page(browser, f"{live_server.url}/embed/snippet?city=jiaxing", viewport=PHONE)
     page.fill("input[name=width]", "800")
     page.fill("input[name=height]", "450")
-    page.wait_for_function("() => document.getElementById('sc-preview').style.width === '800px'")
+    page.wait_for_function(  # the form updates 300 ms after the last edit: wait for both
+        "() => { const s = document.getElementById('sc-preview').style;"
+        " return s.width === '800px' && s.height === '450px'; }"
+    )
     box = page.evaluate(
         "() => { const r = document.getElementById('sc-preview').getBoundingClientRect(); return [r.width, r.height]; }"
     )

@@ -152,7 +152,10 @@ def test_snippet_writes_a_working_iframe_for_the_province(browser, live_server, 
     page.select_option("select[name=lang]", "en")
     page.fill("input[name=height]", "520")
     page.wait_for_function(
-        "() => ['city=zhejiang', 'lang=en'].every(p => SkillCircle.state.snippet.src.includes(p))",
+        # the form updates 300 ms after the last edit (the height): a slow machine can show the city and
+        # language a round before the height
+        "() => ['city=zhejiang', 'lang=en'].every(p => SkillCircle.state.snippet.src.includes(p))"
+        " && SkillCircle.state.snippet.code.includes('height=\"520\"')",
         timeout=PATIENCE_S * 1000,
     )
     assert page.locator("select[name=skill]").is_disabled()  # a province embed has no skill filter
