@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from geo.config import get_settings
 from geo.db import session_scope
 from geo.models import AuditEntry, Resource, Signup, TrainingClass
 from tests._signup_fixtures import make_class, mobile
@@ -84,6 +85,19 @@ def test_refused_forms_explain_and_write_nothing(client, change, status, code, t
     with session_scope() as session:
         assert session.get(TrainingClass, cid).seats_left == 2
         assert session.scalars(select(Signup).where(Signup.class_id == cid)).all() == []
+
+
+def test_a_spent_sign_up_limit_says_when_to_come_back(client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The form's own 429 (a number's daily limit) carries Retry-After, like the API's, and keeps the form."""
+    monkeypatch.setattr(get_settings(), "signup_limit_per_number_day", 1)
+    classes = [make_class(seats=3, tag=f"PAGE-LIMIT{i}")[1] for i in range(2)]
+    assert _post(client, classes[0], _form(client, classes[0]), mobile=mobile(9100)).status_code == 303
+    resp = _post(client, classes[1], _form(client, classes[1]), mobile=mobile(9100))
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "86400"
+    assert 'data-code="signup_limit_number"' in resp.text and "明天再试" in resp.text
+    assert 'id="signup-form"' in resp.text
+    with session_scope() as session:
+        assert session.get(TrainingClass, classes[1]).seats_left == 3
 
 
 def test_closed_cancelled_and_unknown_classes(client) -> None:

@@ -20,7 +20,18 @@ from fastapi import APIRouter, Form, Path, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from api.deps import DbSession
-from api.web import CSRF_COOKIE, PageError, anonymous_csrf, check_csrf, client_ip, message, page_lang, render, when
+from api.web import (
+    CSRF_COOKIE,
+    PageError,
+    anonymous_csrf,
+    check_csrf,
+    client_ip,
+    message,
+    page_lang,
+    render,
+    retry_after,
+    when,
+)
 from geo import personal
 from geo.categories import LEVEL_BY_NUMBER, SCHEDULES
 from geo.config import get_settings
@@ -102,7 +113,10 @@ def _form_page(
         "submission_key": submission_key or new_submission_key(),
     }
     status = error.status if error else 200
-    return render(request, "signup_form.html", context, lang=lang, status_code=status, csrf=csrf)
+    response = render(request, "signup_form.html", context, lang=lang, status_code=status, csrf=csrf)
+    if error is not None and (seconds := retry_after(error)) is not None:  # a sign-up limit: when to come back
+        response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 @router.get("/signup/{class_id}", response_class=HTMLResponse)
