@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 _GRID_CACHE: dict[tuple[str, str, int, str], gpd.GeoDataFrame] = {}
 _GRID_LOCK = threading.Lock()
+_GRID_BUILDING: dict[tuple[str, str, int, str], threading.Lock] = {}
 
 
 def city_grid(city: CityPack, *, resolution: int | None = None) -> gpd.GeoDataFrame:
@@ -51,9 +52,19 @@ def city_grid(city: CityPack, *, resolution: int | None = None) -> gpd.GeoDataFr
 
     key = (city.key, str(city.folder), res, imported_signature(city))  # a new import is a new grid
     with _GRID_LOCK:
-        if key not in _GRID_CACHE:
-            _GRID_CACHE[key] = population_grid(city, resolution=res)
-        return _GRID_CACHE[key]
+        if key in _GRID_CACHE:
+            return _GRID_CACHE[key]
+        building = _GRID_BUILDING.setdefault(key, threading.Lock())
+    # one build per grid; a request for another city's grid (cached or not) does not wait for this one
+    with building:
+        with _GRID_LOCK:
+            if key in _GRID_CACHE:
+                return _GRID_CACHE[key]
+        grid = population_grid(city, resolution=res)
+        with _GRID_LOCK:
+            _GRID_CACHE[key] = grid
+            _GRID_BUILDING.pop(key, None)
+        return grid
 
 
 def cell_centres(grid: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:

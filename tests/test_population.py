@@ -7,11 +7,13 @@ from pathlib import Path
 import h3
 import numpy as np
 import pytest
+import shapely
+from shapely.geometry import Polygon
 
 from geo.boundaries import district_of, districts, town_areas, towns
 from geo.cities import load_city
 from geo.errors import InvalidParameterError
-from geo.population import largest_remainder, population_from_points, population_grid
+from geo.population import _cell_polygons, largest_remainder, population_from_points, population_grid
 
 
 def test_jiaxing_districts_and_census_total() -> None:
@@ -89,3 +91,17 @@ def test_too_coarse_resolution_is_an_error_not_a_lost_district() -> None:
         "演示区C": 9000,
         "演示区D": 8000,
     }
+
+
+def test_cell_hexagons_equal_a_polygon_built_per_cell() -> None:
+    """The grid's hexagons, built in one shapely call, are exactly h3's boundary of each cell (lon/lat):
+    Jiaxing's grid, the 12 pentagons and cells crossing an icosahedron edge (7 vertices)."""
+    grid = population_grid(load_city("jiaxing"), resolution=8)
+    edge = ["83006dfffffffff", "830136fffffffff", "83014dfffffffff"]
+    cells = [*grid["h3"].tolist()[:500], *h3.get_pentagons(8), *edge]
+    built = _cell_polygons(cells)
+    reference = [Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(c)]) for c in cells]
+    assert [len(h3.cell_to_boundary(c)) for c in edge] == [7, 7, 7]
+    assert [b.wkb for b in built] == [r.wkb for r in reference]
+    assert all(shapely.equals_exact(grid.geometry.to_numpy()[:500], np.array(reference[:500], dtype=object), 0.0))
+    assert len(_cell_polygons([])) == 0
