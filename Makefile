@@ -53,6 +53,7 @@ bench: install
 	$(BIN)/python -m benchmarks.bench_api
 	$(BIN)/python -m benchmarks.bench_deploy
 	$(BIN)/python -m benchmarks.bench_batch
+	$(BIN)/python -m benchmarks.bench_warmup
 
 clean:
 	rm -rf $(VENV) var api/static/vendor node_modules .coverage .coverage.*

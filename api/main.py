@@ -122,13 +122,17 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 @asynccontextmanager
 async def _lifespan(_app: FastAPI) -> AsyncIterator[None]:
-    """Background work of one server process: the sign-up retention sweep and the job watch."""
+    """Background work of one server process: the sign-up retention sweep, the job watch and the
+    start-up warm-up (``SKILLCIRCLE_WARM_UP``; ``/healthz`` shows it)."""
     from api.jobs import job_watch
     from api.retention import retention_task
+    from api.warmup import WarmUp
 
     task, watch = retention_task(), job_watch()
+    _app.state.warm_up = WarmUp(get_settings().warm_up)
     task.start()
     watch.start()
+    _app.state.warm_up.start()
     try:
         yield
     finally:

@@ -40,6 +40,12 @@ SHARED_CACHE = Counter(
     ["namespace", "result"],
     registry=REGISTRY,
 )
+COVERAGE_MODELS = Counter(
+    "skillcircle_coverage_models_built_total",
+    "coverage models built (api/services/coverage.py: a first request, a registry write, the start-up warm-up) by city",
+    ["city"],
+    registry=REGISTRY,
+)
 
 # the labelled children of each (method, route, status): ``labels()`` validates and locks on every call
 _CHILDREN: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}

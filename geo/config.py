@@ -38,6 +38,10 @@ class Settings(BaseSettings):
         default_factory=list, description="proxy addresses/networks whose X-Forwarded-For is believed"
     )
     coverage_cache_mb: float = Field(default=128.0, ge=0, description="bytes of /coverage answers kept per worker")
+    warm_up: list[str] = Field(
+        default_factory=list,
+        description="city or province keys whose grids and coverage models each server process builds as it starts",
+    )
     exact_time_limit_s: float = Field(default=10.0, gt=0, description="wall-clock limit of one exact site solve")
     max_upload_mb: float = Field(default=10.0, gt=0, description="largest import file, API upload and CLI alike")
     max_sheet_rows: int = Field(default=100_000, ge=1, description="data rows one import file may hold")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
@@ -65,9 +65,10 @@ def livez() -> dict:
     summary="Readiness: database (and Redis) status and road networks",
     responses={503: {"description": "a dependency is down; `down` names it"}},
 )
-def healthz() -> JSONResponse:
+def healthz(request: Request) -> JSONResponse:
     """``status: ok`` when every dependency answers, else 503 with ``status: degraded`` and ``down``
-    listing the dependencies that do not; per city, whether its road networks are loaded/built."""
+    listing the dependencies that do not; per city, whether its road networks are loaded/built; the
+    start-up warm-up's progress (:mod:`api.warmup`)."""
     settings = get_settings()
     dependencies = {"database": _database_status()}
     redis = _redis_status()
@@ -81,6 +82,7 @@ def healthz() -> JSONResponse:
         "database": {k: v for k, v in dependencies["database"].items() if k in ("dialect", "revision")},
         "default_city": settings.default_city,
         "cities": {key: _network_status(key) for key in settings.cities},
+        "warm_up": warm.status if (warm := getattr(request.app.state, "warm_up", None)) else {"status": "off"},
     }
     return JSONResponse(body, status_code=503 if down else 200, headers={"Retry-After": "10"} if down else None)
 

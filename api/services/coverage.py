@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from api import shared_cache
 from api.deps import require_heavy
 from api.state import CityRuntime
+from api.telemetry import COVERAGE_MODELS
 from geo.categories import CATEGORY_KEYS
 from geo.clock import city_today
 from geo.config import get_settings
@@ -102,6 +103,7 @@ def coverage_model(runtime: CityRuntime, db: Session, *, resolution: int | None 
         model = _MODELS.get(key)
         if model is None or model.engine is not engine:
             model = CoverageModel(engine=engine, grid=grid, resources=resources, city=runtime.city)
+            COVERAGE_MODELS.labels(runtime.city.key).inc()
             if _model_bytes(model) <= _MODELS.maxsize:  # a model larger than the budget is used, not kept
                 _MODELS[key] = model
         return model
