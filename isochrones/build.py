@@ -28,7 +28,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from geo.moderules import MODE_KEYS
-from geo.network import load_network
+from geo.network_sources import load_network
 from isochrones.engine import CityEngine, graphs_dir
 from isochrones.graph import compile_graph, load_graph, save_graph
 

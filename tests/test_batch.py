@@ -43,7 +43,7 @@ def north(database: str, var_dir: Path):
     from geo.db import session_scope
     from geo.importer import import_folder
     from geo.models import Resource
-    from geo.network import import_network_file
+    from geo.network_sources import import_network_file
     from geo.sample import generate_sample
     from isochrones.build import ensure_built
 

@@ -12,7 +12,8 @@ from typer.testing import CliRunner
 from api.cli.network import app
 from geo.cities import load_city
 from geo.errors import InvalidNetworkFileError, NetworkUnavailableError
-from geo.network import city_polygon, fetch_overpass, import_network_file, load_network, resolve_pbf
+from geo.network import resolve_pbf
+from geo.network_sources import city_polygon, fetch_overpass, import_network_file, load_network
 from isochrones.build import ResourcePoints, build_city, built_modes, ensure_built
 from isochrones.engine import CityEngine, graphs_dir
 

@@ -26,15 +26,8 @@ from api.cli.network import app
 from geo.cities import load_city
 from geo.errors import InvalidNetworkFileError
 from geo.extracts import to_pbf
-from geo.network import (
-    fetch_overpass,
-    import_network_file,
-    load_network,
-    read_file,
-    read_graphml,
-    read_pbf,
-    resolve_pbf,
-)
+from geo.network import read_file, read_graphml, read_pbf, resolve_pbf
+from geo.network_sources import fetch_overpass, import_network_file, load_network
 from isochrones.graph import compile_graph
 from tests._engine_fixtures import SPEEDS_KMH
 

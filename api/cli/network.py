@@ -31,7 +31,7 @@ def fetch_command(
     force: Annotated[bool, typer.Option("--force", help="download again even if cached")] = False,
 ) -> None:
     """Download the city's road network from Overpass (osmnx) into its cache; fails fast offline."""
-    from geo.network import fetch_overpass
+    from geo.network_sources import fetch_overpass
 
     try:
         path = fetch_overpass(load_city(city), force=force)
@@ -53,7 +53,7 @@ def import_command(
     A bad file (truncated or corrupt, of another region, a graphml without node x/y or edge highway)
     is refused with a clear error and the network in service stays as it was.
     """
-    from geo.network import import_network_file
+    from geo.network_sources import import_network_file
 
     try:
         path = import_network_file(load_city(city), file, progress=True)
@@ -84,7 +84,7 @@ def _build(city: Annotated[str, typer.Argument(help="city key, e.g. demo or jiax
 @app.command("status")
 def status_command(city: Annotated[str, typer.Argument(help="city key")]) -> None:
     """Show which network file and compiled graphs the city has."""
-    from geo.network import network_file
+    from geo.network_sources import network_file
     from isochrones.build import built_modes
     from isochrones.engine import graphs_dir
 
