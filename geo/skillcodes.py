@@ -18,6 +18,8 @@ Targets (``SkillCode.target_type``):
 ``skill``
     One skill (工种), e.g. every 电工 class and evaluation near the worker.
 
+A target is checked against the city, and the columns it sets derived, by :mod:`geo.skillcode_targets`.
+
 Codes are never deleted (they are printed): they are disabled, and a disabled code answers with a polite
 "no longer in use" page. Every write is recorded in the audit log in the caller's transaction.
 
@@ -41,11 +43,10 @@ from sqlalchemy.orm import Session
 
 from geo.audit import AuditedWrite, diff
 from geo.cities import CityPack
-from geo.coords import to_wgs84
 from geo.db import rows_changed
-from geo.errors import GoneError, InvalidParameterError, NotFoundError, UnknownSkillError
-from geo.land import check_on_land
+from geo.errors import GoneError, InvalidParameterError, NotFoundError
 from geo.models import Resource, ResourceSkill, ScanCount, SkillCode
+from geo.skillcode_targets import check_target_type, skill_offered, target_fields
 from geo.text_input import check_text
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,6 @@ log = logging.getLogger(__name__)
 #: Crockford's base32 alphabet: digits and capitals without I, L, O, U (no confusable characters).
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CODE_LENGTH = 8
-TARGET_TYPES: tuple[str, ...] = ("city", "place", "resource", "skill")
 TARGET_LABELS_ZH: dict[str, str] = {"city": "全市", "place": "张贴地点", "resource": "机构", "skill": "工种"}
 #: H3 resolution of scan cells: ~5.2 km² hexagons, coarse enough not to locate a person.
 SCAN_RESOLUTION = 7
@@ -78,7 +78,8 @@ class Target:
 
     One value for the API's request body, the CLI's options and the registry's writes, so the target's
     fields are listed once. :func:`create_code` and :func:`retarget_code` validate it and derive the
-    stored columns (a resource's point, a town's point, a district from a point, a default title).
+    stored columns (a resource's point, a town's point, a district from a point, a default title) with
+    :func:`geo.skillcode_targets.target_fields`.
 
     Attributes
     ----------
@@ -171,186 +172,12 @@ def resolve_code(session: Session, text: str) -> SkillCode:
     return row
 
 
-# ---------------------------------------------------------------------------------------------- targets
-def _invalid(msg: str, zh: str, *, code: str = "invalid_skill_code_target", **details: Any) -> InvalidParameterError:
-    return InvalidParameterError(msg, message_zh=zh, code=code, details=details)
-
-
-def _check_target_type(target_type: str) -> str:
-    if target_type not in TARGET_TYPES:
-        msg = f"unknown target type {target_type!r}; expected one of {', '.join(TARGET_TYPES)}"
-        raise _invalid(
-            msg,
-            f"未知的技能码目标类型“{target_type}”，应为 city（全市）、place（地点）、resource（机构）或 skill（工种）",
-            code="unknown_target_type",
-            value=str(target_type),
-            allowed=list(TARGET_TYPES),
-        )
-    return target_type
-
-
-def _point(city: CityPack, lon: float | None, lat: float | None, crs: str) -> tuple[float, float] | None:
-    if lon is None and lat is None:
-        return None
-    if lon is None or lat is None:
-        msg = "give both lon and lat, or neither"
-        raise _invalid(msg, "经度和纬度须同时提供", code="invalid_coordinates")
-    wlon, wlat = to_wgs84(float(lon), float(lat), crs=crs)
-    wlon, wlat = round(float(wlon), 7), round(float(wlat), 7)
-    city.check_point(wlon, wlat)
-    check_on_land(wlon, wlat, city)
-    return wlon, wlat
-
-
-def resolve_district(city: CityPack, value: str) -> tuple[str, Any]:
-    """District ``value`` (Chinese name, English name or adcode) → (its Chinese name, its polygon).
-
-    Raises
-    ------
-    InvalidParameterError
-        ``unknown_district`` naming the city's districts.
-    """
-    from geo.boundaries import districts
-
-    frame = districts(city)
-    hit = frame[(frame["name_zh"] == value) | (frame["adcode"] == value) | (frame["name_en"] == value)]
-    if hit.empty:
-        names = list(frame["name_zh"])
-        msg = f"{value!r} is not a district of {city.name_en}; expected one of {', '.join(names)}"
-        raise _invalid(
-            msg,
-            f"“{value}”不是{city.name_zh}的区县，应为：{'、'.join(names)}",
-            code="unknown_district",
-            value=value,
-            allowed=names,
-        )
-    return str(hit.iloc[0]["name_zh"]), hit.iloc[0].geometry
-
-
-def _district_at(city: CityPack, lon: float, lat: float) -> str | None:
-    from geo.boundaries import district_of, districts
-
-    adcode = district_of([lon], [lat], city)[0]
-    if adcode is None:
-        return None
-    frame = districts(city)
-    return str(frame.loc[frame["adcode"] == adcode, "name_zh"].iloc[0])
-
-
-def _town(city: CityPack, value: str, district: str | None) -> tuple[str, str, float, float]:
-    """Town ``value`` (name or statistical code) → (name, district name, lon, lat)."""
-    from geo.boundaries import towns
-
-    frame = towns(city)
-    hit = frame[(frame["name_zh"] == value) | (frame["code"] == value)]
-    if district is not None:
-        hit = hit[hit["district"] == district]
-    if hit.empty:
-        msg = f"{value!r} is not a town/sub-district of {district or city.name_en}"
-        raise _invalid(msg, f"“{value}”不是{district or city.name_zh}的乡镇或街道", code="unknown_town", value=value)
-    if len(hit) > 1:
-        msg = f"town name {value!r} exists in several districts; give the district too"
-        raise _invalid(
-            msg,
-            f"多个区县都有“{value}”，请同时指定区县",
-            code="ambiguous_town",
-            value=value,
-            districts=sorted(hit["district"]),
-        )
-    row = hit.iloc[0]
-    return str(row["name_zh"]), str(row["district"]), float(row.geometry.x), float(row.geometry.y)
-
-
-def _skill_offered(session: Session, city_key: str, skill: str) -> bool:
-    found = session.scalar(
-        select(ResourceSkill.id).join(Resource).where(Resource.city == city_key, ResourceSkill.name == skill).limit(1)
-    )
-    return found is not None
-
-
-def _target_fields(session: Session, city: CityPack, target: Target) -> dict[str, Any]:
-    """Validate a target and return the SkillCode columns it sets (plus ``default_title``)."""
-    target_type, skill, district, town = target.target_type, target.skill, target.district, target.town
-    _check_target_type(target_type)
-    for name, value in (("skill", skill), ("place_name", target.place_name), ("district", district), ("town", town)):
-        check_text(value, field=name)  # printed on posters: it must render
-    point = _point(city, target.lon, target.lat, target.crs)
-    fields: dict[str, Any] = {
-        "target_type": target_type,
-        "resource_id": None,
-        "skill": None,
-        "place_name": (target.place_name or "").strip() or None,
-        "district": None,
-        "town": None,
-        "lon": None,
-        "lat": None,
-    }
-    if district:
-        fields["district"], _ = resolve_district(city, district.strip())
-    if target_type == "resource":
-        resource_id = target.resource_id
-        if resource_id is None:
-            msg = "a resource code needs resource_id"
-            raise _invalid(msg, "机构类技能码须指定机构编号 resource_id")
-        res = session.get(Resource, int(resource_id))
-        if res is None or res.city != city.key:
-            msg = f"no resource with id {resource_id} in {city.key}"
-            raise NotFoundError(msg, message_zh=f"找不到编号为 {resource_id} 的机构", details={"id": resource_id})
-        fields.update(
-            resource_id=res.id,
-            district=res.district,
-            town=res.town,
-            lon=res.lon,
-            lat=res.lat,
-            place_name=fields["place_name"] or res.name,
-            default_title=res.name,
-        )
-        return fields
-    if target_type == "skill":
-        skill = (skill or "").strip()
-        if not skill:
-            msg = "a skill code needs the skill (工种) name"
-            raise _invalid(msg, "工种类技能码须指定工种名称")
-        if not _skill_offered(session, city.key, skill):
-            msg = f"no resource in {city.key} offers the skill {skill!r}"
-            raise UnknownSkillError(msg, message_zh=f"本市没有提供“{skill}”工种的机构", details={"skill": skill})
-        fields["skill"] = skill
-        fields["default_title"] = f"{skill} 培训和评价"
-    elif target_type == "city":
-        fields["default_title"] = f"{city.name_zh} 技能培训和评价"
-    if target_type == "place":
-        if town:
-            name, town_district, tlon, tlat = _town(city, town.strip(), fields["district"])
-            fields["town"], fields["district"] = name, town_district
-            point = point or (tlon, tlat)
-            fields["place_name"] = fields["place_name"] or name
-        elif fields["district"] and point is None:
-            _, geom = resolve_district(city, fields["district"])
-            rep = geom.representative_point()
-            point = (round(rep.x, 7), round(rep.y, 7))
-        if point is None:
-            msg = "a place code needs a point (lon, lat), a town or a district"
-            raise _invalid(msg, "地点类技能码须指定坐标、乡镇街道或区县")
-        fields["place_name"] = fields["place_name"] or fields["town"] or fields["district"]
-        if fields["place_name"] is None:
-            msg = "a place code given only a point needs place_name (e.g. the community or factory gate)"
-            raise _invalid(msg, "仅给出坐标的地点类技能码须填写地点名称（如社区、厂门口）")
-        fields["default_title"] = f"{fields['place_name']} 附近的培训和评价"
-    if point is not None:
-        city.check_point(*point)
-        check_on_land(*point, city)
-        fields["lon"], fields["lat"] = point
-        if fields["district"] is None:
-            fields["district"] = _district_at(city, *point)
-    return fields
-
-
 def _title(title: str | None, default: str) -> str:
     """The given title (stripped, at most 200 characters) or the derived default (cut to 200)."""
     title = check_text((title or "").strip(), field="title")
     if len(title) > 200:
         msg = "title is longer than 200 characters"
-        raise _invalid(msg, "标题不能超过 200 个字符", code="invalid_parameter")
+        raise InvalidParameterError(msg, message_zh="标题不能超过 200 个字符", code="invalid_parameter")
     return title or default[:200]
 
 
@@ -394,7 +221,7 @@ def create_code(session: Session, city: CityPack, target: Target, *, actor: str,
     SkillCode
         The new row (flushed), its ``code`` a fresh random id.
     """
-    fields = _target_fields(session, city, target)
+    fields = target_fields(session, city, target)
     title = _title(title, fields.pop("default_title"))
     for _ in range(_MAX_TRIES):
         code = new_code()
@@ -435,7 +262,7 @@ def retarget_code(
         # the poster still hangs where it did: keep ranking from there
         target = replace(target, lon=row.lon, lat=row.lat, crs="wgs84", place_name=target.place_name or row.place_name)
     with _audited(session, "retarget", actor=actor, row=row):
-        fields = _target_fields(session, city, target)
+        fields = target_fields(session, city, target)
         title = _title(title, fields.pop("default_title"))
         for key, value in fields.items():
             setattr(row, key, value)
@@ -453,7 +280,7 @@ def update_code(
             title = check_text(title.strip(), field="title")
             if not title or len(title) > 200:
                 msg = "title must be 1–200 characters"
-                raise _invalid(msg, "标题须为 1–200 个字符", code="invalid_parameter")
+                raise InvalidParameterError(msg, message_zh="标题须为 1–200 个字符", code="invalid_parameter")
             row.title = title
         if enabled is not None:
             row.enabled = bool(enabled)
@@ -482,7 +309,7 @@ def list_codes(
     if district:
         stmt = stmt.where(SkillCode.district == district)
     if target_type:
-        stmt = stmt.where(SkillCode.target_type == _check_target_type(target_type))
+        stmt = stmt.where(SkillCode.target_type == check_target_type(target_type))
     if enabled is not None:
         stmt = stmt.where(SkillCode.enabled.is_(enabled))
     return list(session.scalars(stmt.order_by(SkillCode.created_at, SkillCode.code)))
@@ -504,7 +331,7 @@ def code_health(session: Session, row: SkillCode, *, offered_skills: set[str] | 
         )
     if row.target_type == "skill" and row.skill:
         offered = (
-            row.skill in offered_skills if offered_skills is not None else _skill_offered(session, row.city, row.skill)
+            row.skill in offered_skills if offered_skills is not None else skill_offered(session, row.city, row.skill)
         )
         if not offered:
             return CodeHealth(

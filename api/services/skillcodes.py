@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from geo.cities import CityPack
 from geo.errors import NotFoundError
 from geo.models import SkillCode
-from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, resolve_district, scan_totals
+from geo.skillcode_targets import resolve_district
+from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, scan_totals
 
 
 @dataclass(frozen=True)
