@@ -1,6 +1,6 @@
 """Request parameters shared by several routers: their declarations and their parsers.
 
-A router declares a shared query parameter with the ``…Param`` aliases here and parses shared text
+A router declares a shared query or path parameter with the ``…Param`` aliases here and parses shared text
 parameters (category lists, minute bands, a point in a request's ``crs``) with the functions here, so
 every route that takes one answers the same 4xx with the same stable code and zh/en messages.
 :func:`geojson_to_crs` is the other half of the ``crs`` parameter: the answer's coordinates.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import numpy as np
-from fastapi import Query
+from fastapi import Path, Query
 
 from api.state import CityRuntime
 from geo.boundaries import district_of
@@ -24,6 +24,9 @@ CategoryParam = Annotated[str, Query(description="category key or label, or 'all
 MinutesParam = Annotated[int, Query(ge=1, le=120, description="threshold in minutes (planners use 10, 15, 20, 30)")]
 ResolutionParam = Annotated[
     int | None, Query(ge=6, le=10, description="H3 resolution of the population grid (default: by city size)")
+]
+SkillCodeParam = Annotated[
+    str, Path(min_length=1, max_length=40, description="the code, e.g. K7M2Q9XA (case-insensitive)")
 ]
 
 

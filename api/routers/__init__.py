@@ -25,6 +25,7 @@ from api.routers import (
     resources,
     signup,
     skillcodes,
+    skillcodes_admin,
 )
 
 ROUTERS: list[APIRouter] = [
@@ -42,4 +43,5 @@ ROUTERS: list[APIRouter] = [
     resources.router,
     signup.router,
     skillcodes.router,
+    skillcodes_admin.router,
 ]

@@ -9,7 +9,8 @@ and never import FastAPI routing.
   API's audited resource writes;
 * :mod:`api.services.events` — the class and evaluation listings and the admin API's audited writes;
 * :mod:`api.services.console` — the web console's queries;
-* :mod:`api.services.skillcodes` — the 技能码 listing with health and scans (admin API and CLI);
+* :mod:`api.services.skillcodes` — the 技能码 listing with health and scans, the zip export (admin API
+  and CLI) and the scan report;
 * :mod:`api.services.coverage` — cached coverage models and answers, the grid-cost check.
 
 Every audited write, here, in the console's :mod:`geo.editing` and in :mod:`geo.skillcodes`, goes

@@ -1,4 +1,5 @@
-"""技能码 for the admin API and the CLI: the listing with each code's health and scans, and the zip export.
+"""技能码 for the admin API and the CLI: the listing with each code's health and scans, the zip export,
+and the scan report.
 
 The registry itself (create, re-target, enable, disable, scans) is :mod:`geo.skillcodes`; its writes
 are audited there.
@@ -7,14 +8,15 @@ are audited there.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy.orm import Session
 
 from geo.cities import CityPack
-from geo.errors import NotFoundError
-from geo.models import SkillCode
+from geo.errors import InvalidParameterError, NotFoundError
+from geo.models import ScanCount, SkillCode
 from geo.skillcode_targets import resolve_district
-from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, scan_totals
+from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, scan_counts, scan_totals
 
 
 @dataclass(frozen=True)
@@ -76,3 +78,52 @@ def export_codes(
         msg = f"no skill codes in {name or city.key}"
         raise NotFoundError(msg, message_zh=f"{name or city.name_zh}没有技能码", details={"district": name})
     return CodesZip(data=export_zip(session, rows, posters=posters), count=len(rows), district=name)
+
+
+@dataclass(frozen=True)
+class CellScans:
+    """Scans in one H3 cell (resolution 7) over the period, with the cell's centre for maps."""
+
+    cell: str
+    lat: float
+    lon: float
+    count: int
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    """Scan counters (per code, day and coarse cell), their totals per cell (most scanned first) and sums."""
+
+    rows: list[ScanCount]
+    cells: list[CellScans]
+    total: int
+    located: int
+
+
+def scan_summary(
+    session: Session,
+    *,
+    city: str | None = None,
+    code: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> ScanSummary:
+    """The scan counters filtered as :func:`geo.skillcodes.scan_counts` does, with the totals per cell for
+    demand maps (``located``: the scans that shared a location); 422 ``bad_date_range`` when ``until`` is
+    before ``since``.
+    """
+    import h3
+
+    if since and until and until < since:
+        msg = f"until {until} is before since {since}"
+        raise InvalidParameterError(msg, message_zh=f"结束日期 {until} 早于开始日期 {since}", code="bad_date_range")
+    rows = scan_counts(session, city=city, code=code, since=since, until=until)
+    per_cell: dict[str, int] = {}
+    for r in rows:
+        if r.cell:
+            per_cell[r.cell] = per_cell.get(r.cell, 0) + r.count
+    cells = []
+    for cell, n in sorted(per_cell.items(), key=lambda kv: (-kv[1], kv[0])):
+        clat, clon = h3.cell_to_latlng(cell)
+        cells.append(CellScans(cell=cell, lat=round(clat, 5), lon=round(clon, 5), count=n))
+    return ScanSummary(rows=rows, cells=cells, total=sum(r.count for r in rows), located=sum(per_cell.values()))
