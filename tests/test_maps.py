@@ -18,7 +18,16 @@ from geo.categories import CATEGORY_KEYS
 from geo.config import get_settings
 from geo.db import session_scope
 from geo.models import Resource, ResourceSkill
-from tests._maps_browser import browser, live_server, open_page, recording_context, shoot, wait_idle  # noqa: F401 - fixtures
+from tests._maps_browser import (  # noqa: F401 - fixtures
+    PHONE,
+    browser,
+    live_server,
+    open_page,
+    recording_context,
+    shoot,
+    small_targets,
+    wait_idle,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -251,6 +260,41 @@ def test_click_anywhere_shows_what_is_reachable(browser, live_server, artifacts)
     page.context.close()
 
 
+def test_origin_opens_on_what_is_reachable_from_there_on_a_phone(browser, live_server, artifacts):  # noqa: F811
+    """``?origin=lat,lon`` (a 技能码's place) opens the map at 360 px with that point's reach: its marker,
+    three bands framed in view, the list in the bottom sheet, and the API asked from exactly that point."""
+    with session_scope() as s:
+        lat, lon = s.execute(
+            select(Resource.lat, Resource.lon).where(Resource.city == "demo").order_by(Resource.id).limit(1)
+        ).one()
+    url = f"{live_server.url}/map?city=demo&basemap=none&mode=walk&lang=en&origin={lat},{lon}"
+    page, rec = open_page(browser, url, viewport=PHONE)
+    page.wait_for_selector("#sc-sheet.sc-sheet-open #sc-reach:not([hidden])")
+    wait_idle(page)
+    assert int(page.get_attribute("#sc-reach", "data-count")) > 0
+    assert page.locator(".sc-origin").count() == 1 and page.locator("path.sc-iso-origin").count() == 3
+    nearby = parse_qs(urlsplit([u for u in rec.requests if "/api/v1/nearby" in u][-1]).query)
+    assert (float(nearby["lat"][0]), float(nearby["lon"][0])) == pytest.approx((lat, lon), abs=1e-6)
+    assert nearby["mode"] == ["walk"] and nearby["lang"] == ["en"]
+    # framed: the whole 30-minute band is in view, above the bottom sheet that covers the map's lower part
+    frame = page.evaluate(
+        """() => {
+          const s = SkillCircle.state;
+          const iso = s.isoLayer.getBounds();
+          const south = s.map.latLngToContainerPoint([iso.getSouth(), iso.getCenter().lng]).y;
+          const top = s.map.getContainer().getBoundingClientRect().top;
+          return {inView: s.map.getBounds().pad(0.01).contains(iso), south: top + south,
+                  sheetTop: document.getElementById('sc-sheet').getBoundingClientRect().top};
+        }"""
+    )
+    assert frame["inView"] and frame["south"] <= frame["sheetTop"] + 2, frame
+    assert small_targets(page) == []
+    page.screenshot(path=str(artifacts / "page-map-demo-360-origin.png"))
+    rec.assert_local_only()
+    assert not rec.console_errors, rec.console_errors
+    page.context.close()
+
+
 def test_skill_filter_matches_the_database(browser, live_server):  # noqa: F811
     """Choosing a skill (工种) from /api/v1/skills keeps exactly the resources offering it."""
     skill, expected = _skill_with_several("jiaxing")
@@ -454,6 +498,9 @@ def test_home_page_links_cities_and_maps(client):
         ("/embed?center=abc", 422, "invalid_center"),
         ("/embed?center=1,2", 422, "outside_service_area"),
         ("/embed?center=91,120", 422, "invalid_coordinates"),
+        ("/map?origin=abc", 422, "invalid_origin"),
+        ("/map?origin=1,2", 422, "outside_service_area"),
+        ("/map?city=jiaxing&origin=30.30,120.80", 422, "in_water"),  # the Qiantang estuary, inside 海宁市
         ("/embed?zoom=25", 422, "invalid_zoom"),
         ("/embed?zoom=x", 422, "invalid_zoom"),
         ("/map/coverage?minutes=0", 422, "invalid_minutes"),

@@ -795,17 +795,24 @@ def test_map_link_keeps_the_codes_place_and_mode(client, city_codes) -> None:
     href = re.search(r'id="map-link" href="([^"]+)"', html).group(1).replace("&amp;", "&")
     q = parse_qs(urlparse(href).query)
     origin = client.get(f"/api/v1/skill-codes/{code}").json()["origin"]
-    lat, lon = map(float, q["center"][0].split(","))
+    lat, lon = map(float, q["origin"][0].split(","))
     assert (lat, lon) == pytest.approx((origin["lat"], origin["lon"]), abs=1e-5)
-    assert q["mode"] == ["walk"] and q["lang"] == ["en"] and q["city"] == ["jiaxing"] and q["zoom"] == ["14"]
+    assert q["mode"] == ["walk"] and q["lang"] == ["en"] and q["city"] == ["jiaxing"]
     page = client.get(href, headers={"Accept": "text/html"})
     assert page.status_code == 200
     config = json.loads(re.search(r'<script id="sc-config" type="application/json">(.*?)</script>', page.text).group(1))
     assert config["mode"] == "walk" and config["fit"] is False and config["lang"] == "en"
+    # the map runs "what is within reach" from the code's place (the no-tiles basemap is WGS84)
+    assert config["origin"] == pytest.approx([lat, lon], abs=1e-7)
+    other = re.search(r'id="sc-lang-switch" href="([^"]+)"', page.text).group(1).replace("&amp;", "&")
+    other_origin = parse_qs(urlparse(other).query)["origin"][0]
+    assert tuple(map(float, other_origin.split(","))) == pytest.approx((lat, lon), abs=1e-9)
     # a city code has no place: the map opens on the whole city, in the worker's mode
     city_html = client.get(f"/s/{city_codes['city']['code']}", params={"mode": "car"}).text
     city_href = re.search(r'id="map-link" href="([^"]+)"', city_html).group(1).replace("&amp;", "&")
-    assert "center" not in parse_qs(urlparse(city_href).query) and "mode=car" in city_href
+    assert "origin" not in parse_qs(urlparse(city_href).query) and "mode=car" in city_href
+    city_page = client.get(city_href, headers={"Accept": "text/html"}).text
+    assert '"origin": null' in city_page or '"origin":null' in city_page
 
 
 def test_notices_say_only_what_is_true(client, city_codes) -> None:

@@ -20,6 +20,7 @@ from geo.categories import parse_category
 from geo.cities import CityPack, load_city
 from geo.config import Settings
 from geo.errors import InvalidParameterError, UnknownModeError, UnknownSkillError
+from geo.land import check_on_land
 from geo.models import Resource, ResourceSkill
 from geo.moderules import MODE_KEYS
 
@@ -46,6 +47,7 @@ class MapParams:
     skill: str | None
     center: tuple[float, float] | None
     zoom: int | None
+    origin: tuple[float, float] | None = None
 
     def query(self, **overrides: str | None) -> dict[str, str]:
         """The parameters as a query dict (for links between the pages), with ``overrides`` applied."""
@@ -109,20 +111,20 @@ def parse_minutes(value: str | None) -> int:
     return minutes
 
 
-def parse_lat_lon(value: str) -> tuple[float, float]:
-    """``"lat,lon"`` as two finite numbers (a full-width comma accepted); else → 422 ``invalid_center``."""
+def parse_lat_lon(value: str, *, name: str = "center") -> tuple[float, float]:
+    """``"lat,lon"`` as two finite numbers (a full-width comma accepted); else → 422 ``invalid_<name>``."""
     parts = value.replace("，", ",").split(",")
     try:
         lat, lon = (float(p) for p in parts)
     except ValueError:
         lat = lon = math.nan
     if not (math.isfinite(lat) and math.isfinite(lon)):
-        msg = f"center must be 'lat,lon' in decimal degrees, got {value!r}"
+        msg = f"{name} must be 'lat,lon' in decimal degrees, got {value!r}"
         raise InvalidParameterError(
             msg,
-            message_zh=f"center 应为“纬度,经度”（十进制度），收到“{value}”",
-            code="invalid_center",
-            details={"center": value},
+            message_zh=f"{name} 应为“纬度,经度”（十进制度），收到“{value}”",
+            code=f"invalid_{name}",
+            details={name: value},
         )
     return lat, lon
 
@@ -140,6 +142,21 @@ def parse_center(value: str | None, city: CityPack) -> tuple[float, float] | Non
         return None
     lat, lon = parse_lat_lon(value)
     city.check_point(lon, lat)
+    return lat, lon
+
+
+def parse_origin(value: str | None, city: CityPack) -> tuple[float, float] | None:
+    """``"lat,lon"`` (WGS84) on the city's land, where the map opens "what is within reach from here".
+
+    The 技能码 page links its place this way. Raises ``invalid_origin`` when not two numbers,
+    ``invalid_coordinates`` / ``outside_service_area`` outside the city and ``in_water`` in the sea,
+    the estuary or a lake (the reach from there would be refused the same way).
+    """
+    if value is None:
+        return None
+    lat, lon = parse_lat_lon(value, name="origin")
+    city.check_point(lon, lat)
+    check_on_land(lon, lat, city)
     return lat, lon
 
 
@@ -231,4 +248,5 @@ def parse_map_params(
         skill=check_skill(session, city, _get(query, "skill")),
         center=parse_center(_get(query, "center"), city),
         zoom=parse_zoom(_get(query, "zoom"), max_zoom=basemap.max_zoom),
+        origin=parse_origin(_get(query, "origin"), city),
     )

@@ -144,12 +144,28 @@ def _city_choices(lang: str) -> list[dict[str, str]]:
     return out
 
 
+ORIGIN_ZOOM = 13  # a 技能码's place: the streets around it, until its reach is drawn and framed
+
+
 def _view(params: MapParams) -> tuple[tuple[float, float], int, bool]:
-    """Initial centre (in the basemap's datum), zoom, and whether the page chose them itself."""
-    lat, lon = params.center or params.city.center
+    """Initial centre (in the basemap's datum), zoom, and whether the page chose them itself.
+
+    An ``origin`` without a ``center`` centres the map on the origin (the page then frames its reach).
+    """
+    lat, lon = params.center or params.origin or params.city.center
     mlon, mlat = from_wgs84(lon, lat, crs=params.basemap.crs)
-    zoom = params.zoom if params.zoom is not None else params.city.zoom
-    return (round(float(mlat), 7), round(float(mlon), 7)), zoom, params.center is None and params.zoom is None
+    zoom = params.zoom if params.zoom is not None else ORIGIN_ZOOM if params.origin else params.city.zoom
+    chose = params.center is None and params.zoom is None and params.origin is None
+    return (round(float(mlat), 7), round(float(mlon), 7)), zoom, chose
+
+
+def _origin(params: MapParams) -> list[float] | None:
+    """The ``origin`` in the basemap's datum, as the page's script draws it (None without one)."""
+    if params.origin is None:
+        return None
+    lat, lon = params.origin
+    mlon, mlat = from_wgs84(lon, lat, crs=params.basemap.crs)
+    return [round(float(mlat), 7), round(float(mlon), 7)]
 
 
 def _routed_modes(city: CityPack) -> list[str]:
@@ -177,6 +193,8 @@ def _extra(params: MapParams) -> dict[str, str]:
         out["center"] = f"{params.center[0]},{params.center[1]}"
     if params.zoom is not None:
         out["zoom"] = str(params.zoom)
+    if params.origin is not None:
+        out["origin"] = f"{params.origin[0]},{params.origin[1]}"
     return out
 
 
@@ -228,6 +246,7 @@ def _map_context(request: Request, db: DbSession, *, page: str) -> tuple[dict[st
         "resources": items,
         "routed_modes": routed,
         "fit": auto_view,
+        "origin": _origin(params),
         "text": t,
     }
     context = {

@@ -127,12 +127,16 @@ def _page_context(request: Request, lang: str, **extra: Any) -> dict[str, Any]:
 def map_link(
     city: str, *, lang: str, mode: str | None = None, lat: float | None = None, lon: float | None = None
 ) -> str:
-    """``/map`` for a phone page: the city, language and travel mode, centred on the code's place if any."""
+    """``/map`` for a phone page: the city, language and travel mode, opened on the reach from the code's place.
+
+    With a place, the map runs "what is within reach from here" from it (``origin``) at once, so the
+    worker sees the same circle the page listed, drawn.
+    """
     query = {"city": city, "lang": lang}
     if mode:
         query["mode"] = mode
     if lat is not None and lon is not None:
-        query |= {"center": f"{lat:.5f},{lon:.5f}", "zoom": "14"}
+        query["origin"] = f"{lat:.5f},{lon:.5f}"
     return "/map?" + urlencode(query)
 
 

@@ -286,6 +286,8 @@
     });
     loadSkills();
     map.on("click", function (e) { reachFrom(e.latlng); });
+    // ?origin=lat,lon (a 技能码's place): open on what is within reach from there, framed
+    if (cfg.origin) reachFrom(L.latLng(cfg.origin[0], cfg.origin[1]), { frame: true });
     var close = byId("sc-panel-close");
     if (close) close.addEventListener("click", function () {
       hidePanel();
@@ -508,7 +510,8 @@
     card.hidden = false;
   }
 
-  function reachFrom(latlng) {
+  function reachFrom(latlng, options) {
+    var frame = !!(options && options.frame);
     var mine = ++ticket;
     SC.state.selected = null;
     SC.state.origin = latlng;
@@ -533,7 +536,12 @@
     nearby.then(function (answer) { if (mine === ticket) renderReach(answer); }).catch(function (err) {
       if (mine === ticket) showError(err);
     });
-    iso.then(function (fc) { if (mine === ticket) drawIsochrones(fc, "origin"); }).catch(function (err) {
+    iso.then(function (fc) {
+      if (mine !== ticket) return;
+      drawIsochrones(fc, "origin");
+      var bounds = SC.state.isoLayer.getBounds();
+      if (frame && bounds.isValid()) frameAboveSheet(bounds);
+    }).catch(function (err) {
       if (mine === ticket) {
         SC.state.isoLayer.clearLayers();
         showError(err);
@@ -545,6 +553,18 @@
         setStatus("", "");
       }
     });
+  }
+
+  /* Fit `bounds` in the part of the map a worker sees: on a phone, above the open bottom sheet. */
+  function frameAboveSheet(bounds) {
+    var map = SC.state.map;
+    var sheet = byId("sc-sheet");
+    var covered = 0;
+    if (isPhone() && sheet && sheet.classList.contains("sc-sheet-open")) {
+      var mapBox = map.getContainer().getBoundingClientRect();
+      covered = Math.max(0, mapBox.bottom - sheet.getBoundingClientRect().top);
+    }
+    map.fitBounds(bounds, { paddingTopLeft: [20, 20], paddingBottomRight: [20, 20 + covered], animate: false });
   }
 
   // People inside each band of the click's isochrones (total_pop), and which population surface says so.
