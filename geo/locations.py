@@ -73,8 +73,8 @@ def parse_bbox(text: str) -> tuple[float, float, float, float]:
     return min_lon, min_lat, max_lon, max_lat
 
 
-def district_area(city: CityPack, value: str) -> Any:
-    """The polygon of district ``value`` (Chinese name, English name or adcode) of ``city``.
+def resolve_district(city: CityPack, value: str) -> tuple[str, Any]:
+    """District ``value`` (Chinese name, English name or adcode) of ``city`` → (its Chinese name, its polygon).
 
     Raises
     ------
@@ -94,7 +94,18 @@ def district_area(city: CityPack, value: str) -> Any:
             code="unknown_district",
             details={"value": value, "allowed": names},
         )
-    return hit.geometry.iloc[0]
+    return str(hit.iloc[0]["name_zh"]), hit.geometry.iloc[0]
+
+
+def district_area(city: CityPack, value: str) -> Any:
+    """The polygon of district ``value`` (Chinese name, English name or adcode) of ``city``.
+
+    Raises
+    ------
+    InvalidParameterError
+        ``unknown_district`` naming the city's districts.
+    """
+    return resolve_district(city, value)[1]
 
 
 def town_area(city: CityPack, value: str) -> Any:

@@ -97,10 +97,6 @@ def resolve_pbf(spec: str, *, base: Path | None = None) -> Path:
     return path
 
 
-def _empty_tags(n: int) -> dict[str, list[None]]:
-    return {c: [None] * n for c in TAG_COLUMNS}
-
-
 def _clean_str(values: pd.Series) -> pd.Series:
     """Tags as plain Python strings/None (lists from simplified osmnx graphs keep their first value)."""
 

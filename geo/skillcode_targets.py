@@ -18,6 +18,7 @@ from geo.cities import CityPack
 from geo.coords import to_wgs84
 from geo.errors import InvalidParameterError, NotFoundError, UnknownSkillError
 from geo.land import check_on_land
+from geo.locations import resolve_district
 from geo.models import Resource, ResourceSkill
 from geo.text_input import check_text
 
@@ -62,31 +63,6 @@ def _point(city: CityPack, lon: float | None, lat: float | None, crs: str) -> tu
     city.check_point(wlon, wlat)
     check_on_land(wlon, wlat, city)
     return wlon, wlat
-
-
-def resolve_district(city: CityPack, value: str) -> tuple[str, Any]:
-    """District ``value`` (Chinese name, English name or adcode) → (its Chinese name, its polygon).
-
-    Raises
-    ------
-    InvalidParameterError
-        ``unknown_district`` naming the city's districts.
-    """
-    from geo.boundaries import districts
-
-    frame = districts(city)
-    hit = frame[(frame["name_zh"] == value) | (frame["adcode"] == value) | (frame["name_en"] == value)]
-    if hit.empty:
-        names = list(frame["name_zh"])
-        msg = f"{value!r} is not a district of {city.name_en}; expected one of {', '.join(names)}"
-        raise _invalid(
-            msg,
-            f"“{value}”不是{city.name_zh}的区县，应为：{'、'.join(names)}",
-            code="unknown_district",
-            value=value,
-            allowed=names,
-        )
-    return str(hit.iloc[0]["name_zh"]), hit.iloc[0].geometry
 
 
 def _district_at(city: CityPack, lon: float, lat: float) -> str | None:

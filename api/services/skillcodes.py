@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 
 from geo.cities import CityPack
 from geo.errors import InvalidParameterError, NotFoundError
+from geo.locations import resolve_district
 from geo.models import ScanCount, SkillCode
-from geo.skillcode_targets import resolve_district
 from geo.skillcodes import CodeHealth, code_health, list_codes, offered_skills, scan_counts, scan_totals
 
 
