@@ -32,7 +32,8 @@ from api.i18n import html_lang, negotiate, safe_negotiate
 from api.params import SkillCodeParam, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.security import template_context
-from api.skillcode_answer import SkillCodeAnswer, answer_json, build_answer
+from api.skillcode_answer import answer_json, build_answer
+from api.skillcode_schemas import SkillCodeAnswer
 from api.skillcode_text import js_texts, texts
 from api.state import CityRuntime, get_runtime
 from api.telemetry import SKILL_CODE_SCANS
