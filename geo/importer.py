@@ -10,8 +10,7 @@ with the same external id instead of duplicating them.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -23,187 +22,18 @@ from sqlalchemy.orm import Session
 from geo.audit import record
 from geo.categories import parse_category, parse_level, parse_schedule
 from geo.cities import CityPack
-from geo.coords import to_wgs84
-from geo.errors import CoordinateError, ImportValidationError, SkillCircleError
-from geo.models import Base, Evaluation, Resource, ResourceSkill, TrainingClass
+from geo.coords import CRS_KEYS, to_wgs84
+from geo.errors import CoordinateError, ImportValidationError
+from geo.import_rows import ImportReport, ProgressFn, RowChecks, Ticker, chunks
+from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
 from geo.sheets import (
-    COLUMNS,
-    ErrorLog,
     SheetRow,
     parse_bool,
-    parse_date,
     parse_skills,
     read_table,
 )
-from geo.text_input import normalise_newlines, text_problem
 
 log = logging.getLogger(__name__)
-CRS_KEYS = ("wgs84", "gcj02", "bd09")
-
-
-@dataclass
-class ImportReport:
-    """What an import did."""
-
-    kind: str
-    created: int = 0
-    updated: int = 0
-    rows: int = 0
-    external_ids: list[str] = field(default_factory=list)
-    sheet: str | None = None
-    encoding: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON form for the API and the CLI (``sheet``: the XLSX worksheet read; ``encoding``: a CSV's)."""
-        out = {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated}
-        if self.sheet is not None:
-            out["sheet"] = self.sheet
-        if self.encoding is not None:
-            out["encoding"] = self.encoding
-        return out
-
-
-MULTILINE_COLUMNS = frozenset({"address", "opening_hours", "subsidy_note", "reg_steps"})
-"""Sheet columns whose text may hold newlines; every other text cell is one line."""
-
-
-def _column_lengths(model: type[Base]) -> dict[str, int]:
-    """Maximum length of each string column of ``model`` (what the database will store)."""
-    return {c.name: n for c in model.__table__.columns if (n := getattr(c.type, "length", None))}
-
-
-class _Rows(ErrorLog):
-    """Collects row errors while a sheet is checked cell by cell (capped report, see :class:`ErrorLog`)."""
-
-    def texts(self, rows: list[SheetRow], *, kind: str, model: type[Base]) -> None:
-        """Every text cell of the sheet's columns renders (:mod:`geo.text_input`) and fits its column."""
-        lengths = _column_lengths(model) | {"reg_steps": 2000, "skills": 2000}
-        columns = COLUMNS[kind]
-        for r in rows:
-            for col, value in r.cells.items():
-                if col not in columns or not isinstance(value, str):
-                    continue
-                multiline = col in MULTILINE_COLUMNS
-                if multiline:
-                    value = r.cells[col] = normalise_newlines(value)
-                problem = text_problem(value, multiline=multiline)
-                if problem is not None:
-                    en, zh = problem.messages(col)
-                    self.add(r.row, col, en, zh, kind="invalid_text")
-                elif col in lengths and len(value) > lengths[col]:
-                    self.add(
-                        r.row,
-                        col,
-                        f"'{col}' is longer than {lengths[col]} characters",
-                        f"“{col}”超过 {lengths[col]} 个字符",
-                        kind="too_long",
-                    )
-                elif col == "skills":
-                    self._skill_lengths(r, value)
-
-    def _skill_lengths(self, r: SheetRow, value: str) -> None:
-        for name, code in parse_skills(value):
-            if len(name) > 100 or len(code or "") > 40:
-                self.add(
-                    r.row,
-                    "skills",
-                    f"skill '{name[:20]}…' is too long (name ≤ 100, code ≤ 40 characters)",
-                    f"工种“{name[:20]}…”过长（名称不超过 100 字，代码不超过 40 字）",
-                    kind="too_long",
-                )
-
-    def required(self, r: SheetRow, column: str) -> Any:
-        value = r.cells.get(column)
-        if value is None:
-            self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
-        return value
-
-    def number(
-        self, r: SheetRow, column: str, *, integer: bool, required: bool, minimum: float = 0, maximum: float = 1e7
-    ) -> Any:
-        value = r.cells.get(column)
-        if value is None:
-            if required:
-                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
-            return None
-        try:
-            num = float(str(value).replace(",", ""))
-            if integer:
-                if num != int(num):
-                    raise ValueError
-                num = int(num)
-        except ValueError:
-            kind_en, kind_zh = ("a whole number", "整数") if integer else ("a number", "数字")
-            self.add(r.row, column, f"'{value}' is not {kind_en}", f"“{value}”不是{kind_zh}", kind="not_a_number")
-            return None
-        if not minimum <= num <= maximum:  # also keeps integers storable (32-bit columns)
-            en, zh = f"{num} is outside {minimum}–{maximum:g}", f"{num} 超出范围 {minimum}–{maximum:g}"
-            self.add(r.row, column, en, zh, kind="out_of_range")
-            return None
-        return num
-
-    def date(self, r: SheetRow, column: str, *, required: bool) -> Any:
-        value = r.cells.get(column)
-        if value is None:
-            if required:
-                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
-            return None
-        try:
-            return parse_date(value)
-        except ValueError:
-            en, zh = f"'{value}' is not a date (YYYY-MM-DD)", f"“{value}”不是有效日期（YYYY-MM-DD）"
-            self.add(r.row, column, en, zh, kind="invalid_date")
-            return None
-
-    def parsed(self, r: SheetRow, column: str, parser: Any) -> Any:
-        value = r.cells.get(column)
-        if value is None:
-            return None
-        try:
-            return parser(value)
-        except SkillCircleError as exc:
-            self.add(r.row, column, exc.message_en, exc.message_zh, kind=exc.code)
-        except ValueError as exc:
-            self.add(r.row, column, str(exc), f"“{value}”格式不正确", kind="invalid_value")
-        return None
-
-    def unique_ids(self, rows: list[SheetRow]) -> None:
-        seen: dict[str, int] = {}
-        for r in rows:
-            ext = r.cells.get("external_id")
-            if ext is None:
-                continue
-            ext = str(ext)
-            if ext in seen:
-                self.add(
-                    r.row,
-                    "external_id",
-                    f"duplicate external_id '{ext}' (first on row {seen[ext]})",
-                    f"编号“{ext}”重复（首次出现在第 {seen[ext]} 行）",
-                    kind="duplicate_id",
-                )
-            else:
-                seen[ext] = r.row
-
-
-ProgressFn = Callable[[str, int, int], None]
-_TICK_EVERY = 500
-_IN_CHUNK = 5000  # ids per IN (...) lookup: SQLite allows at most 32,766 bound values per statement
-
-
-class _Ticker:
-    """Reports progress every ``_TICK_EVERY`` rows (and at phase changes) to an optional callback."""
-
-    def __init__(self, progress: ProgressFn | None) -> None:
-        self.progress = progress
-
-    def __call__(self, phase: str, done: int, total: int, *, force: bool = False) -> None:
-        if self.progress is not None and (force or done % _TICK_EVERY == 0 or done == total):
-            self.progress(phase, done, total)
-
-
-def _chunks(values: list[str]) -> list[list[str]]:
-    return [values[i : i + _IN_CHUNK] for i in range(0, len(values), _IN_CHUNK)]
 
 
 def import_sheet(
@@ -250,7 +80,7 @@ def import_sheet(
     if crs not in CRS_KEYS:
         msg = f"unknown coordinate system {crs!r}; expected one of {', '.join(CRS_KEYS)}"
         raise CoordinateError(msg, message_zh=f"未知的坐标系“{crs}”，应为 wgs84、gcj02 或 bd09")
-    tick = _Ticker(progress)
+    tick = Ticker(progress)
     tick("reading", 0, 0, force=True)
     table, rows = read_table(source, kind=kind, filename=filename, sheet=sheet)
     tick("checking", 0, len(rows), force=True)
@@ -300,7 +130,7 @@ def _form_value(value: Any) -> Any:
     return value
 
 
-def _resource_points(city: CityPack, rows: list[SheetRow], checks: _Rows, *, crs: str) -> list[tuple | None]:
+def _resource_points(city: CityPack, rows: list[SheetRow], checks: RowChecks, *, crs: str) -> list[tuple | None]:
     """Validate and convert every row's point to WGS84, then check it lies in a district polygon, on land."""
     from geo.boundaries import district_of, districts
     from geo.land import on_land
@@ -368,10 +198,10 @@ def _import_resources(
     *,
     crs: str,
     dry_run: bool = False,
-    tick: _Ticker | None = None,
+    tick: Ticker | None = None,
 ) -> ImportReport:
-    tick = tick or _Ticker(None)
-    checks = _Rows()
+    tick = tick or Ticker(None)
+    checks = RowChecks()
     checks.texts(rows, kind="resources", model=Resource)
     checks.unique_ids(rows)
     points = _resource_points(city, rows, checks, crs=crs)
@@ -404,7 +234,7 @@ def _import_resources(
 
     existing = {
         res.external_id: res
-        for chunk in _chunks([str(v["external_id"]) for v in parsed])
+        for chunk in chunks([str(v["external_id"]) for v in parsed])
         for res in session.scalars(select(Resource).where(Resource.city == city.key, Resource.external_id.in_(chunk)))
     }
     report = ImportReport(kind="resources", rows=len(parsed))
@@ -447,17 +277,17 @@ def _import_events(
     *,
     kind: str,
     dry_run: bool = False,
-    tick: _Ticker | None = None,
+    tick: Ticker | None = None,
 ) -> ImportReport:
-    tick = tick or _Ticker(None)
+    tick = tick or Ticker(None)
     model, owner_col = _EVENT_SPECS[kind]
-    checks = _Rows()
+    checks = RowChecks()
     checks.texts(rows, kind=kind, model=model)
     checks.unique_ids(rows)
     owner_ids = sorted({str(r.cells[owner_col]) for r in rows if r.cells.get(owner_col)})
     owners = {
         ext: rid
-        for chunk in _chunks(owner_ids)
+        for chunk in chunks(owner_ids)
         for ext, rid in session.execute(
             select(Resource.external_id, Resource.id).where(Resource.city == city.key, Resource.external_id.in_(chunk))
         )
@@ -512,7 +342,7 @@ def _import_events(
     # select() of a union of mapped classes is typed as their common base; the rows are of ``model``.
     existing = {
         obj.external_id: obj
-        for chunk in _chunks([str(v["external_id"]) for v in parsed])
+        for chunk in chunks([str(v["external_id"]) for v in parsed])
         for obj in cast(
             "Iterable[TrainingClass | Evaluation]",
             session.scalars(select(model).where(model.city == city.key, model.external_id.in_(chunk))),
