@@ -90,18 +90,20 @@ class RowChecks(ErrorLog):
                 )
 
     def required(self, r: SheetRow, column: str) -> Any:
+        return self._cell(r, column, required=True)
+
+    def _cell(self, r: SheetRow, column: str, *, required: bool) -> Any:
+        """The cell's value; None when empty, recorded as a problem when the column is ``required``."""
         value = r.cells.get(column)
-        if value is None:
+        if value is None and required:
             self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
         return value
 
     def number(
         self, r: SheetRow, column: str, *, integer: bool, required: bool, minimum: float = 0, maximum: float = 1e7
     ) -> Any:
-        value = r.cells.get(column)
+        value = self._cell(r, column, required=required)
         if value is None:
-            if required:
-                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
             return None
         try:
             num = float(str(value).replace(",", ""))
@@ -120,10 +122,8 @@ class RowChecks(ErrorLog):
         return num
 
     def date(self, r: SheetRow, column: str, *, required: bool) -> Any:
-        value = r.cells.get(column)
+        value = self._cell(r, column, required=required)
         if value is None:
-            if required:
-                self.add(r.row, column, f"'{column}' is empty", f"“{column}”不能为空", kind="required")
             return None
         try:
             return parse_date(value)
