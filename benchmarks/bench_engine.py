@@ -30,6 +30,7 @@ from geo.errors import NetworkNotBuiltError
 from geo.network import read_pbf
 from isochrones.engine import CityEngine
 from isochrones.graph import CompiledGraph, compile_graph, load_graph, save_graph
+from isochrones.precomputed import precompute
 from isochrones.travel import search
 
 SPEEDS_KMH = {"walk": 4.5, "bicycle": 15.0, "ebike": 20.0, "car": 35.0}
@@ -265,7 +266,7 @@ def bench_network(name: str, net_fn, *, quick: bool, n_res: int) -> list[dict]:
     n_iso = 10 if quick else 20
     iso_ids = [int(i) for i in ids[:n_iso]]
     for mode in ("ebike", "car"):
-        eng.precompute_resource_isochrones(modes=[mode], resource_ids=iso_ids)
+        precompute(eng, modes=[mode], resource_ids=iso_ids)
         t_read, fcs = _timeit(lambda rid, m=mode: eng.resource_isochrones(rid, mode=m), [(r,) for r in iso_ids])
         t_comp, _ = _timeit(
             lambda lo, la, m=mode: eng.isochrone(lo, la, mode=m, minutes=(10, 20, 30), direction="to"),

@@ -31,6 +31,7 @@ from geo.moderules import MODE_KEYS
 from geo.network_sources import load_network
 from isochrones.engine import CityEngine, graphs_dir
 from isochrones.graph import compile_graph, load_graph, save_graph
+from isochrones.precomputed import precompute
 
 if TYPE_CHECKING:
     from geo.cities import CityPack
@@ -117,7 +118,7 @@ def _prepare_resources(
     eng.set_resources(resources.ids, resources.lons, resources.lats, progress=progress)
     timings["resources"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    written = eng.precompute_resource_isochrones(progress=progress)
+    written = precompute(eng, progress=progress)
     timings["isochrones"] = time.perf_counter() - t0
     log.info("%s: %d resource isochrone files written", city.key, written)
     if resources.categories is None:

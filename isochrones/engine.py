@@ -21,15 +21,15 @@ node × resource table (:mod:`isochrones.densetable`). Cached tables are read ro
 files (:class:`isochrones.storage.StoredArray`): they add nothing to a worker's resident memory. Both are exact
 to 0.1 s (the times of a fresh Dijkstra from the worker's snapped node, rounded up to 0.1 s).
 ``resource_isochrones`` reads the polygons ``skillcircle build`` precomputed (:mod:`isochrones.precomputed`).
+Choosing, building and caching the nearby() tables is :mod:`isochrones.nearby_tables`.
 
 Without compiled graphs (e.g. Jiaxing before its network is fetched) the engine answers with
 straight-line estimates: distance × ``city.network.detour_factor`` at the mode's speed, every answer
-flagged ``estimate``; "nodes" are then a regular lattice over the city's box (``ESTIMATE_SPACING_M``).
+flagged ``estimate``; "nodes" are then a regular lattice over the city's box (:mod:`isochrones.estimates`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -38,22 +38,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
-import shapely
 from numpy.typing import ArrayLike
-from scipy.spatial import cKDTree
 
-from geo.errors import InvalidParameterError, NetworkNotBuiltError, NotFoundError, OffNetworkError
+from geo.errors import InvalidParameterError, NetworkNotBuiltError, NotFoundError
 from geo.moderules import MODE_KEYS, WALK_MODE, check_mode
 from isochrones import polygons as _poly
 from isochrones import precomputed as _pre
 from isochrones.densetable import DenseTable
-from isochrones.graph import CompiledGraph, load_graph, project, unproject, utm_crs
+from isochrones.estimates import StraightLine
+from isochrones.graph import CompiledGraph, load_graph, project, utm_crs
 from isochrones.heap import reuse_heap_for_temporaries
+from isochrones.nearby_tables import TABLE_KINDS, TableKind, nearby_table
 from isochrones.snap import Snap, Snapper
 from isochrones.travel import (
     TABLE_BUDGET_BYTES,
     ResourceTable,
-    estimate_table_bytes,
     nearest_times,
     search,
     search_reached,
@@ -68,9 +67,7 @@ log = logging.getLogger(__name__)
 #: Minutes each mode's exact nearby() table covers; longer queries run a fresh Dijkstra (same answer).
 #: A mode whose sparse table would not fit the memory budget at these minutes gets a dense table instead.
 TABLE_MINUTES: dict[str, float] = {"walk": 60.0, "bicycle": 60.0, "ebike": 45.0, "car": 60.0}
-TableKind = Literal["auto", "nodes", "dense"]
 MAX_MINUTES = 180.0
-ESTIMATE_SPACING_M = 500.0
 Direction = Literal["from", "to"]
 
 
@@ -167,7 +164,7 @@ class CityEngine:
         self.table_minutes = {**TABLE_MINUTES, **(table_minutes or {})}
         self.table_kinds: dict[str, TableKind] = dict(table_kinds or {})
         for kind in self.table_kinds.values():
-            if kind not in ("auto", "nodes", "dense"):
+            if kind not in TABLE_KINDS:
                 msg = f"table kind must be auto, nodes or dense, got {kind!r}"
                 raise InvalidParameterError(msg, message_zh=f"表类型须为 auto、nodes 或 dense，收到 {kind}")
         self.table_budget_bytes = int(table_budget_bytes)
@@ -183,7 +180,9 @@ class CityEngine:
         self.bbox = bbox or (-0.01, -0.01, 0.01, 0.01)
         cx, cy = (self.bbox[0] + self.bbox[2]) / 2, (self.bbox[1] + self.bbox[3]) / 2
         self.crs = next(iter(self.graphs.values())).crs if self.graphs else utm_crs(cx, cy)
-        self._lattice: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self.straight = StraightLine(
+            crs=self.crs, bbox=self.bbox, detour_factor=self.detour_factor, speeds_mps=self.speeds_mps
+        )
         reuse_heap_for_temporaries()  # query speed must not depend on earlier frees (isochrones.heap)
 
     # ------------------------------------------------------------------ construction
@@ -249,9 +248,6 @@ class CityEngine:
             msg = f"minutes must be in (0, {MAX_MINUTES:g}], got {minutes}"
             raise InvalidParameterError(msg, message_zh=f"时间须在 0 到 {MAX_MINUTES:g} 分钟之间，收到 {minutes}")
 
-    def _speed(self, mode: str) -> float:
-        return self.speeds_mps[mode]
-
     # ------------------------------------------------------------------ resources
     def set_resources(self, ids: ArrayLike, lons: ArrayLike, lats: ArrayLike, *, progress: bool = False) -> None:
         """Snap all resources once per mode and precompute the nearby() tables.
@@ -270,7 +266,17 @@ class CityEngine:
             t0 = time.perf_counter()
             snap = self.snappers[mode].snap_many(lons_a, lats_a)
             res.snaps[mode] = snap
-            res.tables[mode] = self._table(mode, graph, snap, progress=progress, previous=self._previous(mode))
+            res.tables[mode] = nearby_table(
+                graph,
+                snap,
+                mode=mode,
+                limit_s=self.table_minutes.get(mode, 60.0) * 60.0,
+                kind=self.table_kinds.get(mode, "auto"),
+                budget_bytes=self.table_budget_bytes,
+                cache_dir=self.cache_dir,
+                progress=progress,
+                previous=self._previous(mode),
+            )
             log.info("%s: %d resources ready in %.2fs", mode, ids_a.size, time.perf_counter() - t0)
         self._res = res
 
@@ -282,73 +288,21 @@ class CityEngine:
         snap = self._res.snaps[mode]
         return table, snap.node, snap.walk_s
 
-    def _table(
-        self,
-        mode: str,
-        graph: CompiledGraph,
-        snap: Snap,
-        *,
-        progress: bool,
-        previous: tuple[DenseTable, np.ndarray, np.ndarray] | None = None,
-    ) -> ResourceTable | DenseTable:
-        """The mode's nearby() table: from the cache when its key matches, else built (and cached).
-
-        The key covers the graph's content hash, the resources' snapped nodes and walks, the table
-        minutes, kind and budget; the cached file records which kind it is. A dense table
-        rebuilt after a resource edit copies the unchanged resources' columns from ``previous``.
-        """
-        limit_s = self.table_minutes.get(mode, 60.0) * 60.0
-        kind = self.table_kinds.get(mode, "auto")
-        with_len = "speed_mps" not in graph.meta
-        key = hashlib.blake2b(digest_size=12)
-        key.update(f"v3|{graph.content_hash}|{limit_s}|{with_len}|{kind}|{self.table_budget_bytes}".encode())
-        key.update(snap.node.tobytes())
-        key.update(np.round(snap.walk_s, 3).tobytes())
-        path = self.cache_dir / f"{mode}-{key.hexdigest()}.npz" if self.cache_dir else None
-        if path is not None and path.is_file():
-            try:
-                return _load_table(path)
-            except (OSError, ValueError, KeyError):
-                log.warning("rebuilding unreadable table cache %s", path)
-        if kind == "auto" and previous is not None:
-            kind = "dense"  # a re-set after an edit keeps the kind (and reuses the unchanged columns)
-        if kind == "auto":
-            size = estimate_table_bytes(graph, snap.node, snap.walk_s, limit_s=limit_s, with_lengths=with_len)
-            kind = "nodes" if size <= self.table_budget_bytes else "dense"
-            log.info("%s: exact nearby table ≈ %.0f MiB at %.0f min → %s table", mode, size / 2**20, limit_s / 60, kind)
-        table: ResourceTable | DenseTable
-        if kind == "dense":
-            table = DenseTable.build(
-                graph, snap.node, snap.walk_s, with_lengths=with_len, progress=progress, previous=previous
-            )
-        else:
-            table = ResourceTable.build(
-                graph,
-                snap.node,
-                snap.walk_s,
-                limit_s=limit_s,
-                with_lengths=with_len,
-                progress=progress,
-                budget_bytes=self.table_budget_bytes,
-            )
-        if path is not None:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                for old in path.parent.glob(f"{mode}-*.npz"):
-                    old.unlink(missing_ok=True)  # another worker may have removed it already
-                table.save(path)
-                reused = table.reused_columns if isinstance(table, DenseTable) else 0
-                table = _load_table(path)  # serve from the file: the built arrays are freed
-                if isinstance(table, DenseTable):
-                    table.reused_columns = reused
-            except OSError:
-                log.warning("cannot cache nearby table at %s", path)
-        return table
-
     @property
     def resource_count(self) -> int:
         """Number of resources passed to :meth:`set_resources` (0 before)."""
         return 0 if self._res is None else int(self._res.ids.size)
+
+    def resource_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The resources' ids, WGS84 longitudes and latitudes, as passed to :meth:`set_resources`.
+
+        Raises
+        ------
+        InvalidParameterError
+            :meth:`set_resources` has not been called.
+        """
+        res = self._need_resources()
+        return res.ids, res.lons, res.lats
 
     def resource_snap(self, mode: str) -> Snap | None:
         """Snap of every resource in ``mode`` (``None`` for estimate modes or before set_resources)."""
@@ -384,10 +338,8 @@ class CityEngine:
         _check_direction(direction)
         limit = float(minutes) * 60.0
         if mode not in self.graphs:
-            lx, ly, _, _ = self._lattice_points()
-            secs = self._straight_seconds(lon, lat, lx, ly, mode)
-            idx = np.flatnonzero(secs <= limit)
-            return Reach(idx, secs[idx], -1, 0.0, True)
+            idx, secs = self.straight.reached(lon, lat, mode=mode, limit_s=limit)
+            return Reach(idx, secs, -1, 0.0, True)
         node, snap_m, snap_s = self.snappers[mode].snap(lon, lat)
         idx, secs = search_reached(self.graphs[mode], node, limit_s=limit - snap_s, reverse=direction == "to")
         return Reach(idx, secs + snap_s, node, snap_m, False)
@@ -428,9 +380,7 @@ class CityEngine:
         mask = self._mask(mask, res.ids.size)
         budget_s = float(minutes) * 60.0
         if mode not in self.graphs:
-            x, y = project(np.array([lon]), np.array([lat]), self.crs)
-            d = np.hypot(res.xy[0] - x[0], res.xy[1] - y[0]) * self.detour_factor
-            secs = d / self._speed(mode)
+            secs, d = self.straight.to_points(lon, lat, res.xy, mode=mode)
             pos = np.flatnonzero(mask & (secs <= budget_s))
             return _hits(res.ids, pos, secs[pos], d[pos], estimate=True, limit=max_hits)
         graph = self.graphs[mode]
@@ -514,13 +464,8 @@ class CityEngine:
         res = self._need_resources()
         mask = self._mask(resource_mask, res.ids.size)
         if mode not in self.graphs:
-            lx, ly, _, _ = self._lattice_points()
             pos = np.flatnonzero(mask)
-            if pos.size == 0:
-                return np.full(lx.size, np.inf)
-            found = cKDTree(np.column_stack([res.xy[0][pos], res.xy[1][pos]])).query(np.column_stack([lx, ly]))
-            secs = np.asarray(found[0], dtype=np.float64) * self.detour_factor / self._speed(mode)
-            return secs if limit is None else np.where(secs <= limit, secs, np.inf)
+            return self.straight.nearest_times((res.xy[0][pos], res.xy[1][pos]), mode=mode, limit_s=limit)
         snap = res.snaps[mode]
         pos = np.flatnonzero(mask & snap.ok)
         return nearest_times(self.graphs[mode], snap.node[pos], snap.walk_s[pos], limit_s=limit)
@@ -531,7 +476,7 @@ class CityEngine:
         if mode in self.graphs:
             g = self.graphs[mode]
             return g.lon, g.lat
-        _, _, lon, lat = self._lattice_points()
+        _, _, lon, lat = self.straight.lattice()
         return lon, lat
 
     def isochrone(
@@ -561,12 +506,7 @@ class CityEngine:
         _check_direction(direction)
         props = {"mode": mode, "direction": direction}
         if mode not in self.graphs:
-            x, y = project(np.array([lon]), np.array([lat]), self.crs)
-            geoms = [
-                shapely.Point(x[0], y[0]).buffer(b * 60.0 * self._speed(mode) / self.detour_factor, quad_segs=16)
-                for b in bands
-            ]
-            return _poly.feature_collection(geoms, bands, crs=self.crs, properties={**props, "estimate": True})
+            return self.straight.isochrone(lon, lat, mode=mode, bands=bands, properties=props)
         graph = self.graphs[mode]
         node, _, snap_s = self.snappers[mode].snap(lon, lat)
         reverse = direction == "to"
@@ -626,88 +566,6 @@ class CityEngine:
             if found is not None:
                 return found
         return self.isochrone(lon, lat, mode=mode, minutes=minutes, direction="to")
-
-    def precompute_resource_isochrones(
-        self,
-        *,
-        modes: Sequence[str] | None = None,
-        minutes: Sequence[float] = _pre.RESOURCE_BANDS,
-        resource_ids: Sequence[int] | None = None,
-        progress: bool = False,
-    ) -> int:
-        """Compute and store every resource's "to" isochrones per routed mode; returns files written.
-
-        Files still valid (same graph, point and bands) are kept; resources off a mode's network are
-        skipped; folders of older graphs are removed. Needs ``isochrone_dir``.
-
-        Parameters
-        ----------
-        modes
-            Modes to precompute (default: every routed mode).
-        minutes
-            Bands (default :data:`isochrones.precomputed.RESOURCE_BANDS`).
-        resource_ids
-            Only these resources (default: all).
-        progress
-            Show tqdm bars.
-        """
-        from tqdm.auto import tqdm
-
-        if self.isochrone_dir is None:
-            msg = "no isochrone_dir: nowhere to store precomputed isochrones"
-            raise InvalidParameterError(msg, message_zh="未设置等时圈存放目录")
-        res = self._need_resources()
-        bands = sorted({float(m) for m in minutes})
-        written = 0
-        for mode in [m for m in (modes or self.modes_loaded) if m in self.graphs]:
-            graph = self.graphs[mode]
-            _pre.clear_other_graphs(self.isochrone_dir, mode=mode, graph_hash=graph.content_hash)
-            ok = res.snaps[mode].ok
-            wanted = np.ones(res.ids.size, bool) if resource_ids is None else np.isin(res.ids, list(resource_ids))
-            jobs = np.flatnonzero(ok & wanted).tolist()
-            for k in tqdm(jobs, desc=f"{mode} isochrones", unit="res", disable=not progress, leave=False):
-                rid, lon, lat = int(res.ids[k]), float(res.lons[k]), float(res.lats[k])
-                stamp: _pre.Stamp = dict(
-                    mode=mode, graph_hash=graph.content_hash, resource_id=rid, lon=lon, lat=lat, minutes=bands
-                )
-                if _pre.read(self.isochrone_dir, **stamp) is not None:
-                    continue
-                try:
-                    fc = self.isochrone(lon, lat, mode=mode, minutes=bands, direction="to")
-                except (OffNetworkError, InvalidParameterError) as exc:  # e.g. outside the service area
-                    log.warning("no isochrones for resource %s (%s): %s", rid, mode, exc)
-                    continue
-                _pre.write(self.isochrone_dir, collection=fc, **stamp)
-                written += 1
-        return written
-
-    # ------------------------------------------------------------------ estimates
-    def _straight_seconds(self, lon: float, lat: float, x: np.ndarray, y: np.ndarray, mode: str) -> np.ndarray:
-        px, py = project(np.array([lon]), np.array([lat]), self.crs)
-        return np.hypot(x - px[0], y - py[0]) * self.detour_factor / self._speed(mode)
-
-    def _lattice_points(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Regular lattice over the service box (projected x, y and lon, lat), for estimate mode."""
-        if self._lattice is None:
-            min_lon, min_lat, max_lon, max_lat = self.bbox
-            bx, by = project(
-                np.array([min_lon, max_lon, min_lon, max_lon]), np.array([min_lat, min_lat, max_lat, max_lat]), self.crs
-            )
-            step = ESTIMATE_SPACING_M
-            xs = np.arange(bx.min(), bx.max() + step, step)
-            ys = np.arange(by.min(), by.max() + step, step)
-            gx, gy = (a.ravel() for a in np.meshgrid(xs, ys))
-            lon, lat = unproject(gx, gy, self.crs)
-            inside = (lon >= min_lon) & (lon <= max_lon) & (lat >= min_lat) & (lat <= max_lat)
-            self._lattice = (gx[inside], gy[inside], lon[inside], lat[inside])
-        return self._lattice
-
-
-def _load_table(path: Path) -> ResourceTable | DenseTable:
-    """Read a cached nearby() table of either kind (files record their kind)."""
-    with np.load(path, allow_pickle=False) as data:
-        kind = str(data["kind"]) if "kind" in data else ResourceTable.kind
-    return DenseTable.load(path) if kind == DenseTable.kind else ResourceTable.load(path)
 
 
 def _check_limit(limit_s: float | None) -> float | None:

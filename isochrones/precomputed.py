@@ -10,7 +10,8 @@ A file is a GeoJSON FeatureCollection (as :meth:`isochrones.engine.CityEngine.is
 foreign members recording what it was computed from — the full graph hash, the resource's WGS84 point,
 the bands and the direction. :func:`read` returns it only when all of these still match, so a moved
 resource or a rebuilt graph never serves a stale polygon (the caller computes afresh instead). Folders
-of other graph hashes are removed when a mode is precomputed again.
+of other graph hashes are removed when a mode is precomputed again. :func:`precompute` writes them all
+for an engine's resources.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ import logging
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
+
+import numpy as np
+
+from geo.errors import InvalidParameterError, OffNetworkError
+
+if TYPE_CHECKING:
+    from isochrones.engine import CityEngine
 
 log = logging.getLogger(__name__)
 
@@ -106,3 +114,62 @@ def clear_other_graphs(root: Path, *, mode: str, graph_hash: str) -> int:
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
     return removed
+
+
+def precompute(
+    engine: CityEngine,
+    *,
+    modes: Sequence[str] | None = None,
+    minutes: Sequence[float] = RESOURCE_BANDS,
+    resource_ids: Sequence[int] | None = None,
+    progress: bool = False,
+) -> int:
+    """Compute and store every resource's "to" isochrones per routed mode; returns files written.
+
+    Files still valid (same graph, point and bands) are kept; resources off a mode's network are
+    skipped; folders of older graphs are removed. Needs the engine's ``isochrone_dir``.
+
+    Parameters
+    ----------
+    engine
+        The city's engine, with its resources set.
+    modes
+        Modes to precompute (default: every routed mode).
+    minutes
+        Bands (default :data:`RESOURCE_BANDS`).
+    resource_ids
+        Only these resources (default: all).
+    progress
+        Show tqdm bars.
+    """
+    from tqdm.auto import tqdm
+
+    root = engine.isochrone_dir
+    if root is None:
+        msg = "no isochrone_dir: nowhere to store precomputed isochrones"
+        raise InvalidParameterError(msg, message_zh="未设置等时圈存放目录")
+    ids, lons, lats = engine.resource_points()
+    bands = sorted({float(m) for m in minutes})
+    written = 0
+    for mode in [m for m in (modes or engine.modes_loaded) if m in engine.graphs]:
+        graph = engine.graphs[mode]
+        clear_other_graphs(root, mode=mode, graph_hash=graph.content_hash)
+        snap = engine.resource_snap(mode)
+        ok = snap.ok if snap is not None else np.zeros(ids.size, bool)
+        wanted = np.ones(ids.size, bool) if resource_ids is None else np.isin(ids, list(resource_ids))
+        jobs = np.flatnonzero(ok & wanted).tolist()
+        for k in tqdm(jobs, desc=f"{mode} isochrones", unit="res", disable=not progress, leave=False):
+            rid, lon, lat = int(ids[k]), float(lons[k]), float(lats[k])
+            stamp: Stamp = dict(
+                mode=mode, graph_hash=graph.content_hash, resource_id=rid, lon=lon, lat=lat, minutes=bands
+            )
+            if read(root, **stamp) is not None:
+                continue
+            try:
+                fc = engine.isochrone(lon, lat, mode=mode, minutes=bands, direction="to")
+            except (OffNetworkError, InvalidParameterError) as exc:  # e.g. outside the service area
+                log.warning("no isochrones for resource %s (%s): %s", rid, mode, exc)
+                continue
+            write(root, collection=fc, **stamp)
+            written += 1
+    return written

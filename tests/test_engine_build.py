@@ -16,6 +16,7 @@ from geo.network import resolve_pbf
 from geo.network_sources import city_polygon, fetch_overpass, import_network_file, load_network
 from isochrones.build import ResourcePoints, build_city, built_modes, ensure_built
 from isochrones.engine import CityEngine, graphs_dir
+from isochrones.precomputed import precompute
 
 
 def _demo_points() -> ResourcePoints:
@@ -177,7 +178,7 @@ def test_build_precomputes_each_resource_isochrones(demo_built) -> None:
         eng.resource_isochrones(999, mode="walk")
     assert err.value.status == 404 and "999" in err.value.message_zh
     # a second pass keeps valid files and writes only the moved resource's
-    assert eng.precompute_resource_isochrones(modes=["walk"]) == 1
+    assert precompute(eng, modes=["walk"]) == 1
 
 
 def test_ensure_built_recompiles_graphs_without_grid_numbering(demo_built) -> None:
