@@ -16,6 +16,7 @@ from fastapi import Path, Query
 from api.state import CityRuntime
 from geo.boundaries import district_of
 from geo.categories import parse_category
+from geo.cities import CityPack
 from geo.coords import from_wgs84, to_wgs84
 from geo.errors import InvalidParameterError, OutsideServiceAreaError
 from geo.land import check_on_land
@@ -59,17 +60,28 @@ def wgs84_point(city_runtime: CityRuntime, lon: float, lat: float, crs: str) -> 
     on land (the district polygons reach into the Qiantang estuary: ``in_water``)."""
     wlon, wlat = to_wgs84(lon, lat, crs=crs)
     wlon, wlat = float(wlon), float(wlat)
-    city = city_runtime.city
-    city.check_point(wlon, wlat)
-    if district_of([wlon], [wlat], city)[0] is None:
-        msg = f"point lat={wlat:.5f}, lon={wlon:.5f} lies in none of the districts of {city.name_en}"
+    check_service_point(city_runtime.city, wlon, wlat)
+    return wlon, wlat
+
+
+def check_service_point(city: CityPack, lon: float, lat: float) -> None:
+    """Check a WGS84 point lies in ``city``'s service area: its box, a district polygon, then on land.
+
+    Raises
+    ------
+    CoordinateError, OutsideServiceAreaError, InWaterError
+        ``invalid_coordinates`` / ``outside_service_area`` (outside the box or every district) /
+        ``in_water`` (in a district but in the sea, the estuary or a lake, by the land mask).
+    """
+    city.check_point(lon, lat)
+    if district_of([lon], [lat], city)[0] is None:
+        msg = f"point lat={lat:.5f}, lon={lon:.5f} lies in none of the districts of {city.name_en}"
         raise OutsideServiceAreaError(
             msg,
-            message_zh=f"位置（纬度 {wlat:.5f}，经度 {wlon:.5f}）不在{city.name_zh}任何区县内",
-            details={"lat": wlat, "lon": wlon, "city": city.key},
+            message_zh=f"位置（纬度 {lat:.5f}，经度 {lon:.5f}）不在{city.name_zh}任何区县内",
+            details={"lat": lat, "lon": lon, "city": city.key},
         )
-    check_on_land(wlon, wlat, city)
-    return wlon, wlat
+    check_on_land(lon, lat, city)
 
 
 def _coords_to_crs(coords: Any, crs: str) -> Any:

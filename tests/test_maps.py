@@ -8,6 +8,7 @@ Content-Security-Policy, and that no request leaves 127.0.0.1. Screenshots go to
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -284,10 +285,14 @@ def test_origin_opens_on_what_is_reachable_from_there_on_a_phone(browser, live_s
           const south = s.map.latLngToContainerPoint([iso.getSouth(), iso.getCenter().lng]).y;
           const top = s.map.getContainer().getBoundingClientRect().top;
           return {inView: s.map.getBounds().pad(0.01).contains(iso), south: top + south,
+                  around: iso.contains(s.origin), zoom: s.map.getZoom(),
                   sheetTop: document.getElementById('sc-sheet').getBoundingClientRect().top};
         }"""
     )
-    assert frame["inView"] and frame["south"] <= frame["sheetTop"] + 2, frame
+    assert frame["inView"] and frame["around"] and frame["south"] <= frame["sheetTop"] + 2, frame
+    page.evaluate("() => document.getElementById('sc-sheet').style.display = 'none'")
+    page.screenshot(path=str(artifacts / "page-map-demo-360-origin-map.png"))
+    page.evaluate("() => document.getElementById('sc-sheet').style.display = ''")
     assert small_targets(page) == []
     page.screenshot(path=str(artifacts / "page-map-demo-360-origin.png"))
     rec.assert_local_only()
@@ -501,6 +506,8 @@ def test_home_page_links_cities_and_maps(client):
         ("/map?origin=abc", 422, "invalid_origin"),
         ("/map?origin=1,2", 422, "outside_service_area"),
         ("/map?city=jiaxing&origin=30.30,120.80", 422, "in_water"),  # the Qiantang estuary, inside 海宁市
+        ("/map?city=jiaxing&origin=30.18,120.25", 422, "outside_service_area"),  # Jiaxing's box, Hangzhou's land
+        ("/embed?origin=91,120", 422, "invalid_coordinates"),
         ("/embed?zoom=25", 422, "invalid_zoom"),
         ("/embed?zoom=x", 422, "invalid_zoom"),
         ("/map/coverage?minutes=0", 422, "invalid_minutes"),
@@ -519,6 +526,19 @@ def test_bad_parameters_are_clear_4xx(client, query, status, code):
     html = client.get(query, headers={"Accept": "text/html"})
     assert html.status_code == status
     assert f'data-error-code="{code}"' in html.text and body["message_zh"][:10] in html.text
+
+
+def test_only_the_circle_map_and_its_embed_read_origin(client):
+    """``origin`` draws the reach on /map and /embed; the gap map, the snippet page and the province view
+    have no reach to draw, so they ignore it (a stale one in a shared link never breaks them)."""
+    for path in ("/map/coverage?city=demo&category=college&mode=walk&minutes=30", "/embed/snippet?city=demo"):
+        page = client.get(f"{path}&origin=abc", headers={"Accept": "text/html"})
+        assert page.status_code == 200, (path, page.text[:300])
+        config = re.search(r'<script id="sc-config" type="application/json">(.*?)</script>', page.text, re.S)
+        assert config is None or json.loads(config.group(1)).get("origin") is None
+    province = client.get("/map?city=zhejiang&origin=abc", headers={"Accept": "text/html"})
+    assert province.status_code == 200
+    assert client.get("/embed?city=demo&origin=abc").json()["error"]["code"] == "invalid_origin"
 
 
 def test_tianditu_with_key_shows_tiles_and_approval_number(client, monkeypatch):

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -164,6 +165,22 @@ def test_phone_location_nearest_mode_switch_and_signup(browser, live_server, cod
     assert page.locator(".modes a.on").inner_text() == "步行"
     page.screenshot(path=str(artifacts / "skillcode-demo-phone-walk.png"), full_page=True)
 
+    # the city map opens on what is within reach from the phone, in the same mode, as this page listed
+    href = page.locator("#map-link").get_attribute("href")
+    query = parse_qs(urlsplit(href).query)
+    assert query["mode"] == ["walk"] and "center" not in query and "zoom" not in query
+    assert tuple(map(float, query["origin"][0].split(","))) == pytest.approx((lat, lon), abs=1e-5)
+    map_page = ctx.new_page()
+    asked: list[str] = []
+    map_page.on("request", lambda r: asked.append(r.url) if "/api/v1/nearby" in r.url else None)
+    map_page.goto(f"{live_server}{href}&basemap=none")
+    map_page.wait_for_selector("#sc-reach:not([hidden])", timeout=20_000)
+    map_page.wait_for_function("() => SkillCircle.state.pending === 0", timeout=20_000)
+    nearby = parse_qs(urlsplit(asked[-1]).query)
+    assert (float(nearby["lat"][0]), float(nearby["lon"][0])) == pytest.approx((lat, lon), abs=1e-5)
+    assert nearby["mode"] == ["walk"] and int(map_page.get_attribute("#sc-reach", "data-count")) > 0
+    map_page.close()
+
     # how to sign up: steps, phone and the place it is for
     signup = page.locator("#signup")
     assert signup.is_visible() and "怎么报名" in signup.inner_text()
@@ -237,6 +254,14 @@ def test_phone_outside_the_city_falls_back_to_the_codes_place(browser, live_serv
     page.wait_for_selector('#live .live[data-origin="code"]:not([aria-busy])', timeout=20_000)
     here = _api(live_server, code)
     assert [i for i, _ in _shown(page)] == [p["resource"]["id"] for p in here["nearest"]]
+    # the map link keeps the code's own place: the phone's, refused by the city, never reaches the map
+    query = parse_qs(urlsplit(page.locator("#map-link").get_attribute("href")).query)
+    origin = here["origin"]
+    if origin["source"] == "city_centre":
+        assert "origin" not in query
+    else:
+        opened = tuple(map(float, query["origin"][0].split(",")))
+        assert opened == pytest.approx((origin["lat"], origin["lon"]), abs=1e-5)
     ctx.close()
 
 

@@ -16,11 +16,11 @@ from sqlalchemy.orm import Session
 
 from api.i18n import negotiate
 from api.maps.basemaps import Basemap, resolve_basemap
+from api.params import check_service_point
 from geo.categories import parse_category
 from geo.cities import CityPack, load_city
 from geo.config import Settings
 from geo.errors import InvalidParameterError, UnknownModeError, UnknownSkillError
-from geo.land import check_on_land
 from geo.models import Resource, ResourceSkill
 from geo.moderules import MODE_KEYS
 
@@ -34,7 +34,8 @@ MIN_ZOOM = 3
 class MapParams:
     """Validated parameters of a map page.
 
-    ``center`` is WGS84 (lat, lon) whatever the basemap: the page converts it like every overlay.
+    ``center`` and ``origin`` are WGS84 (lat, lon) whatever the basemap: the page converts them like
+    every overlay. ``origin`` (the city map and embed only) is where "what is within reach" opens.
     Empty ``categories`` means all six.
     """
 
@@ -146,17 +147,17 @@ def parse_center(value: str | None, city: CityPack) -> tuple[float, float] | Non
 
 
 def parse_origin(value: str | None, city: CityPack) -> tuple[float, float] | None:
-    """``"lat,lon"`` (WGS84) on the city's land, where the map opens "what is within reach from here".
+    """``"lat,lon"`` (WGS84) in the city's service area, where the map opens "what is within reach from here".
 
-    The 技能码 page links its place this way. Raises ``invalid_origin`` when not two numbers,
-    ``invalid_coordinates`` / ``outside_service_area`` outside the city and ``in_water`` in the sea,
-    the estuary or a lake (the reach from there would be refused the same way).
+    The 技能码 page links its place (or the worker's phone) this way. Checked as the reach itself is
+    (:func:`api.params.check_service_point`), so a bad origin is the page's 4xx, not an error inside it:
+    ``invalid_origin`` when not two numbers, ``invalid_coordinates`` / ``outside_service_area`` outside
+    the city's box or districts, ``in_water`` in the sea, the estuary or a lake.
     """
     if value is None:
         return None
     lat, lon = parse_lat_lon(value, name="origin")
-    city.check_point(lon, lat)
-    check_on_land(lon, lat, city)
+    check_service_point(city, lon, lat)
     return lat, lon
 
 
@@ -220,7 +221,12 @@ def check_skill(session: Session, city: CityPack, skill: str | None) -> str | No
 
 
 def parse_map_params(
-    query: Mapping[str, str], *, settings: Settings, session: Session, accept_language: str | None = None
+    query: Mapping[str, str],
+    *,
+    settings: Settings,
+    session: Session,
+    accept_language: str | None = None,
+    with_origin: bool = False,
 ) -> MapParams:
     """Validate every parameter a map page accepts (unknown parameters are ignored).
 
@@ -234,6 +240,8 @@ def parse_map_params(
         Database session, to check that the requested skill exists in the city.
     accept_language
         The request's ``Accept-Language`` header: the language when ``lang`` is not given.
+    with_origin
+        Read ``origin`` (the city map and its embed, which draw the reach from it); other pages ignore it.
     """
     lang = negotiate(_get(query, "lang"), accept_language)
     city = load_city(_get(query, "city") or settings.default_city)
@@ -248,5 +256,5 @@ def parse_map_params(
         skill=check_skill(session, city, _get(query, "skill")),
         center=parse_center(_get(query, "center"), city),
         zoom=parse_zoom(_get(query, "zoom"), max_zoom=basemap.max_zoom),
-        origin=parse_origin(_get(query, "origin"), city),
+        origin=parse_origin(_get(query, "origin"), city) if with_origin else None,
     )

@@ -198,16 +198,20 @@ def _extra(params: MapParams) -> dict[str, str]:
     return out
 
 
-def _params(request: Request, db: DbSession, settings: Settings) -> MapParams:
+def _params(request: Request, db: DbSession, settings: Settings, *, with_origin: bool = False) -> MapParams:
     return parse_map_params(
-        request.query_params, settings=settings, session=db, accept_language=request.headers.get("accept-language")
+        request.query_params,
+        settings=settings,
+        session=db,
+        accept_language=request.headers.get("accept-language"),
+        with_origin=with_origin,
     )
 
 
 def _map_context(request: Request, db: DbSession, *, page: str) -> tuple[dict[str, Any], MapParams]:
     """Everything the /map and /embed templates need."""
     settings = get_settings()
-    params = _params(request, db, settings)
+    params = _params(request, db, settings, with_origin=True)
     t = texts(params.lang)
     points = resource_points(db, params.city, crs=params.basemap.crs)
     shown = params.categories or tuple(c.key for c in CATEGORIES)
@@ -320,9 +324,10 @@ def home(request: Request) -> Response:
 
 @router.get("/map", response_class=HTMLResponse)
 def public_map(request: Request, db: DbSession) -> Response:
-    """The public 30-minute circle map (``city, lang, basemap, mode, category, skill, center, zoom``).
+    """The public 30-minute circle map (``city, lang, basemap, mode, category, skill, center, zoom, origin``).
 
-    ``city`` may name a province pack (``zhejiang``): the province view of every member city.
+    ``origin=lat,lon`` opens the map on what is within reach from that point. ``city`` may name a
+    province pack (``zhejiang``): the province view of every member city (which has no ``origin``).
     """
 
     def render() -> Response:

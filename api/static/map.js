@@ -285,7 +285,10 @@
       redrawSelection();
     });
     loadSkills();
-    map.on("click", function (e) { reachFrom(e.latlng); });
+    map.on("click", function (e) {
+      rememberInUrl({ origin: null });  // the address no longer opens the code's place: this click replaces it
+      reachFrom(e.latlng);
+    });
     // ?origin=lat,lon (a 技能码's place): open on what is within reach from there, framed
     if (cfg.origin) reachFrom(L.latLng(cfg.origin[0], cfg.origin[1]), { frame: true });
     var close = byId("sc-panel-close");
@@ -355,6 +358,7 @@
   }
 
   function clearSelection() {
+    rememberInUrl({ origin: null });
     SC.state.isoLayer.clearLayers();
     SC.state.originLayer.clearLayers();
     SC.state.selected = null;
@@ -536,34 +540,36 @@
     nearby.then(function (answer) { if (mine === ticket) renderReach(answer); }).catch(function (err) {
       if (mine === ticket) showError(err);
     });
-    iso.then(function (fc) {
-      if (mine !== ticket) return;
-      drawIsochrones(fc, "origin");
-      var bounds = SC.state.isoLayer.getBounds();
-      if (frame && bounds.isValid()) frameAboveSheet(bounds);
-    }).catch(function (err) {
+    iso.then(function (fc) { if (mine === ticket) drawIsochrones(fc, "origin"); }).catch(function (err) {
       if (mine === ticket) {
         SC.state.isoLayer.clearLayers();
         showError(err);
       }
     });
     return Promise.allSettled([nearby, iso]).then(function (results) {
-      if (mine === ticket && results.every(function (r) { return r.status === "fulfilled"; })) {
+      if (mine !== ticket) return;
+      if (results.every(function (r) { return r.status === "fulfilled"; })) {
         renderBandPopulation(results[1].value);
         setStatus("", "");
       }
+      // framed once the sheet holds everything it will show (its height no longer changes)
+      var bounds = SC.state.isoLayer.getBounds();
+      if (frame && results[1].status === "fulfilled" && bounds.isValid()) frameAboveSheet(bounds);
     });
   }
 
-  /* Fit `bounds` in the part of the map a worker sees: on a phone, above the open bottom sheet. */
+  /* Fit `bounds` in the part of the map a worker sees: on the /map page on a phone, above the open
+   * bottom sheet (an embed's panel floats beside or over the map instead: it is not allowed for). The
+   * padding never takes more than 60 % of the map's height, so a short map still gets a sensible zoom. */
   function frameAboveSheet(bounds) {
     var map = SC.state.map;
     var sheet = byId("sc-sheet");
+    var mapBox = map.getContainer().getBoundingClientRect();
     var covered = 0;
-    if (isPhone() && sheet && sheet.classList.contains("sc-sheet-open")) {
-      var mapBox = map.getContainer().getBoundingClientRect();
+    if (cfg.page === "map" && isPhone() && sheet && sheet.classList.contains("sc-sheet-open")) {
       covered = Math.max(0, mapBox.bottom - sheet.getBoundingClientRect().top);
     }
+    covered = Math.min(covered, 0.6 * mapBox.height);
     map.fitBounds(bounds, { paddingTopLeft: [20, 20], paddingBottomRight: [20, 20 + covered], animate: false });
   }
 

@@ -43,9 +43,10 @@
     if (!link) return;
     var url = new URL(link.getAttribute("href"), window.location.href);
     url.searchParams.set("mode", mode);
-    if (pos) {
-      url.searchParams.set("center", pos.lat.toFixed(5) + "," + pos.lon.toFixed(5));
-      url.searchParams.set("zoom", "14");
+    if (pos) {  // the map opens on what is within reach from the phone, as this page lists
+      url.searchParams.set("origin", pos.lat.toFixed(5) + "," + pos.lon.toFixed(5));
+      url.searchParams.delete("center");
+      url.searchParams.delete("zoom");
     }
     link.setAttribute("href", url.pathname + url.search);
   }
