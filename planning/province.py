@@ -11,6 +11,13 @@ figures a planner can check one by one:
 * ``totals`` — one row per category × mode × threshold: population and covered population summed over
   the cities, ``share`` recomputed from the sums (never an average of shares), ``estimate`` true where
   any city's times for that mode are straight-line estimates, and ``cities`` the number of cities summed.
+
+Where the next ``k`` sites of the whole province would close the most gap (:func:`merge_suggestions`):
+coverage in one city does not depend on a site in another, so the greedy choice over the province's
+candidates is the merge of each city's own greedy sequence (each city's gains never grow, by
+submodularity): the ``k`` largest gains, every city's sites taken in its own order. The province's
+greedy answer is therefore each city's greedy answer, cut where the others' gains are larger, with the
+same 1 − 1/e guarantee; the sum of the cities' bounds bounds the province's optimum.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from planning.coverage import CoverageTable
+from planning.sites import Site, Suggestion
 
 _KEYS = ["category", "mode", "minutes"]
 _COUNTS = ["population", "covered", "uncovered", "share"]
@@ -88,3 +96,69 @@ def province_table(tables: Mapping[str, CoverageTable], *, names: Mapping[str, s
         totals = totals[[*_KEYS, "estimate", *_COUNTS, "cities"]]
     elapsed = float(sum(t.seconds_elapsed for t in tables.values()))
     return ProvinceTable(totals=totals, cities=cities, districts=districts, seconds_elapsed=elapsed)
+
+
+@dataclass(frozen=True)
+class ProvinceSite:
+    """One site of the province's greedy answer: its city, its rank in the province and in its city."""
+
+    city: str
+    rank: int
+    city_rank: int
+    site: Site
+    cumulative: int
+
+
+@dataclass(frozen=True)
+class ProvinceSuggestion:
+    """The next ``k`` sites of a province (see :func:`merge_suggestions`) and the city answers they came from."""
+
+    k: int
+    sites: list[ProvinceSite]
+    cities: dict[str, Suggestion]
+    covered_before: int
+    uncovered_before: int
+    upper_bound: float
+
+    @property
+    def newly_covered(self) -> int:
+        """Population the ``k`` sites newly cover (the sum of their gains)."""
+        return self.sites[-1].cumulative if self.sites else 0
+
+    def chosen_in(self, city: str) -> int:
+        """How many of the province's sites are in ``city``."""
+        return sum(1 for s in self.sites if s.city == city)
+
+
+def merge_suggestions(suggestions: Mapping[str, Suggestion], *, k: int) -> ProvinceSuggestion:
+    """The province's greedy ``k`` sites from each city's own greedy ``k`` (see the module docstring).
+
+    Parameters
+    ----------
+    suggestions
+        City key → that city's greedy :class:`~planning.sites.Suggestion` for the same category, mode,
+        threshold and ``k`` (in the order the province lists its cities: ties go to the earlier city).
+    k
+        Sites wanted for the whole province (fewer come back when fewer add anyone).
+    """
+    ranked = []
+    for order, (city, sug) in enumerate(suggestions.items()):
+        if sug.greedy is None:
+            msg = f"{city}: a province merges greedy answers only"
+            raise ValueError(msg)
+        # the residents each site adds, as the city's answer shows them (never growing along its list);
+        # a site adding nobody is no answer to "where would a new site close the most gap"
+        ranked += [(-site.gain, order, site.rank, city, site) for site in sug.sites if site.gain > 0]
+    ranked.sort(key=lambda r: r[:3])
+    sites, running = [], 0
+    for rank, (_neg, _order, city_rank, city, site) in enumerate(ranked[:k], start=1):
+        running += site.gain
+        sites.append(ProvinceSite(city=city, rank=rank, city_rank=city_rank, site=site, cumulative=running))
+    return ProvinceSuggestion(
+        k=k,
+        sites=sites,
+        cities=dict(suggestions),
+        covered_before=int(sum(s.before.total["covered"] for s in suggestions.values())),
+        uncovered_before=int(sum(s.uncovered_population for s in suggestions.values())),
+        upper_bound=float(sum(s.greedy.upper_bound for s in suggestions.values() if s.greedy is not None)),
+    )

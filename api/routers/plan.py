@@ -26,7 +26,7 @@ from api.deps import Bearer, DbSession, Runtime, require_heavy
 from api.params import CategoryParam, MinutesParam, ResolutionParam, parse_minutes_list, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.services.coverage import checked_model
-from api.services.province import province_of, province_table_answer
+from api.services.province import province_of, province_suggestion_answer, province_table_answer
 from api.state import get_runtime
 from geo.clock import city_today
 from geo.config import get_settings
@@ -259,12 +259,31 @@ def _suggestion_json(s: Suggestion, model: CoverageModel, crs: str) -> dict[str,
 
 
 @router.post("/suggest", summary="Where to add k new sites to cover the most residents not yet covered")
-def suggest(db: DbSession, runtime: Runtime, body: SuggestIn, token: Bearer) -> dict[str, Any]:
+def suggest(
+    db: DbSession,
+    body: SuggestIn,
+    token: Bearer,
+    city: Annotated[
+        str | None,
+        Query(
+            description="city pack key (jiaxing, demo) or province key (zhejiang: the k best sites of all its cities)"
+        ),
+    ] = None,
+) -> dict[str, Any]:
     """Maximal covering location: greedy (≥ 63.2 % of optimal, with an instance bound) or exact (PuLP/CBC).
 
-    ``exact`` and ``both`` need a ``plan:heavy`` token and stop after the configured time limit.
+    ``exact`` and ``both`` need a ``plan:heavy`` token and stop after the configured time limit. For a
+    province (``city=zhejiang``) the ``k`` sites are the best of every member city's greedy sites, each
+    on its city's default grid (greedy only; no planner candidates: those belong to one city).
     """
     cat = parse_category_or_all(body.category)
+    province = province_of(city)
+    if province is not None:
+        _check_province_suggestion(body)
+        return province_suggestion_answer(
+            db, province, category=cat, mode=body.mode, minutes=body.minutes, k=body.k, crs=body.crs
+        )
+    runtime = get_runtime(city or get_settings().default_city)
     if body.method != "greedy":
         require_heavy(db, token, what_en="an exact site solve", what_zh="精确求解选址")
     model = checked_model(db, runtime, secret=token, resolution=body.resolution)
@@ -285,6 +304,30 @@ def suggest(db: DbSession, runtime: Runtime, body: SuggestIn, token: Bearer) -> 
         time_limit=get_settings().exact_time_limit_s,
     )
     return _suggestion_json(s, model, body.crs)
+
+
+def _check_province_suggestion(body: SuggestIn) -> None:
+    """A province's sites are greedy, on its cities' own grids: 422 for what only one city can answer."""
+    if body.method != "greedy":
+        msg = f"a province's sites are chosen greedily across its cities; ask one city for method={body.method!r}"
+        raise InvalidParameterError(
+            msg,
+            message_zh=f"全省选址只用贪心算法（各城市逐一比较）；精确求解（method={body.method}）请按城市提交",
+            code="invalid_method",
+            details={"method": body.method, "allowed": ["greedy"]},
+        )
+    if body.candidates is not None:
+        msg = "a province's candidates are every city's grid cells; a planner's own points belong to one city"
+        raise InvalidParameterError(
+            msg, message_zh="全省选址的候选点为各城市的网格；自定义候选点请按城市提交", code="invalid_candidates"
+        )
+    if body.resolution is not None:
+        msg = "a province's sites use each city's default grid: ask a city for a finer one"
+        raise InvalidParameterError(
+            msg,
+            message_zh="全省选址使用各城市的默认网格；更细的网格请按城市查询",
+            details={"resolution": body.resolution},
+        )
 
 
 @router.post("/whatif", summary="Coverage change from adding sites and/or closing resources")

@@ -6,7 +6,9 @@ the city's default grid resolution) and the tables are stacked and summed by
 :func:`planning.province.province_table`. A member without a pack is listed with the reason, never
 left out silently; a city without an imported road network is flagged ``estimate`` for those modes.
 Province answers are bounded: the cities are the province pack's (a file, not a request parameter),
-each at its default grid, and there is no town level (ask a city for its towns).
+each at its default grid, and there is no town level (ask a city for its towns). The province's next
+sites (``POST /api/v1/plan/suggest?city=<province>``) are each city's greedy sites merged by what they
+add (:func:`planning.province.merge_suggestions`): greedy only, on each city's own grid cells.
 """
 
 from __future__ import annotations
@@ -22,12 +24,15 @@ from api.state import get_runtime
 from geo.boundaries import districts
 from geo.categories import CATEGORY_KEYS
 from geo.config import get_settings
+from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
 from geo.models import Resource
 from geo.moderules import MODE_KEYS
 from geo.provinces import ProvinceCities, ProvincePack, available_provinces, load_province, province_cities
 from planning.coverage import CoverageModel
-from planning.province import ProvinceTable, province_table
+from planning.mclp import GREEDY_GUARANTEE
+from planning.province import ProvinceTable, merge_suggestions, province_table
+from planning.sites import suggest_sites
 
 log = logging.getLogger(__name__)
 
@@ -213,4 +218,98 @@ def province_table_answer(
         "missing": overview["missing"],
         "seconds": round(table.seconds_elapsed, 3),
         "rows": _records(frame),
+    }
+
+
+def _point(lon: float, lat: float, crs: str) -> dict[str, float]:
+    x, y = (lon, lat) if crs == "wgs84" else from_wgs84(lon, lat, crs=crs)
+    return {"lon": round(float(x), 6), "lat": round(float(y), 6)}
+
+
+def province_suggestion_answer(
+    db: Session,
+    pack: ProvincePack,
+    *,
+    category: str,
+    mode: str,
+    minutes: int,
+    k: int,
+    crs: str = "wgs84",
+    lang: str = "zh",
+) -> dict[str, Any]:
+    """The ``/api/v1/plan/suggest`` answer for a province: the ``k`` sites anywhere in it that newly cover
+    the most residents, each with its city, and every city's share of them.
+
+    Each member city with a pack runs its own greedy suggestion for ``k`` sites (its default grid, its
+    cells as candidates, exactly as the city's own answer); the province's sites are the ``k`` largest
+    gains of those lists (:func:`planning.province.merge_suggestions`). Cost is bounded by the pack's
+    cities × ``k`` (≤ 50). Flags and notices as :func:`province_table_answer`.
+    """
+    members = province_cities(pack)
+    models = province_models(db, members)
+    per_city = {
+        key: suggest_sites(model, category, mode=mode, minutes=minutes, k=k, method="greedy")
+        for key, model in models.items()
+    }
+    merged = merge_suggestions(per_city, k=k)
+    estimate_modes = [mode] if any(model.estimate(mode) for model in models.values()) else []
+    sample = any(model.resources.any_sample for model in models.values())
+    overview = province_overview(db, pack, lang=lang, members=members)
+    names = {c["key"]: c["name"] for c in overview["cities"]}
+    notes = []
+    if len(merged.sites) < k:
+        notes.append(f"only {len(merged.sites)} new site(s) would cover anyone not yet covered")
+    bound = merged.upper_bound
+    return {
+        "city": pack.key,
+        "province": overview["province"],
+        "category": next(iter(per_city.values())).category if per_city else category,
+        "mode": mode,
+        "minutes": minutes,
+        "k": k,
+        "method": "greedy",
+        "estimate": bool(estimate_modes),
+        "estimate_modes": estimate_modes,
+        "sample": sample,
+        "notice": _notice(models, estimate_modes, sample=sample),
+        "covered_before": merged.covered_before,
+        "uncovered_before": merged.uncovered_before,
+        "newly_covered": merged.newly_covered,
+        "greedy": {
+            "covered": merged.newly_covered,
+            # valid but loose: every city may hold all k sites in it; the guarantee is what is proven
+            "upper_bound": int(round(min(bound, merged.uncovered_before))),
+            "upper_bound_rule": "sum of every city's own greedy bound for k sites, at most the uncovered residents",
+            "guarantee": round(GREEDY_GUARANTEE, 4),
+            "sites": len(merged.sites),
+        },
+        "sites": [
+            {
+                "rank": s.rank,
+                "city": s.city,
+                "city_name": names.get(s.city, s.city),
+                "city_rank": s.city_rank,
+                **_point(s.site.lon, s.site.lat, crs),
+                "label": s.site.label,
+                "district": s.site.district,
+                "town": s.site.town,
+                "newly_covered": s.site.gain,
+                "cumulative": s.cumulative,
+            }
+            for s in merged.sites
+        ],
+        "per_city": [
+            {
+                "city": key,
+                "name": names.get(key, key),
+                "sites": merged.chosen_in(key),
+                "newly_covered": sum(s.site.gain for s in merged.sites if s.city == key),
+                "uncovered_before": sug.uncovered_population,
+            }
+            for key, sug in per_city.items()
+        ],
+        "cities": overview["cities"],
+        "missing": overview["missing"],
+        "notes": notes,
+        "crs": crs,
     }
