@@ -16,7 +16,7 @@ Every list, page, count and export uses these definitions (nothing else compares
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from typing import Any, overload
 from zoneinfo import ZoneInfo
@@ -82,6 +82,12 @@ def iso(value: datetime | None) -> str | None:
 def signup_deadline(c: TrainingClass) -> date:
     """The last day a worker can sign up for class ``c``: its ``signup_deadline``, else its first day."""
     return c.signup_deadline or c.start_date
+
+
+def evaluation_signup_deadline(e: Evaluation) -> date:
+    """The last day a worker can sign up for evaluation session ``e``: the day before it (the agency
+    draws up its candidate list and checks their documents the day before)."""
+    return e.date - timedelta(days=1)
 
 
 def upcoming_class(today: date) -> ColumnElement[bool]:

@@ -268,7 +268,7 @@ def save_event(
 
     ``form["seats_left_seen"]`` is the seats-left value the editor's form showed: when the submitted
     value equals it, the editor did not touch seats and the current value (which online sign-ups may
-    have lowered meanwhile) is kept. More seats left on a class promote its waitlist.
+    have lowered meanwhile) is kept. More seats left promote the waitlist.
     """
     model, owner_col = _MODELS[kind]
     require_edit(session, account, resource, what=ENTITY[kind])
@@ -294,8 +294,11 @@ def save_event(
         saved = cast("TrainingClass | Evaluation", _by_external_id(session, model, city, rec["external_id"]))
         session.refresh(saved)
         write.row = saved
-    if kind == "classes" and saved.seats_left > 0:
-        promote(session, saved.id)
+    if saved.seats_left > 0:  # seats added (to a class or an evaluation session) go to its waitlist first
+        if kind == "classes":
+            promote(session, saved.id)
+        else:
+            promote(session, evaluation_id=saved.id)
         session.refresh(saved)
     return saved
 

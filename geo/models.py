@@ -128,6 +128,7 @@ class Evaluation(Base):
     __table_args__ = (
         UniqueConstraint("city", "external_id", name="uq_evaluations_city_external_id"),
         Index("ix_evaluations_city_date", "city", "date"),
+        CheckConstraint("seats_left >= 0", name="ck_evaluations_seats_left_nonneg"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -264,24 +265,31 @@ class ConsoleSession(Base):
 
 
 class Signup(Base):
-    """A worker's online sign-up (报名) for a class: confirmed (holds a seat), waitlisted or cancelled.
+    """A worker's online sign-up (报名) for a class or an evaluation session: confirmed (holds a seat),
+    waitlisted or cancelled. Exactly one of ``class_id`` and ``evaluation_id`` is set.
 
     The mobile number is stored only encrypted (``mobile_enc``, Fernet) plus a keyed hash
     (``mobile_hash``) for the per-number limit; ``active_key`` equals the hash while the sign-up is
-    active, so one number holds at most one active sign-up per class (NULLs never collide). Cancelled
-    rows keep no personal data. Rows are deleted ``signup_retention_days`` after the class ends.
+    active, so one number holds at most one active sign-up per class or session (NULLs never collide).
+    Cancelled rows keep no personal data. Rows are deleted ``signup_retention_days`` after the class
+    ends or the evaluation is held.
     """
 
     __tablename__ = "signups"
     __table_args__ = (
         UniqueConstraint("class_id", "submission_key", name="uq_signups_class_submission"),
         UniqueConstraint("class_id", "active_key", name="uq_signups_class_active"),
+        UniqueConstraint("evaluation_id", "submission_key", name="uq_signups_evaluation_submission"),
+        UniqueConstraint("evaluation_id", "active_key", name="uq_signups_evaluation_active"),
         Index("ix_signups_class_status", "class_id", "status"),
+        Index("ix_signups_evaluation_status", "evaluation_id", "status"),
+        CheckConstraint("(class_id IS NULL) <> (evaluation_id IS NULL)", name="ck_signups_one_offer"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     city: Mapped[str] = mapped_column(String(40), index=True)
-    class_id: Mapped[int] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    class_id: Mapped[int | None] = mapped_column(ForeignKey("classes.id", ondelete="CASCADE"))
+    evaluation_id: Mapped[int | None] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
     reference: Mapped[str] = mapped_column(String(32), unique=True)
     submission_key: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20))
@@ -296,7 +304,8 @@ class Signup(Base):
     confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    training_class: Mapped[TrainingClass] = relationship()
+    training_class: Mapped[TrainingClass | None] = relationship()
+    evaluation: Mapped[Evaluation | None] = relationship()
 
 
 class ReviewItem(Base):

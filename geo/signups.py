@@ -1,21 +1,27 @@
-"""Online sign-up (报名) for training classes: seats reserved atomically, a waitlist, cancel and erase.
+"""Online sign-up (报名) for training classes and evaluation sessions (技能等级认定): seats reserved
+atomically, a waitlist, cancel and erase.
+
+A class and an evaluation session are both an *offer* with ``seats_left``; a sign-up names exactly one
+(``class_id`` or ``evaluation_id``), and everything below holds for either. A class takes sign-ups up
+to its ``signup_deadline`` (else its first day); an evaluation session up to the day before it (the
+agency draws up the candidate list).
 
 A seat is taken by ONE conditional statement, ``UPDATE classes SET seats_left = seats_left - 1 WHERE
-id = :id AND seats_left > 0 AND cancelled_at IS NULL``: the database serialises concurrent updates of
-the row (PostgreSQL re-checks the condition after waiting for the row lock; SQLite holds its write
-lock), so ``seats_left`` never goes below zero (a CHECK constraint makes sure) and exactly as many
-sign-ups are confirmed as there were seats. Who finds no seat joins the waitlist while it has room
-(``signup_waitlist_max``), else is told the class is full. When a confirmed sign-up is cancelled its
-seat goes to the oldest waitlisted one, by the same conditional statement.
+id = :id AND seats_left > 0 AND cancelled_at IS NULL`` (``evaluations`` for a session): the database
+serialises concurrent updates of the row (PostgreSQL re-checks the condition after waiting for the row
+lock; SQLite holds its write lock), so ``seats_left`` never goes below zero (a CHECK constraint makes
+sure) and exactly as many sign-ups are confirmed as there were seats. Who finds no seat joins the
+waitlist while it has room (``signup_waitlist_max``), else is told the offer is full. When a confirmed
+sign-up is cancelled its seat goes to the oldest waitlisted one, by the same conditional statement.
 
-Double submits are harmless: every form carries a random submission key, unique per class, and a
+Double submits are harmless: every form carries a random submission key, unique per offer, and a
 second submission with the same key returns the first sign-up. One number holds at most one active
-sign-up per class. Limits per IP address and per number count the keyed hashes of recent sign-ups in
+sign-up per offer. Limits per IP address and per number count the keyed hashes of recent sign-ups in
 the database, so they hold across worker processes.
 
 The worker cancels with the reference code: the seat is freed and the name, number and note are
-erased at once. Every sign-up is deleted ``signup_retention_days`` after its class ends
-(:func:`purge_expired`, run by ``skillcircle signup purge`` and periodically by the server).
+erased at once. Every sign-up is deleted ``signup_retention_days`` after its class ends or its
+evaluation is held (:func:`purge_expired`, run by ``skillcircle signup purge`` and periodically by the server).
 """
 
 from __future__ import annotations
@@ -25,17 +31,18 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from geo import personal
-from geo.clock import city_today, signup_deadline, upcoming_class
+from geo.clock import city_today, evaluation_signup_deadline, signup_deadline
 from geo.config import get_settings
 from geo.db import rows_changed
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, RateLimitedError, SkillCircleError
-from geo.models import Resource, Signup, TrainingClass
+from geo.models import Evaluation, Signup, TrainingClass
 from geo.text_input import check_text
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,48 @@ CONSENT_VERSION = "2026-12"
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
 REFERENCE_LENGTH = 12
 _SUBMISSION_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+Offer = TrainingClass | Evaluation
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """What differs between signing up for a class and for an evaluation session."""
+
+    key: str
+    model: type[TrainingClass] | type[Evaluation]
+    noun_en: str
+    noun_zh: str
+
+    @property
+    def column(self) -> Any:
+        """The sign-up's column naming an offer of this kind."""
+        return Signup.class_id if self.model is TrainingClass else Signup.evaluation_id
+
+
+_CLASS = _Kind("class", TrainingClass, "class", "班次")
+_EVALUATION = _Kind("evaluation", Evaluation, "evaluation session", "评价场次")
+
+
+def _kind_of(offer: Offer) -> _Kind:
+    return _CLASS if isinstance(offer, TrainingClass) else _EVALUATION
+
+
+def _offer_key(signup: Signup) -> tuple[_Kind, int]:
+    """The kind and id of the offer ``signup`` is for."""
+    if signup.class_id is not None:
+        return _CLASS, signup.class_id
+    return _EVALUATION, int(signup.evaluation_id or 0)
+
+
+def offer_of(signup: Signup) -> Offer:
+    """The class or evaluation session ``signup`` is for (loaded through its relationship)."""
+    offer = signup.training_class if signup.class_id is not None else signup.evaluation
+    if offer is None:  # the foreign keys cascade: a sign-up never outlives its offer
+        msg = f"sign-up {signup.id} has lost its class or evaluation session"
+        raise NotFoundError(msg, message_zh="该报名对应的班次或评价场次已不存在", code="signup_not_found")
+    return offer
 
 
 @dataclass(frozen=True)
@@ -64,16 +113,23 @@ def new_submission_key() -> str:
     return secrets.token_urlsafe(24)
 
 
-def class_problem(c: TrainingClass, *, today: date) -> SkillCircleError | None:
-    """Why the class takes no sign-up now (cancelled, past its deadline), or None."""
+def offer_deadline(offer: Offer) -> date:
+    """The last day ``offer`` takes sign-ups (a class: :func:`geo.clock.signup_deadline`; an evaluation
+    session: :func:`geo.clock.evaluation_signup_deadline`)."""
+    return signup_deadline(offer) if isinstance(offer, TrainingClass) else evaluation_signup_deadline(offer)
+
+
+def class_problem(c: Offer, *, today: date) -> SkillCircleError | None:
+    """Why the class or evaluation session takes no sign-up now (cancelled, past its deadline), or None."""
+    kind = _kind_of(c)
     if c.cancelled_at is not None:
-        msg = "this class has been cancelled by the institution"
-        return ConflictError(msg, message_zh="该班次已被机构取消，无法报名", code="class_cancelled")
-    deadline = signup_deadline(c)
+        msg = f"this {kind.noun_en} has been cancelled by the institution"
+        return ConflictError(msg, message_zh=f"该{kind.noun_zh}已被机构取消，无法报名", code=f"{kind.key}_cancelled")
+    deadline = offer_deadline(c)
     if today > deadline:
-        msg = f"sign-up for this class closed on {deadline.isoformat()}"
+        msg = f"sign-up for this {kind.noun_en} closed on {deadline.isoformat()}"
         return ConflictError(
-            msg, message_zh=f"该班次已于 {deadline.month}月{deadline.day}日截止报名", code="signup_closed"
+            msg, message_zh=f"该{kind.noun_zh}已于 {deadline.month}月{deadline.day}日截止报名", code="signup_closed"
         )
     return None
 
@@ -95,12 +151,29 @@ def _clean_text(value: str | None, *, field_en: str, field_zh: str, limit: int, 
     return text
 
 
-def _get_class(session: Session, class_id: int) -> TrainingClass:
-    c = session.get(TrainingClass, class_id)
-    if c is None:
-        msg = f"no class with id {class_id}"
-        raise NotFoundError(msg, message_zh="找不到该班次", code="class_not_found", details={"id": class_id})
-    return c
+def get_offer(session: Session, *, class_id: int | None = None, evaluation_id: int | None = None) -> Offer:
+    """The class ``class_id`` or the evaluation session ``evaluation_id`` (exactly one is given).
+
+    Raises
+    ------
+    NotFoundError
+        ``class_not_found`` / ``evaluation_not_found``.
+    """
+    kind, oid = _choose(class_id, evaluation_id)
+    offer: Offer | None = session.get(TrainingClass, oid) if kind is _CLASS else session.get(Evaluation, oid)
+    if offer is None:
+        msg = f"no {kind.noun_en} with id {oid}"
+        raise NotFoundError(
+            msg, message_zh=f"找不到该{kind.noun_zh}", code=f"{kind.key}_not_found", details={"id": oid}
+        )
+    return offer
+
+
+def _choose(class_id: int | None, evaluation_id: int | None) -> tuple[_Kind, int]:
+    if (class_id is None) == (evaluation_id is None):
+        msg = "a sign-up is for exactly one class or one evaluation session"
+        raise InvalidParameterError(msg, message_zh="报名须对应一个班次或一个评价场次", code="bad_submission")
+    return (_CLASS, int(class_id)) if class_id is not None else (_EVALUATION, int(evaluation_id or 0))
 
 
 def _check_limits(session: Session, *, mobile_hash: str, ip_hash: str | None) -> None:
@@ -134,27 +207,33 @@ def _check_limits(session: Session, *, mobile_hash: str, ip_hash: str | None) ->
             )
 
 
-def _already(session: Session, class_id: int, submission_key: str) -> Signup | None:
-    return session.scalar(select(Signup).where(Signup.class_id == class_id, Signup.submission_key == submission_key))
+def _already(session: Session, kind: _Kind, oid: int, submission_key: str) -> Signup | None:
+    return session.scalar(select(Signup).where(kind.column == oid, Signup.submission_key == submission_key))
 
 
-def _take_seat(session: Session, class_id: int) -> bool:
+def _take_seat(session: Session, kind: _Kind, oid: int) -> bool:
     """The atomic reservation: one conditional UPDATE; True when it took a seat."""
+    model = kind.model
     taken = rows_changed(
         session,
-        update(TrainingClass)
-        .where(TrainingClass.id == class_id, TrainingClass.seats_left > 0, TrainingClass.cancelled_at.is_(None))
-        .values(seats_left=TrainingClass.seats_left - 1, updated_at=TrainingClass.updated_at)
+        update(model)
+        .where(model.id == oid, model.seats_left > 0, model.cancelled_at.is_(None))
+        .values(seats_left=model.seats_left - 1, updated_at=model.updated_at)
         .execution_options(synchronize_session=False),
     )
     return taken == 1
 
 
-def _give_seat_back(session: Session, class_id: int) -> None:
+def _give_seat_back(session: Session, kind: _Kind, oid: int) -> None:
+    """The seat a cancelled confirmed sign-up held (a class never above its total; a session has none)."""
+    model = kind.model
+    where = [model.id == oid]
+    if model is TrainingClass:
+        where.append(TrainingClass.seats_left < TrainingClass.seats_total)
     session.execute(
-        update(TrainingClass)
-        .where(TrainingClass.id == class_id, TrainingClass.seats_left < TrainingClass.seats_total)
-        .values(seats_left=TrainingClass.seats_left + 1, updated_at=TrainingClass.updated_at)
+        update(model)
+        .where(*where)
+        .values(seats_left=model.seats_left + 1, updated_at=model.updated_at)
         .execution_options(synchronize_session=False)
     )
 
@@ -163,17 +242,17 @@ def waitlist_position(session: Session, signup: Signup) -> int | None:
     """1 for the first in line, … (None unless waitlisted)."""
     if signup.status != "waitlisted":
         return None
+    kind, oid = _offer_key(signup)
     return session.scalar(
-        select(func.count(Signup.id)).where(
-            Signup.class_id == signup.class_id, Signup.status == "waitlisted", Signup.id <= signup.id
-        )
+        select(func.count(Signup.id)).where(kind.column == oid, Signup.status == "waitlisted", Signup.id <= signup.id)
     )
 
 
 def sign_up(
     session: Session,
     *,
-    class_id: int,
+    class_id: int | None = None,
+    evaluation_id: int | None = None,
     name: str,
     mobile: str,
     note: str | None = None,
@@ -182,7 +261,8 @@ def sign_up(
     ip: str | None = None,
     today: date | None = None,
 ) -> SignupOutcome:
-    """Sign a worker up for a class: confirmed while seats last, else waitlisted, else ``class_full``.
+    """Sign a worker up for a class or an evaluation session: confirmed while seats last, else
+    waitlisted, else ``class_full`` / ``evaluation_full``.
 
     Commits ``session`` (the reservation and the row are one transaction; a refusal writes nothing).
 
@@ -190,7 +270,9 @@ def sign_up(
     ----------
     session
         A session with no pending work of the caller's.
-    class_id, name, mobile, note
+    class_id, evaluation_id
+        The class or the evaluation session (exactly one).
+    name, mobile, note
         The form: the name (≤ 60 characters), a mainland mobile number, an optional note (≤ 300).
     consent
         The worker ticked the consent to the privacy notice; refused (``consent_required``) otherwise.
@@ -205,8 +287,11 @@ def sign_up(
     ------
     InvalidParameterError
         ``invalid_mobile``, ``missing_field``, ``too_long``, ``consent_required``, ``bad_submission``.
+    NotFoundError
+        ``class_not_found``, ``evaluation_not_found``.
     ConflictError
-        ``class_full``, ``class_cancelled``, ``signup_closed``, ``already_signed_up``.
+        ``class_full``, ``evaluation_full``, ``class_cancelled``, ``evaluation_cancelled``, ``signup_closed``,
+        ``already_signed_up``.
     RateLimitedError
         ``signup_limit_ip``, ``signup_limit_number``.
     """
@@ -219,8 +304,9 @@ def sign_up(
     if not consent:
         msg = "please read the privacy notice and tick the consent box"
         raise InvalidParameterError(msg, message_zh="请阅读《个人信息保护告知书》并勾选同意", code="consent_required")
-    c = _get_class(session, class_id)
-    first = _already(session, class_id, submission_key)
+    c = get_offer(session, class_id=class_id, evaluation_id=evaluation_id)
+    kind, oid = _kind_of(c), c.id
+    first = _already(session, kind, oid, submission_key)
     if first is not None:
         return SignupOutcome(first, created=False, position=waitlist_position(session, first))
     problem = class_problem(c, today=today or city_today(c.city))
@@ -230,33 +316,36 @@ def sign_up(
     ip_hash = personal.keyed_hash(ip, purpose="ip") if ip else None
     _check_limits(session, mobile_hash=mobile_hash, ip_hash=ip_hash)
     duplicate = ConflictError(
-        "this number already holds a sign-up for this class",
-        message_zh="该手机号已报名本班次，无需重复报名",
+        f"this number already holds a sign-up for this {kind.noun_en}",
+        message_zh=f"该手机号已报名本{kind.noun_zh}，无需重复报名",
         code="already_signed_up",
     )
-    if session.scalar(select(Signup.id).where(Signup.class_id == class_id, Signup.active_key == mobile_hash)):
+    if session.scalar(select(Signup.id).where(kind.column == oid, Signup.active_key == mobile_hash)):
         raise duplicate
     city = c.city
     session.commit()  # end the reads: the write transaction starts with the reservation itself
 
     try:
-        if _take_seat(session, class_id):
+        if _take_seat(session, kind, oid):
             status = "confirmed"
         else:
-            # lock the class row (PostgreSQL) so that the waitlist's room is counted by one request at a time
-            session.execute(select(TrainingClass.id).where(TrainingClass.id == class_id).with_for_update())
+            # lock the offer's row (PostgreSQL) so that the waitlist's room is counted by one request at a time
+            session.execute(select(kind.model.id).where(kind.model.id == oid).with_for_update())
             waiting = session.scalars(
-                select(func.count(Signup.id)).where(Signup.class_id == class_id, Signup.status == "waitlisted")
+                select(func.count(Signup.id)).where(kind.column == oid, Signup.status == "waitlisted")
             ).one()
             if waiting >= get_settings().signup_waitlist_max:
                 session.rollback()
-                msg = "this class is full and its waitlist too"
-                raise ConflictError(msg, message_zh="该班次名额已满（候补名单也已满）", code="class_full")
+                msg = f"this {kind.noun_en} is full and its waitlist too"
+                raise ConflictError(
+                    msg, message_zh=f"该{kind.noun_zh}名额已满（候补名单也已满）", code=f"{kind.key}_full"
+                )
             status = "waitlisted"
         now = datetime.now(UTC)
         row = Signup(
             city=city,
-            class_id=class_id,
+            class_id=oid if kind is _CLASS else None,
+            evaluation_id=oid if kind is _EVALUATION else None,
             reference=new_reference(),
             submission_key=submission_key,
             status=status,
@@ -275,11 +364,11 @@ def sign_up(
         session.commit()
     except IntegrityError:
         session.rollback()  # the seat taken above is given back with the rolled-back transaction
-        first = _already(session, class_id, submission_key)
+        first = _already(session, kind, oid, submission_key)
         if first is not None:
             return SignupOutcome(first, created=False, position=waitlist_position(session, first))
         raise duplicate from None
-    log.info("sign-up %s for class %s: %s", row.id, class_id, status)
+    log.info("sign-up %s for %s %s: %s", row.id, kind.key, oid, status)
     return SignupOutcome(row, created=True, position=waitlist_position(session, row))
 
 
@@ -288,7 +377,11 @@ def get_by_reference(session: Session, reference: str) -> Signup:
     ref = (reference or "").strip().upper()
     row = None
     if 10 <= len(ref) <= 32:
-        row = session.scalar(select(Signup).options(selectinload(Signup.training_class)).where(Signup.reference == ref))
+        row = session.scalar(
+            select(Signup)
+            .options(selectinload(Signup.training_class), selectinload(Signup.evaluation))
+            .where(Signup.reference == ref)
+        )
     if row is None:
         msg = "no sign-up with this reference code (it may have been cancelled and deleted)"
         raise NotFoundError(
@@ -327,26 +420,29 @@ def cancel(session: Session, *, reference: str) -> Signup:
         return get_by_reference(session, reference)
     session.refresh(row)
     _erase(row)
+    kind, oid = _offer_key(row)
     if previous == "confirmed":
-        _give_seat_back(session, row.class_id)
+        _give_seat_back(session, kind, oid)
     session.flush()
-    promote(session, row.class_id)
+    if kind is _CLASS:
+        promote(session, class_id=oid)
+    else:
+        promote(session, evaluation_id=oid)
     session.commit()
     log.info("sign-up %s cancelled and erased", row.id)
     return row
 
 
-def promote(session: Session, class_id: int) -> list[int]:
-    """Give free seats to waitlisted sign-ups, oldest first; return the promoted ids (caller commits)."""
+def promote(session: Session, class_id: int | None = None, *, evaluation_id: int | None = None) -> list[int]:
+    """Give the free seats of a class (or of an evaluation session) to its waitlisted sign-ups, oldest
+    first; return the promoted ids (caller commits)."""
+    kind, oid = _choose(class_id, evaluation_id)
     promoted: list[int] = []
     while True:
         nxt = session.scalar(
-            select(Signup.id)
-            .where(Signup.class_id == class_id, Signup.status == "waitlisted")
-            .order_by(Signup.id)
-            .limit(1)
+            select(Signup.id).where(kind.column == oid, Signup.status == "waitlisted").order_by(Signup.id).limit(1)
         )
-        if nxt is None or not _take_seat(session, class_id):
+        if nxt is None or not _take_seat(session, kind, oid):
             break
         done = rows_changed(
             session,
@@ -356,36 +452,42 @@ def promote(session: Session, class_id: int) -> list[int]:
             .execution_options(synchronize_session=False),
         )
         if done != 1:
-            _give_seat_back(session, class_id)
+            _give_seat_back(session, kind, oid)
             continue
         promoted.append(nxt)
     if promoted:
-        log.info("class %s: %d waitlisted sign-up(s) promoted", class_id, len(promoted))
+        log.info("%s %s: %d waitlisted sign-up(s) promoted", kind.key, oid, len(promoted))
         session.expire_all()
     return promoted
 
 
-def class_signups(session: Session, class_id: int) -> list[Signup]:
-    """A class's active sign-ups: confirmed first, then the waitlist in order."""
+def class_signups(session: Session, class_id: int | None = None, *, evaluation_id: int | None = None) -> list[Signup]:
+    """A class's (or an evaluation session's) active sign-ups: confirmed first, then the waitlist in order."""
+    kind, oid = _choose(class_id, evaluation_id)
     rows = session.scalars(
-        select(Signup).where(Signup.class_id == class_id, Signup.status != "cancelled").order_by(Signup.id)
+        select(Signup).where(kind.column == oid, Signup.status != "cancelled").order_by(Signup.id)
     ).all()
     return sorted(rows, key=lambda s: (s.status != "confirmed", s.id))
 
 
 def purge_expired(session: Session, *, days: int | None = None, today: date | None = None) -> int:
-    """Delete every sign-up whose class ended more than ``days`` (default: the setting) days ago.
+    """Delete every sign-up whose class ended (or whose evaluation was held) more than ``days``
+    (default: the setting) days ago.
 
     Returns the number deleted; the caller commits.
     """
     keep = get_settings().signup_retention_days if days is None else days
     cutoff = (today or city_today(get_settings().default_city)) - timedelta(days=keep)
     ended = select(TrainingClass.id).where(TrainingClass.end_date < cutoff)
+    held = select(Evaluation.id).where(Evaluation.date < cutoff)
     deleted = rows_changed(
-        session, delete(Signup).where(Signup.class_id.in_(ended)).execution_options(synchronize_session=False)
+        session,
+        delete(Signup)
+        .where(Signup.class_id.in_(ended) | Signup.evaluation_id.in_(held))
+        .execution_options(synchronize_session=False),
     )
     if deleted:
-        log.info("retention: deleted %d sign-up(s) of classes ended before %s", deleted, cutoff)
+        log.info("retention: deleted %d sign-up(s) of classes ended or evaluations held before %s", deleted, cutoff)
     return deleted or 0
 
 
@@ -396,71 +498,3 @@ def rotate_keys(session: Session) -> int:
         row.mobile_enc = personal.rotate(row.mobile_enc)
         n += 1
     return n
-
-
-@dataclass(frozen=True)
-class DemandRow:
-    """Counts for one class: seats, confirmed sign-ups, waitlist (no personal data)."""
-
-    class_id: int
-    resource_id: int
-    resource_name: str
-    district: str | None
-    skill: str
-    start_date: date
-    seats_total: int
-    seats_left: int
-    confirmed: int
-    waitlisted: int
-
-    @property
-    def excess(self) -> int:
-        """Sign-ups beyond the seats (the waitlist): > 0 where demand exceeds seats."""
-        return self.waitlisted
-
-
-def demand(session: Session, *, city: str, today: date | None = None) -> list[DemandRow]:
-    """Sign-ups and waitlists of every class of ``city`` not yet ended, most unmet demand first."""
-    day = today or city_today(city)
-    counts: dict[tuple[int, str], int] = {
-        (cid, status): n
-        for cid, status, n in session.execute(
-            select(Signup.class_id, Signup.status, func.count(Signup.id))
-            .where(Signup.city == city, Signup.status != "cancelled")
-            .group_by(Signup.class_id, Signup.status)
-        )
-    }
-    rows = session.execute(
-        select(TrainingClass, Resource.name, Resource.district)
-        .join(Resource, Resource.id == TrainingClass.resource_id)
-        .where(TrainingClass.city == city, upcoming_class(day))
-    ).all()
-    out = [
-        DemandRow(
-            class_id=c.id,
-            resource_id=c.resource_id,
-            resource_name=name,
-            district=district,
-            skill=c.skill,
-            start_date=c.start_date,
-            seats_total=c.seats_total,
-            seats_left=c.seats_left,
-            confirmed=counts.get((c.id, "confirmed"), 0),
-            waitlisted=counts.get((c.id, "waitlisted"), 0),
-        )
-        for c, name, district in rows
-    ]
-    return sorted(out, key=lambda r: (-r.waitlisted, -r.confirmed, r.class_id))
-
-
-def demand_totals(rows: list[DemandRow], *, by: str) -> list[dict]:
-    """``rows`` summed per ``skill`` or ``district``: classes, seats, confirmed, waitlisted."""
-    acc: dict[str, dict] = {}
-    for r in rows:
-        key = getattr(r, by) or "—"
-        a = acc.setdefault(key, {by: key, "classes": 0, "seats_total": 0, "confirmed": 0, "waitlisted": 0})
-        a["classes"] += 1
-        a["seats_total"] += r.seats_total
-        a["confirmed"] += r.confirmed
-        a["waitlisted"] += r.waitlisted
-    return sorted(acc.values(), key=lambda a: (-a["waitlisted"], -a["confirmed"], a[by]))

@@ -206,7 +206,7 @@ _TARGETS = """(min) => {
     const r = box.getBoundingClientRect();
     const style = getComputedStyle(node);
     if (r.width === 0 || r.height === 0 || style.visibility === 'hidden') continue;
-    if (node.closest('[hidden], details:not([open]) > :not(summary)')) continue;
+    if (node.closest('[hidden], [aria-hidden="true"], details:not([open]) > :not(summary)')) continue;
     if (r.width + 0.5 < min || r.height + 0.5 < min) {
       const label = node.textContent || node.getAttribute('aria-label') || node.className || '';
       const tag = node.tagName.toLowerCase();

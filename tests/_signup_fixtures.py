@@ -1,11 +1,31 @@
-"""Helpers shared by the sign-up tests: a resource with one class in a given database."""
+"""Helpers shared by the sign-up tests: a resource with one class (or one evaluation session) in a given database."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 
+from sqlalchemy.orm import Session
+
 from geo.db import session_scope
-from geo.models import Resource, TrainingClass
+from geo.models import Evaluation, Resource, TrainingClass
+
+
+def _sample_resource(session: Session, *, city: str, tag: str, category: str, kind: str) -> Resource:
+    """A labelled sample place in 南湖区 (external id ``SIGNUP-<tag>``, removed after each module)."""
+    res = Resource(
+        city=city,
+        external_id=f"SIGNUP-{tag}",
+        name=f"【示例】报名测试{kind} {tag}",
+        category=category,
+        district="南湖区",
+        lon=120.76,
+        lat=30.75,
+        reg_steps=[],
+        is_sample=True,
+    )
+    session.add(res)
+    session.flush()
+    return res
 
 
 def make_class(
@@ -21,19 +41,7 @@ def make_class(
     """Create a labelled sample resource with one class of ``seats`` seats; return (resource id, class id)."""
     start = start or date.today() + timedelta(days=10)
     with session_scope(url) as session:
-        res = Resource(
-            city=city,
-            external_id=f"SIGNUP-{tag}",
-            name=f"【示例】报名测试机构 {tag}",
-            category="training",
-            district="南湖区",
-            lon=120.76,
-            lat=30.75,
-            reg_steps=[],
-            is_sample=True,
-        )
-        session.add(res)
-        session.flush()
+        res = _sample_resource(session, city=city, tag=tag, category="training", kind="机构")
         c = TrainingClass(
             city=city,
             external_id=f"SIGNUP-C-{tag}",
@@ -56,3 +64,27 @@ def make_class(
 def mobile(i: int) -> str:
     """A distinct valid mainland mobile number for ``i`` (0 ≤ i < 10⁸)."""
     return f"139{i:08d}"
+
+
+def make_evaluation(
+    url: str | None = None, *, seats: int = 10, city: str = "jiaxing", tag: str = "E", day: date | None = None
+) -> tuple[int, int]:
+    """Create a labelled sample evaluation agency with one session of ``seats`` places on ``day``
+    (default: in 10 days); return (resource id, evaluation id)."""
+    day = day or date.today() + timedelta(days=10)
+    with session_scope(url) as session:
+        res = _sample_resource(session, city=city, tag=tag, category="evaluation", kind="评价机构")
+        e = Evaluation(
+            city=city,
+            external_id=f"SIGNUP-E-{tag}",
+            resource_id=res.id,
+            skill="电工",
+            level=4,
+            date=day,
+            seats_left=seats,
+            fee=200.0,
+            is_sample=True,
+        )
+        session.add(e)
+        session.flush()
+        return res.id, e.id

@@ -367,3 +367,49 @@ def test_more_seats_promote_the_waitlist_and_reviewers_only_read(app, setup) -> 
     assert reviewer.get(url).status_code == 403
     assert _post(reviewer, url, form | {"seats_left": "5"}, page_url="/console").status_code == 403
     assert reviewer.get("/console/accounts").status_code == 403
+
+
+def test_evaluation_sign_ups_are_listed_and_exported_for_the_agency(app, setup) -> None:
+    from geo.models import Evaluation
+
+    with session_scope() as session:
+        ev = Evaluation(
+            city="jiaxing",
+            external_id="CON-EVAL",
+            resource_id=setup["mine"],
+            skill="电工",
+            level=4,
+            date=date.today() + timedelta(days=6),
+            seats_left=1,
+            is_sample=True,
+        )
+        session.add(ev)
+        session.flush()
+        eid = ev.id
+    for i in range(2):
+        with session_scope() as session:
+            sign_up(
+                session,
+                evaluation_id=eid,
+                name=f"考生{i}",
+                mobile=f"1361234{i:04d}",
+                consent=True,
+                submission_key=new_submission_key(),
+            )
+    editor = _login(app, "con-editor")
+    card = editor.get(f"/console/resources/{setup['mine']}").text
+    row = re.search(rf'<tr data-evaluation-id="{eid}">(.*?)</tr>', card, re.S).group(1)
+    assert re.findall(r'<td class="num">(\d+)</td>', row) == ["0", "1", "1"]  # places left, confirmed, waitlist
+    assert f"/console/evaluations/{eid}/signups" in row
+    page = editor.get(f"/console/evaluations/{eid}/signups")
+    assert page.status_code == 200 and "技能等级认定" in page.text
+    assert "13612340000" in page.text and 'data-status="waitlisted"' in page.text
+    csv_body = editor.get(f"/console/evaluations/{eid}/signups.csv").content.decode("utf-8")
+    assert csv_body.startswith("\ufeff序号") and "13612340001" in csv_body and "评价场次为样例" in csv_body
+    with session_scope() as session:
+        audit = session.scalars(
+            select(AuditEntry).where(AuditEntry.entity == "signups", AuditEntry.entity_id == str(eid))
+        ).all()
+        assert any((a.changes or {}).get("kind") == "evaluation" for a in audit)
+    masked = _login(app, "con-admin").get(f"/console/evaluations/{eid}/signups")
+    assert "136****0000" in masked.text and "13612340000" not in masked.text

@@ -14,12 +14,11 @@ from geo.config import get_settings
 from geo.db import session_scope
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, RateLimitedError
 from geo.models import Signup, TrainingClass
+from geo.signup_demand import demand, demand_totals
 from geo.signups import (
     REFERENCE_ALPHABET,
     cancel,
     class_signups,
-    demand,
-    demand_totals,
     get_by_reference,
     new_submission_key,
     promote,

@@ -6,7 +6,7 @@
     ``GET|POST /console/resources/{id}``              the resource card: view, edit
     ``GET|POST /console/resources/new``               a new institution (admin: created; editor: for review)
     ``GET|POST /console/{classes|evaluations}/new?resource_id=``, ``…/{id}``, ``POST …/{id}/cancel``
-    ``GET /console/classes/{id}/signups[.csv|.xlsx]``  the class's sign-ups and their export
+    ``GET /console/{classes|evaluations}/{id}/signups[.csv|.xlsx]``  the sign-ups and their export
 
 Every POST carries the session's CSRF token. Writes go through :mod:`geo.editing` (importer rules,
 audit log); the bureau's pages (review queue, staleness, accounts, demand) are in ``console_admin``.
@@ -178,9 +178,11 @@ def _resource_page(
     classes: Sequence[TrainingClass] = []
     evaluations: Sequence[Evaluation] = []
     counts: dict[tuple[int, str], int] = {}
+    evaluation_counts: dict[tuple[int, str], int] = {}
     if res is not None:
         classes, evaluations = console.resource_events(db, res)
         counts = console.signup_counts(db, [c.id for c in classes])
+        evaluation_counts = console.signup_counts(db, [e.id for e in evaluations], evaluations=True)
     values = extra.pop("values", None) or (resource_record(res) if res is not None else {})
     context = ctx(
         cs,
@@ -190,6 +192,7 @@ def _resource_page(
         classes=classes,
         evaluations=evaluations,
         counts=counts,
+        evaluation_counts=evaluation_counts,
         can_edit=res is None or can_edit_resource(cs.account, res),
         fields=RESOURCE_FORM_FIELDS,
         **extra,
@@ -326,11 +329,15 @@ for _k in KINDS:
 
 
 # ------------------------------------------------------------------------------------------------ sign-ups
-def _signup_rows(db: Session, cs: ConsoleSession, c: TrainingClass, lang: str) -> tuple[list[dict], bool]:
-    """The class's sign-ups; full numbers only for the class's own institution (editor), else masked."""
+Offer = TrainingClass | Evaluation
+
+
+def _signup_rows(db: Session, cs: ConsoleSession, c: Offer, lang: str) -> tuple[list[dict], bool]:
+    """The class's (or session's) sign-ups; full numbers only for its own institution (editor), else masked."""
     reveal = cs.account.role == "institution_editor" and can_edit_resource(cs.account, c.resource)
+    found = class_signups(db, c.id) if isinstance(c, TrainingClass) else class_signups(db, evaluation_id=c.id)
     rows = []
-    for i, s in enumerate(class_signups(db, c.id), start=1):
+    for i, s in enumerate(found, start=1):
         number = personal.decrypt(s.mobile_enc)
         rows.append(
             {
@@ -353,8 +360,8 @@ _STATUS = {
 }
 
 
-def _signup_class(db: Session, cs: ConsoleSession, class_id: int) -> TrainingClass:
-    c = _event(db, cs, "classes", class_id)
+def _signup_offer(db: Session, cs: ConsoleSession, kind: str, oid: int) -> Offer:
+    c = _event(db, cs, kind, oid)
     if not can_see_resource(cs.account, c.resource):
         try:
             require_edit(db, cs.account, c.resource, what="signups")
@@ -363,13 +370,24 @@ def _signup_class(db: Session, cs: ConsoleSession, class_id: int) -> TrainingCla
     return c
 
 
+def _signups_page(request: Request, db: Session, cs: ConsoleSession, kind: str, oid: int) -> HTMLResponse:
+    lang = page_lang(request)
+    c = _signup_offer(db, cs, kind, oid)
+    rows, reveal = _signup_rows(db, cs, c, lang)
+    context = ctx(cs, lang, c=c, kind=kind, rows=rows, reveal=reveal)
+    return render(request, "console_signups.html", context, lang=lang)
+
+
 @router.get("/classes/{class_id}/signups", response_class=HTMLResponse)
 def signups_page(request: Request, db: DbSession, cs: Console, class_id: Id) -> HTMLResponse:
     """A class's sign-ups: confirmed, then the waitlist in order."""
-    lang = page_lang(request)
-    c = _signup_class(db, cs, class_id)
-    rows, reveal = _signup_rows(db, cs, c, lang)
-    return render(request, "console_signups.html", ctx(cs, lang, c=c, rows=rows, reveal=reveal), lang=lang)
+    return _signups_page(request, db, cs, "classes", class_id)
+
+
+@router.get("/evaluations/{evaluation_id}/signups", response_class=HTMLResponse)
+def evaluation_signups_page(request: Request, db: DbSession, cs: Console, evaluation_id: Id) -> HTMLResponse:
+    """An evaluation session's sign-ups: confirmed, then the waitlist in order."""
+    return _signups_page(request, db, cs, "evaluations", evaluation_id)
 
 
 _EXPORT_HEADER = {
@@ -380,22 +398,34 @@ _EXPORT_HEADER = {
 
 @router.get("/classes/{class_id}/signups.{fmt}")
 def signups_export(request: Request, db: DbSession, cs: Console, class_id: Id, fmt: str) -> Response:
-    """The sign-ups as CSV (UTF-8 with BOM, opens in Excel/WPS) or XLSX; every cell formula-safe."""
+    """The class's sign-ups as CSV (UTF-8 with BOM, opens in Excel/WPS) or XLSX; every cell formula-safe."""
+    return _signups_export(request, db, cs, "classes", class_id, fmt)
+
+
+@router.get("/evaluations/{evaluation_id}/signups.{fmt}")
+def evaluation_signups_export(request: Request, db: DbSession, cs: Console, evaluation_id: Id, fmt: str) -> Response:
+    """An evaluation session's sign-ups as CSV or XLSX, as a class's."""
+    return _signups_export(request, db, cs, "evaluations", evaluation_id, fmt)
+
+
+def _signups_export(request: Request, db: Session, cs: ConsoleSession, kind: str, oid: int, fmt: str) -> Response:
     lang = page_lang(request)
     if fmt not in ("csv", "xlsx"):
         raise PageError(NotFoundError(f"no export format {fmt!r}", message_zh="不支持该导出格式"))
-    c = _signup_class(db, cs, class_id)
+    c = _signup_offer(db, cs, kind, oid)
     rows, reveal = _signup_rows(db, cs, c, lang)
     table = [_EXPORT_HEADER[lang]] + [
         [r["n"], r["status_label"], r["name"], r["mobile"], r["note"], r["created"]] for r in rows
     ]
+    noun = "class" if kind == "classes" else "evaluation"
     if c.is_sample:
-        table.append(["示例数据：该班次为样例，不是真实机构 / Sample data: not a real institution"])
+        what = "班次" if noun == "class" else "评价场次"
+        table.append([f"示例数据：该{what}为样例，不是真实机构 / Sample data: not a real institution"])
     console.audit_signup_export(
-        db, actor=cs.account.username, class_id=c.id, rows=len(rows), fmt=fmt, full_numbers=reveal
+        db, actor=cs.account.username, class_id=c.id, rows=len(rows), fmt=fmt, full_numbers=reveal, kind=noun
     )
     db.commit()
-    name = f"signups-class-{c.id}.{fmt}"
+    name = f"signups-{noun}-{c.id}.{fmt}"
     headers = {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}", "Cache-Control": "no-store"}
     if fmt == "csv":
         buf = io.StringIO()

@@ -27,7 +27,7 @@ from geo.cities import load_city
 from geo.editing import decide_review, stale_resources
 from geo.errors import NotFoundError, SkillCircleError
 from geo.models import Account, ApiToken
-from geo.signups import demand, demand_totals
+from geo.signup_demand import demand, demand_totals
 
 router = APIRouter(tags=["console"])
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]

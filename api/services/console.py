@@ -19,16 +19,18 @@ from geo.models import Evaluation, Resource, ReviewItem, Signup, TrainingClass
 PAGE_SIZE = 50
 
 
-def signup_counts(db: Session, class_ids: list[int]) -> dict[tuple[int, str], int]:
-    """Live sign-ups per (class id, status: confirmed or waitlisted) of the classes ``class_ids``."""
+def signup_counts(db: Session, class_ids: list[int], *, evaluations: bool = False) -> dict[tuple[int, str], int]:
+    """Live sign-ups per (id, status: confirmed or waitlisted) of the classes ``class_ids`` (or, with
+    ``evaluations``, of those evaluation sessions)."""
     if not class_ids:
         return {}
+    column = Signup.evaluation_id if evaluations else Signup.class_id
     rows = db.execute(
-        select(Signup.class_id, Signup.status, func.count(Signup.id))
-        .where(Signup.class_id.in_(class_ids), Signup.status != "cancelled")
-        .group_by(Signup.class_id, Signup.status)
+        select(column, Signup.status, func.count(Signup.id))
+        .where(column.in_(class_ids), Signup.status != "cancelled")
+        .group_by(column, Signup.status)
     )
-    return {(cid, st): n for cid, st, n in rows}
+    return {(oid, st): n for oid, st, n in rows if oid is not None}
 
 
 def city_summary(db: Session, city: str) -> dict[str, int]:
@@ -78,13 +80,12 @@ def pending_reviews(db: Session, city: str) -> tuple[Sequence[ReviewItem], dict[
     return items, current
 
 
-def audit_signup_export(db: Session, *, actor: str, class_id: int, rows: int, fmt: str, full_numbers: bool) -> None:
-    """Record that ``actor`` exported a class's sign-ups (how many, the format, whether numbers were full)."""
-    record(
-        db,
-        actor=actor,
-        action="export",
-        entity="signups",
-        entity_id=class_id,
-        changes={"rows": rows, "format": fmt, "full_numbers": full_numbers},
-    )
+def audit_signup_export(
+    db: Session, *, actor: str, class_id: int, rows: int, fmt: str, full_numbers: bool, kind: str = "class"
+) -> None:
+    """Record that ``actor`` exported a class's (``kind="evaluation"``: a session's) sign-ups: how many,
+    the format, whether numbers were full."""
+    changes = {"rows": rows, "format": fmt, "full_numbers": full_numbers}
+    if kind != "class":
+        changes["kind"] = kind
+    record(db, actor=actor, action="export", entity="signups", entity_id=class_id, changes=changes)

@@ -200,13 +200,14 @@ def create_event(db: Session, city: CityPack, kind: str, body: BaseModel, *, act
 
 
 def replace_event(db: Session, city: CityPack, kind: str, event_id: int, body: BaseModel, *, actor: str) -> Any:
-    """Replace a class or evaluation; audited, caller commits. Seats added to a class go to its waitlist
-    first, in order."""
+    """Replace a class or evaluation; audited, caller commits. Seats added go to its waitlist first, in order."""
     obj = get_event(db, city, kind, event_id)
     with _audited(db, kind, "update", actor=actor, row=obj):
         _apply_event(db, city, kind, obj, body)
     if kind == "classes":
         promote(db, obj.id)
+    else:
+        promote(db, evaluation_id=obj.id)
     return obj
 
 
