@@ -1,4 +1,5 @@
-"""The periodic retention sweep: deletes sign-ups ``signup_retention_days`` after their class ended.
+"""The periodic retention sweep: deletes sign-ups ``signup_retention_days`` after their class ended (or
+their evaluation session was held).
 
 Each server process runs one daemon thread (started and stopped with the app's lifespan) that sweeps a
 minute after start and then every ``retention_interval_minutes`` (0 turns it off; the CLI command

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geo.categories import CATEGORY_BY_KEY, LEVEL_BY_NUMBER, SCHEDULES
-from geo.clock import aware
+from geo.clock import aware, city_today, evaluation_signup_deadline
 from geo.models import Evaluation, Resource, TrainingClass
 from geo.text_input import Line, MultiLine
 
@@ -201,6 +201,9 @@ class EvaluationOut(BaseModel):
     fee: float | None = None
     is_sample: bool
     updated_at: Timestamp | None = None
+    signup_open: bool = Field(
+        default=False, description="online sign-up (/signup/e/{id}) still open: not cancelled, before the day"
+    )
 
     @classmethod
     def of(cls, e: Evaluation, *, lang: str = "zh") -> EvaluationOut:
@@ -220,6 +223,7 @@ class EvaluationOut(BaseModel):
             fee=e.fee,
             is_sample=e.is_sample,
             updated_at=e.updated_at,
+            signup_open=e.cancelled_at is None and evaluation_signup_deadline(e) >= city_today(e.city),
         )
 
 

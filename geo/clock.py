@@ -85,8 +85,8 @@ def signup_deadline(c: TrainingClass) -> date:
 
 
 def evaluation_signup_deadline(e: Evaluation) -> date:
-    """The last day a worker can sign up for evaluation session ``e``: the day before it (the agency
-    draws up its candidate list and checks their documents the day before)."""
+    """The last day a worker can sign up for evaluation session ``e``: the day before it, so that the
+    agency has its candidate list when the day starts (no sign-up on the day itself)."""
     return e.date - timedelta(days=1)
 
 
@@ -110,5 +110,6 @@ def upcoming_evaluation(today: date) -> ColumnElement[bool]:
 
 
 def open_evaluation(today: date) -> ColumnElement[bool]:
-    """SQL condition: an upcoming evaluation session with seats left."""
-    return and_(upcoming_evaluation(today), Evaluation.seats_left > 0)
+    """SQL condition: an upcoming evaluation session with seats left that still takes sign-ups (it is
+    after today: :func:`evaluation_signup_deadline`)."""
+    return and_(upcoming_evaluation(today), Evaluation.seats_left > 0, Evaluation.date > today)

@@ -3,8 +3,8 @@ atomically, a waitlist, cancel and erase.
 
 A class and an evaluation session are both an *offer* with ``seats_left``; a sign-up names exactly one
 (``class_id`` or ``evaluation_id``), and everything below holds for either. A class takes sign-ups up
-to its ``signup_deadline`` (else its first day); an evaluation session up to the day before it (the
-agency draws up the candidate list).
+to its ``signup_deadline`` (else its first day); an evaluation session up to the day before it, so the
+agency has its candidate list when the day starts; a place freed on the day is not given to the waitlist.
 
 A seat is taken by ONE conditional statement, ``UPDATE classes SET seats_left = seats_left - 1 WHERE
 id = :id AND seats_left > 0 AND cancelled_at IS NULL`` (``evaluations`` for a session): the database
@@ -46,7 +46,7 @@ from geo.models import Evaluation, Signup, TrainingClass
 from geo.text_input import check_text
 
 log = logging.getLogger(__name__)
-CONSENT_VERSION = "2026-12"
+CONSENT_VERSION = "2026-12-03"  # the privacy notice that also covers evaluation sessions
 REFERENCE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud over the phone
 REFERENCE_LENGTH = 12
 _SUBMISSION_KEY = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -438,6 +438,10 @@ def promote(session: Session, class_id: int | None = None, *, evaluation_id: int
     first; return the promoted ids (caller commits)."""
     kind, oid = _choose(class_id, evaluation_id)
     promoted: list[int] = []
+    if kind is _EVALUATION:
+        session_row = session.get(Evaluation, oid)
+        if session_row is None or city_today(session_row.city) > evaluation_signup_deadline(session_row):
+            return promoted  # the agency has drawn up its list: a place freed on the day stays free
     while True:
         nxt = session.scalar(
             select(Signup.id).where(kind.column == oid, Signup.status == "waitlisted").order_by(Signup.id).limit(1)

@@ -122,7 +122,7 @@ class ProvinceSuggestion:
 
     @property
     def newly_covered(self) -> int:
-        """Population the ``k`` sites newly cover (the sum of their gains)."""
+        """Population the ``k`` sites newly cover (the sum of their gains, rounded once)."""
         return self.sites[-1].cumulative if self.sites else 0
 
     def chosen_in(self, city: str) -> int:
@@ -146,14 +146,14 @@ def merge_suggestions(suggestions: Mapping[str, Suggestion], *, k: int) -> Provi
         if sug.greedy is None:
             msg = f"{city}: a province merges greedy answers only"
             raise ValueError(msg)
-        # the residents each site adds, as the city's answer shows them (never growing along its list);
-        # a site adding nobody is no answer to "where would a new site close the most gap"
-        ranked += [(-site.gain, order, site.rank, city, site) for site in sug.sites if site.gain > 0]
+        # the residents each site adds (unrounded: never growing along the city's list); a site adding
+        # nobody is no answer to "where would a new site close the most gap"
+        ranked += [(-site.gain_exact, order, site.rank, city, site) for site in sug.sites if site.gain_exact > 0]
     ranked.sort(key=lambda r: r[:3])
-    sites, running = [], 0
-    for rank, (_neg, _order, city_rank, city, site) in enumerate(ranked[:k], start=1):
-        running += site.gain
-        sites.append(ProvinceSite(city=city, rank=rank, city_rank=city_rank, site=site, cumulative=running))
+    sites, running = [], 0.0
+    for rank, (neg, _order, city_rank, city, site) in enumerate(ranked[:k], start=1):
+        running -= neg
+        sites.append(ProvinceSite(city=city, rank=rank, city_rank=city_rank, site=site, cumulative=int(round(running))))
     return ProvinceSuggestion(
         k=k,
         sites=sites,

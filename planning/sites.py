@@ -56,6 +56,7 @@ class Site:
     town: str
     gain: int
     cumulative: int
+    gain_exact: float = 0.0  # ``gain`` before rounding to whole residents (a province ranks sites on it)
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,7 @@ def suggest_sites(
                 town=towns[r],
                 gain=int(round(g)),
                 cumulative=running,
+                gain_exact=float(g),
             )
         )
     log.info(

@@ -96,6 +96,25 @@ def test_skill_code_evaluations_link_to_sign_up(client, admin_token: str) -> Non
     assert form.status_code == 200 and 'id="evaluation-card"' in form.text
 
 
+def test_a_session_held_today_offers_no_sign_up(client, admin_token: str) -> None:
+    today = city_today("jiaxing")
+    rid_today, eid_today = make_evaluation(seats=3, tag="EVPAGE-HELD", day=today)
+    rid_soon, eid_soon = make_evaluation(seats=3, tag="EVPAGE-SOON", day=today + timedelta(days=2))
+    flags = {}
+    for rid in (rid_today, rid_soon):
+        detail = client.get(f"/api/v1/resources/{rid}", params={"city": "jiaxing"})
+        assert detail.status_code == 200, detail.text
+        flags |= {e["id"]: e["signup_open"] for e in detail.json()["next_evaluations"]}
+    assert flags == {eid_today: False, eid_soon: True}
+    made = client.post(
+        "/api/v1/admin/skill-codes",
+        json={"target_type": "city", "city": "jiaxing"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+    )
+    page = client.get(f"/s/{made.json()['code']}", params={"lang": "zh"}).text
+    assert f'href="/signup/e/{eid_today}?' not in page and f'data-evaluation-id="{eid_today}"' not in page
+
+
 @pytest.mark.browser
 def test_the_evaluation_form_fits_a_phone(browser, live_server, artifacts) -> None:  # noqa: F811
     _, eid = make_evaluation(seats=2, tag="EVPAGE-PHONE")

@@ -121,6 +121,20 @@ def test_closed_the_day_before_cancelled_full_and_unknown(database: str, monkeyp
         assert session.scalar(select(func.count(Signup.id)).where(Signup.evaluation_id == small)) == 2
 
 
+def test_a_place_freed_on_the_day_stays_free(database: str) -> None:
+    """The agency's list is drawn up the day before: cancelling on the day promotes nobody."""
+    _, eid = make_evaluation(seats=1, tag="EV-ONTHEDAY")
+    first, waiting = _sign(eid, 21), _sign(eid, 22)
+    with session_scope() as session:
+        session.get(Evaluation, eid).date = city_today("jiaxing")
+    with session_scope() as session:
+        cancel(session, reference=first.signup.reference)
+    with session_scope() as session:
+        assert session.get(Signup, waiting.signup.id).status == "waitlisted"
+        assert session.get(Evaluation, eid).seats_left == 1
+        assert promote(session, evaluation_id=eid) == []
+
+
 def test_retention_counts_from_the_evaluation_date(database: str) -> None:
     today = city_today("jiaxing")
     _, eid = make_evaluation(seats=3, tag="EV-OLD", day=today + timedelta(days=2))

@@ -1,7 +1,7 @@
 """``skillcircle signup …``: retention of online sign-ups and rotation of the number-encryption key.
 
-skillcircle signup purge                 # delete sign-ups of classes ended > signup_retention_days ago
-skillcircle signup purge --days 0        # ... of every class that has ended
+skillcircle signup purge                 # delete sign-ups of classes ended (sessions held) > signup_retention_days ago
+skillcircle signup purge --days 0        # ... of every class that has ended and every session held
 skillcircle signup rotate-keys           # re-encrypt every stored number with the first data key
 """
 
@@ -18,9 +18,12 @@ app = typer.Typer(help="Sign-ups: retention purge, data-key rotation.", no_args_
 
 @app.command("purge")
 def purge(
-    days: Annotated[int | None, typer.Option(min=0, help="keep sign-ups this many days after class end")] = None,
+    days: Annotated[
+        int | None, typer.Option(min=0, help="keep sign-ups this many days after class end or session")
+    ] = None,
 ) -> None:
-    """Delete the sign-ups (with their personal data) of classes that ended more than N days ago."""
+    """Delete the sign-ups (with their personal data) of classes that ended, or evaluation sessions held,
+    more than N days ago."""
     from geo.signups import purge_expired
 
     with command_session() as session:

@@ -266,9 +266,11 @@ def suggest(
     city: Annotated[
         str | None,
         Query(
-            description="city pack key (jiaxing, demo) or province key (zhejiang: the k best sites of all its cities)"
+            description="city pack key (jiaxing, demo) or province key (zhejiang: the k best sites of all its cities)",
+            max_length=40,
         ),
     ] = None,
+    lang: Annotated[Literal["zh", "en"], Query(description="language of city names (a province)")] = "zh",
 ) -> dict[str, Any]:
     """Maximal covering location: greedy (≥ 63.2 % of optimal, with an instance bound) or exact (PuLP/CBC).
 
@@ -281,7 +283,7 @@ def suggest(
     if province is not None:
         _check_province_suggestion(body)
         return province_suggestion_answer(
-            db, province, category=cat, mode=body.mode, minutes=body.minutes, k=body.k, crs=body.crs
+            db, province, category=cat, mode=body.mode, minutes=body.minutes, k=body.k, crs=body.crs, lang=lang
         )
     runtime = get_runtime(city or get_settings().default_city)
     if body.method != "greedy":

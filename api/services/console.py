@@ -85,7 +85,5 @@ def audit_signup_export(
 ) -> None:
     """Record that ``actor`` exported a class's (``kind="evaluation"``: a session's) sign-ups: how many,
     the format, whether numbers were full."""
-    changes = {"rows": rows, "format": fmt, "full_numbers": full_numbers}
-    if kind != "class":
-        changes["kind"] = kind
+    changes = {"rows": rows, "format": fmt, "full_numbers": full_numbers, "kind": kind}
     record(db, actor=actor, action="export", entity="signups", entity_id=class_id, changes=changes)

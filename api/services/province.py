@@ -14,6 +14,7 @@ add (:func:`planning.province.merge_suggestions`): greedy only, on each city's o
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from sqlalchemy import func, select
@@ -278,7 +279,7 @@ def province_suggestion_answer(
         "greedy": {
             "covered": merged.newly_covered,
             # valid but loose: every city may hold all k sites in it; the guarantee is what is proven
-            "upper_bound": int(round(min(bound, merged.uncovered_before))),
+            "upper_bound": math.ceil(min(bound, merged.uncovered_before)),
             "upper_bound_rule": "sum of every city's own greedy bound for k sites, at most the uncovered residents",
             "guarantee": round(GREEDY_GUARANTEE, 4),
             "sites": len(merged.sites),

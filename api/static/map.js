@@ -479,7 +479,9 @@
     var evaluations = (res.next_evaluations || []).map(function (e) {
       var bits = [e.level_label, e.date, T.seats_left + " " + e.seats_left];
       if (e.fee !== null && e.fee !== undefined) bits.push(T.fee + " " + money(e.fee));
-      var signupLink = el("a", { class: "sc-evaluation-signup", href: "/signup/e/" + e.id + "?lang=" + cfg.lang, text: T.signup_evaluation });
+      var signupLink = e.signup_open  // closed the day before the session
+        ? el("a", { class: "sc-evaluation-signup", href: "/signup/e/" + e.id + "?lang=" + cfg.lang, text: T.signup_evaluation })
+        : null;
       return el("li", { class: "sc-evaluation", dataset: { id: e.id } }, [el("strong", { text: e.skill }), " " + bits.join(" · ") + " ", signupLink]);
     });
     var reg = res.registration || {};

@@ -36,6 +36,11 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # the places the confirmed sign-ups held go back to their sessions before the sign-ups go
+    op.execute(
+        "UPDATE evaluations SET seats_left = seats_left + (SELECT count(*) FROM signups"
+        " WHERE signups.evaluation_id = evaluations.id AND signups.status = 'confirmed')"
+    )
     op.execute("DELETE FROM signups WHERE evaluation_id IS NOT NULL")
     with op.batch_alter_table("evaluations", schema=None) as batch_op:
         batch_op.drop_constraint("ck_evaluations_seats_left_nonneg", type_="check")
