@@ -1,19 +1,32 @@
-"""The demand report of online sign-ups (报名): per class, seats against confirmed sign-ups and the waitlist.
+"""The demand report of online sign-ups (报名): per class (and per evaluation session), seats against
+confirmed sign-ups and the waitlist.
 
 No personal data: counts only. A waitlist is demand the seats did not meet, so the report lists the
-classes with the longest waitlists first, and sums them per skill or district for the bureau's console.
+classes with the longest waitlists first, and sums them per skill or district for the bureau's console;
+evaluation sessions (技能等级认定) get the same rows (:func:`evaluation_demand`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geo.clock import city_today, upcoming_class
-from geo.models import Resource, Signup, TrainingClass
+from geo.clock import city_today, upcoming_class, upcoming_evaluation
+from geo.models import Evaluation, Resource, Signup, TrainingClass
+
+
+def _live_counts(session: Session, *, city: str, column: Any) -> dict[tuple[int, str], int]:
+    """Live sign-ups of ``city`` per (offer id in ``column``, status: confirmed or waitlisted)."""
+    rows = session.execute(
+        select(column, Signup.status, func.count(Signup.id))
+        .where(Signup.city == city, Signup.status != "cancelled", column.is_not(None))
+        .group_by(column, Signup.status)
+    )
+    return {(oid, status): n for oid, status, n in rows if oid is not None}
 
 
 @dataclass(frozen=True)
@@ -40,15 +53,7 @@ class DemandRow:
 def demand(session: Session, *, city: str, today: date | None = None) -> list[DemandRow]:
     """Sign-ups and waitlists of every class of ``city`` not yet ended, most unmet demand first."""
     day = today or city_today(city)
-    counts: dict[tuple[int, str], int] = {
-        (cid, status): n
-        for cid, status, n in session.execute(
-            select(Signup.class_id, Signup.status, func.count(Signup.id))
-            .where(Signup.city == city, Signup.status != "cancelled", Signup.class_id.is_not(None))
-            .group_by(Signup.class_id, Signup.status)
-        )
-        if cid is not None
-    }
+    counts = _live_counts(session, city=city, column=Signup.class_id)
     rows = session.execute(
         select(TrainingClass, Resource.name, Resource.district)
         .join(Resource, Resource.id == TrainingClass.resource_id)
@@ -83,3 +88,46 @@ def demand_totals(rows: list[DemandRow], *, by: str) -> list[dict]:
         a["confirmed"] += r.confirmed
         a["waitlisted"] += r.waitlisted
     return sorted(acc.values(), key=lambda a: (-a["waitlisted"], -a["confirmed"], a[by]))
+
+
+@dataclass(frozen=True)
+class EvaluationDemandRow:
+    """Counts for one evaluation session: places left, confirmed sign-ups, waitlist (no personal data)."""
+
+    evaluation_id: int
+    resource_id: int
+    resource_name: str
+    district: str | None
+    skill: str
+    level: int
+    date: date
+    seats_left: int
+    confirmed: int
+    waitlisted: int
+
+
+def evaluation_demand(session: Session, *, city: str, today: date | None = None) -> list[EvaluationDemandRow]:
+    """Sign-ups and waitlists of every evaluation session of ``city`` not yet held, most unmet demand first."""
+    day = today or city_today(city)
+    counts = _live_counts(session, city=city, column=Signup.evaluation_id)
+    rows = session.execute(
+        select(Evaluation, Resource.name, Resource.district)
+        .join(Resource, Resource.id == Evaluation.resource_id)
+        .where(Evaluation.city == city, upcoming_evaluation(day))
+    ).all()
+    out = [
+        EvaluationDemandRow(
+            evaluation_id=e.id,
+            resource_id=e.resource_id,
+            resource_name=name,
+            district=district,
+            skill=e.skill,
+            level=e.level,
+            date=e.date,
+            seats_left=e.seats_left,
+            confirmed=counts.get((e.id, "confirmed"), 0),
+            waitlisted=counts.get((e.id, "waitlisted"), 0),
+        )
+        for e, name, district in rows
+    ]
+    return sorted(out, key=lambda r: (-r.waitlisted, -r.confirmed, r.evaluation_id))

@@ -369,7 +369,7 @@ def test_more_seats_promote_the_waitlist_and_reviewers_only_read(app, setup) -> 
     assert reviewer.get("/console/accounts").status_code == 403
 
 
-def test_evaluation_sign_ups_are_listed_and_exported_for_the_agency(app, setup) -> None:
+def test_evaluation_sign_ups_are_listed_and_exported_for_the_agency(app, setup, admin_token: str) -> None:
     from geo.models import Evaluation
 
     with session_scope() as session:
@@ -411,5 +411,14 @@ def test_evaluation_sign_ups_are_listed_and_exported_for_the_agency(app, setup) 
             select(AuditEntry).where(AuditEntry.entity == "signups", AuditEntry.entity_id == str(eid))
         ).all()
         assert any((a.changes or {}).get("kind") == "evaluation" for a in audit)
-    masked = _login(app, "con-admin").get(f"/console/evaluations/{eid}/signups")
+    admin = _login(app, "con-admin")
+    masked = admin.get(f"/console/evaluations/{eid}/signups")
     assert "136****0000" in masked.text and "13612340000" not in masked.text
+    demand = admin.get("/console/demand").text
+    row = re.search(rf'<tr data-evaluation-id="{eid}">(.*?)</tr>', demand, re.S).group(1)
+    assert re.findall(r'<td class="num">(\d+)</td>', row) == ["0", "1", "1"] and "1361234" not in demand
+    body = admin.get(
+        "/api/v1/admin/demand", params={"city": "jiaxing"}, headers={"Authorization": f"Bearer {admin_token}"}
+    ).json()
+    session_row = next(r for r in body["evaluations"] if r["evaluation_id"] == eid)
+    assert (session_row["confirmed"], session_row["waitlisted"], session_row["demand_exceeds_seats"]) == (1, 1, True)

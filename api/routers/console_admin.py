@@ -27,7 +27,7 @@ from geo.cities import load_city
 from geo.editing import decide_review, stale_resources
 from geo.errors import NotFoundError, SkillCircleError
 from geo.models import Account, ApiToken
-from geo.signup_demand import demand, demand_totals
+from geo.signup_demand import demand, demand_totals, evaluation_demand
 
 router = APIRouter(tags=["console"])
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -146,7 +146,7 @@ def account_action(
 
 @router.get("/console/demand", response_class=HTMLResponse, include_in_schema=False)
 def demand_page(request: Request, db: DbSession, cs: Console) -> HTMLResponse:
-    """Where sign-ups exceed seats: per class, skill and district (counts only)."""
+    """Where sign-ups exceed seats: per class, skill and district, and per evaluation session (counts only)."""
     lang = page_lang(request)
     _role(cs, "bureau_admin", "reviewer")
     rows = demand(db, city=cs.account.city)
@@ -154,6 +154,7 @@ def demand_page(request: Request, db: DbSession, cs: Console) -> HTMLResponse:
         cs,
         lang,
         rows=rows,
+        evaluations=evaluation_demand(db, city=cs.account.city),
         by_skill=demand_totals(rows, by="skill"),
         by_district=demand_totals(rows, by="district"),
     )
@@ -169,8 +170,25 @@ def demand_page(request: Request, db: DbSession, cs: Console) -> HTMLResponse:
 def demand_json(
     db: DbSession, city: City, token: Annotated[ApiToken, Depends(require_scope("admin"))]
 ) -> dict[str, Any]:
-    """Counts of confirmed and waitlisted sign-ups of every class not yet ended; no personal data."""
+    """Counts of confirmed and waitlisted sign-ups of every class not yet ended and every evaluation
+    session not yet held; no personal data."""
     rows = demand(db, city=city.key)
+    evaluations = [
+        {
+            "evaluation_id": r.evaluation_id,
+            "resource_id": r.resource_id,
+            "resource_name": r.resource_name,
+            "district": r.district,
+            "skill": r.skill,
+            "level": r.level,
+            "date": r.date.isoformat(),
+            "seats_left": r.seats_left,
+            "confirmed": r.confirmed,
+            "waitlisted": r.waitlisted,
+            "demand_exceeds_seats": r.waitlisted > 0,
+        }
+        for r in evaluation_demand(db, city=city.key)
+    ]
     classes = [
         {
             "class_id": r.class_id,
@@ -190,6 +208,7 @@ def demand_json(
     return {
         "city": city.key,
         "classes": classes,
+        "evaluations": evaluations,
         "by_skill": demand_totals(rows, by="skill"),
         "by_district": demand_totals(rows, by="district"),
     }
