@@ -45,3 +45,5 @@ def test_coverage_gaps_notebook_executes(tmp_path: Path, monkeypatch: pytest.Mon
     assert "浙江省: 10 of 11 prefectures have a city pack" in text and "wenzhou: no_census_data" in text
     assert "54994685" in text  # the ten packed cities' 2020 census populations, summed
     assert sum(1 for o in outputs if "image/png" in o.get("data", {})) == 3  # gap map before and after, province
+    # the province's next sites: the cities' own greedy sites merged by what each adds
+    assert re.search(r"the province's next 5 evaluation sites newly cover [\d,]+ residents", text)
