@@ -29,14 +29,18 @@ class ImportReport:
     external_ids: list[str] = field(default_factory=list)
     sheet: str | None = None
     encoding: str | None = None
+    seats_kept_for_signups: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form for the API and the CLI (``sheet``: the XLSX worksheet read; ``encoding``: a CSV's)."""
-        out = {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated}
+        """JSON form for the API and the CLI (``sheet``: the XLSX worksheet read; ``encoding``: a CSV's;
+        ``seats_kept_for_signups``: classes whose seats left were lowered to keep online sign-ups' seats)."""
+        out: dict[str, Any] = {"kind": self.kind, "rows": self.rows, "created": self.created, "updated": self.updated}
         if self.sheet is not None:
             out["sheet"] = self.sheet
         if self.encoding is not None:
             out["encoding"] = self.encoding
+        if self.seats_kept_for_signups:
+            out["seats_kept_for_signups"] = self.seats_kept_for_signups
         return out
 
 

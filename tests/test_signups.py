@@ -328,3 +328,31 @@ def test_numbers_never_reach_the_logs(database: str, caplog: pytest.LogCaptureFi
     assert "sign-up" in caplog.text  # the service does log, by id
     for secret in ("13987654321", "987654321", "13912340000", "198.51.100.7", "工人0"):
         assert secret not in caplog.text
+
+
+def test_a_reimported_sheet_never_gives_away_seats_taken_online(database: str) -> None:
+    """A stale sheet (seats left as before the online sign-ups) must not overbook the class."""
+    from geo.cities import load_city
+    from geo.editing import event_record
+    from geo.importer import import_records
+
+    _, cid = make_class(seats=3, tag="REIMPORT")
+    _sign(cid, 31)
+    _sign(cid, 32)
+    with session_scope() as session:
+        c = session.get(TrainingClass, cid)
+        assert c.seats_left == 1
+        stale = event_record(c, "classes") | {"seats_left": 3}
+    city = load_city("jiaxing")
+    for sheet, expected, kept in (
+        ({"seats_left": 3}, 1, True),  # the sheet's 3 would overbook: 2 seats are held online
+        ({"seats_left": 0}, 0, False),  # fewer is the institution's own count (offline sign-ups): kept
+        ({"seats_total": 5, "seats_left": 5}, 3, True),  # two more seats, the online two still held
+    ):
+        with session_scope() as session:
+            report = import_records(session, city, [stale | sheet], kind="classes")
+            assert (session.get(TrainingClass, cid).seats_left, bool(report.seats_kept_for_signups)) == (
+                expected,
+                kept,
+            )
+            assert ("seats_kept_for_signups" in report.to_dict()) is kept
