@@ -84,6 +84,14 @@ def check_service_point(city: CityPack, lon: float, lat: float) -> None:
     check_on_land(lon, lat, city)
 
 
+def point_out(lon: float, lat: float, crs: str) -> dict[str, float]:
+    """A WGS84 point as ``{"lon", "lat"}`` in ``crs`` (the datum an answer was asked in), to 6 decimals."""
+    if crs == "wgs84":
+        return {"lon": round(lon, 6), "lat": round(lat, 6)}
+    x, y = from_wgs84(lon, lat, crs=crs)
+    return {"lon": round(float(x), 6), "lat": round(float(y), 6)}
+
+
 def _coords_to_crs(coords: Any, crs: str) -> Any:
     arr = np.asarray(coords, dtype=float)
     if arr.ndim == 1:

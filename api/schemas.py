@@ -8,8 +8,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from geo.categories import CATEGORY_BY_KEY, LEVEL_BY_NUMBER, SCHEDULES
-from geo.clock import aware, city_today, evaluation_signup_deadline
+from geo.clock import aware, city_today
 from geo.models import Evaluation, Resource, TrainingClass
+from geo.signups import class_problem
 from geo.text_input import Line, MultiLine
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
@@ -223,7 +224,7 @@ class EvaluationOut(BaseModel):
             fee=e.fee,
             is_sample=e.is_sample,
             updated_at=e.updated_at,
-            signup_open=e.cancelled_at is None and evaluation_signup_deadline(e) >= city_today(e.city),
+            signup_open=class_problem(e, today=city_today(e.city)) is None,
         )
 
 

@@ -26,7 +26,7 @@ from geo.clock import aware
 from geo.errors import InvalidParameterError, NotFoundError
 from geo.importer import import_records
 from geo.models import Account, AccountResource, Evaluation, Resource, ReviewItem, TrainingClass
-from geo.signups import promote
+from geo.signups import offer_ids, promote
 
 HELD_FIELDS: tuple[str, ...] = ("name", "category", "lon", "lat")
 RESOURCE_FORM_FIELDS: tuple[str, ...] = (
@@ -295,10 +295,7 @@ def save_event(
         session.refresh(saved)
         write.row = saved
     if saved.seats_left > 0:  # seats added (to a class or an evaluation session) go to its waitlist first
-        if kind == "classes":
-            promote(session, saved.id)
-        else:
-            promote(session, evaluation_id=saved.id)
+        promote(session, **offer_ids(saved))
         session.refresh(saved)
     return saved
 

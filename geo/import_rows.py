@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from geo.errors import SkillCircleError
 from geo.models import Base
 from geo.sheets import COLUMNS, ErrorLog, SheetRow, parse_date, parse_skills
 from geo.text_input import normalise_newlines, text_problem
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -183,6 +185,6 @@ class Ticker:
             self.progress(phase, done, total)
 
 
-def chunks(values: list[str]) -> list[list[str]]:
+def chunks(values: list[T]) -> list[list[T]]:
     """``values`` in lists of at most :data:`IN_CHUNK` (one ``IN (...)`` lookup each)."""
     return [values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)]

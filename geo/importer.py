@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.audit import record
@@ -27,13 +27,14 @@ from geo.cities import CityPack
 from geo.coords import CRS_KEYS, to_wgs84
 from geo.errors import CoordinateError, ImportValidationError
 from geo.import_rows import ImportReport, ProgressFn, RowChecks, Ticker, chunks
-from geo.models import Evaluation, Resource, ResourceSkill, Signup, TrainingClass
+from geo.models import Evaluation, Resource, ResourceSkill, TrainingClass
 from geo.sheets import (
     SheetRow,
     parse_bool,
     parse_skills,
     read_table,
 )
+from geo.signups import live_counts
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +352,7 @@ def _import_events(
         )
     }
     report = ImportReport(kind=kind, rows=len(parsed))
-    held = _seats_held_online(session, [o.id for o in existing.values()]) if model is TrainingClass else {}
+    held = live_counts(session, ids=[o.id for o in existing.values()]) if model is TrainingClass else {}
     for i, values in enumerate(parsed, 1):
         tick("writing", i, len(parsed))
         ext = str(values.pop("external_id"))
@@ -363,8 +364,9 @@ def _import_events(
         else:
             report.updated += 1
             # a seat confirmed online is taken whatever the sheet says: seats left ≤ total − those
-            cap = max(int(values["seats_total"]) - held.get(obj.id, 0), 0) if obj.id in held else None
-            if cap is not None and int(values["seats_left"]) > cap:
+            confirmed = held.get((obj.id, "confirmed"), 0)
+            cap = max(int(values["seats_total"]) - confirmed, 0)
+            if confirmed and int(values["seats_left"]) > cap:
                 values["seats_left"] = cap
                 report.seats_kept_for_signups.append(ext)
         for key, value in values.items():
@@ -374,19 +376,6 @@ def _import_events(
     tick("saving", len(parsed), len(parsed), force=True)
     session.flush()
     return report
-
-
-def _seats_held_online(session: Session, class_ids: list[int]) -> dict[int, int]:
-    """Confirmed online sign-ups per class (each holds a seat the sheet may not know about)."""
-    held: dict[int, int] = {}
-    for chunk in chunks([str(i) for i in class_ids]):
-        rows = session.execute(
-            select(Signup.class_id, func.count(Signup.id))
-            .where(Signup.class_id.in_([int(i) for i in chunk]), Signup.status == "confirmed")
-            .group_by(Signup.class_id)
-        )
-        held |= {int(cid): int(n) for cid, n in rows if cid is not None}
-    return held
 
 
 def import_folder(session: Session, city: CityPack, folder: Path, *, actor: str = "cli") -> list[ImportReport]:

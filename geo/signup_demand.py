@@ -12,21 +12,23 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geo.clock import city_today, upcoming_class, upcoming_evaluation
-from geo.models import Evaluation, Resource, Signup, TrainingClass
+from geo.models import Evaluation, Resource, TrainingClass
+from geo.signups import live_counts
 
 
-def _live_counts(session: Session, *, city: str, column: Any) -> dict[tuple[int, str], int]:
-    """Live sign-ups of ``city`` per (offer id in ``column``, status: confirmed or waitlisted)."""
-    rows = session.execute(
-        select(column, Signup.status, func.count(Signup.id))
-        .where(Signup.city == city, Signup.status != "cancelled", column.is_not(None))
-        .group_by(column, Signup.status)
+def _upcoming(session: Session, model: Any, upcoming: Any, city: str) -> list[Any]:
+    """``city``'s offers of ``model`` meeting ``upcoming``, each with its place's name and district."""
+    return list(
+        session.execute(
+            select(model, Resource.name, Resource.district)
+            .join(Resource, Resource.id == model.resource_id)
+            .where(model.city == city, upcoming)
+        ).all()
     )
-    return {(oid, status): n for oid, status, n in rows if oid is not None}
 
 
 @dataclass(frozen=True)
@@ -53,12 +55,8 @@ class DemandRow:
 def demand(session: Session, *, city: str, today: date | None = None) -> list[DemandRow]:
     """Sign-ups and waitlists of every class of ``city`` not yet ended, most unmet demand first."""
     day = today or city_today(city)
-    counts = _live_counts(session, city=city, column=Signup.class_id)
-    rows = session.execute(
-        select(TrainingClass, Resource.name, Resource.district)
-        .join(Resource, Resource.id == TrainingClass.resource_id)
-        .where(TrainingClass.city == city, upcoming_class(day))
-    ).all()
+    counts = live_counts(session, city=city)
+    rows = _upcoming(session, TrainingClass, upcoming_class(day), city)
     out = [
         DemandRow(
             class_id=c.id,
@@ -109,12 +107,8 @@ class EvaluationDemandRow:
 def evaluation_demand(session: Session, *, city: str, today: date | None = None) -> list[EvaluationDemandRow]:
     """Sign-ups and waitlists of every evaluation session of ``city`` not yet held, most unmet demand first."""
     day = today or city_today(city)
-    counts = _live_counts(session, city=city, column=Signup.evaluation_id)
-    rows = session.execute(
-        select(Evaluation, Resource.name, Resource.district)
-        .join(Resource, Resource.id == Evaluation.resource_id)
-        .where(Evaluation.city == city, upcoming_evaluation(day))
-    ).all()
+    counts = live_counts(session, city=city, evaluations=True)
+    rows = _upcoming(session, Evaluation, upcoming_evaluation(day), city)
     out = [
         EvaluationDemandRow(
             evaluation_id=e.id,

@@ -31,7 +31,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +42,7 @@ from geo.clock import city_today, evaluation_signup_deadline, signup_deadline
 from geo.config import get_settings
 from geo.db import rows_changed
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError, RateLimitedError, SkillCircleError
+from geo.import_rows import chunks
 from geo.models import Evaluation, Signup, TrainingClass
 from geo.text_input import check_text
 
@@ -76,6 +77,18 @@ _EVALUATION = _Kind("evaluation", Evaluation, "evaluation session", "评价场�
 
 def _kind_of(offer: Offer) -> _Kind:
     return _CLASS if isinstance(offer, TrainingClass) else _EVALUATION
+
+
+class OfferIds(TypedDict, total=False):
+    """How the functions of this module that take ``class_id`` or ``evaluation_id`` name one offer."""
+
+    class_id: int
+    evaluation_id: int
+
+
+def offer_ids(offer: Offer) -> OfferIds:
+    """``{"class_id": …}`` or ``{"evaluation_id": …}`` for ``offer``, to pass as keywords."""
+    return {"class_id": offer.id} if isinstance(offer, TrainingClass) else {"evaluation_id": offer.id}
 
 
 def _offer_key(signup: Signup) -> tuple[_Kind, int]:
@@ -424,10 +437,7 @@ def cancel(session: Session, *, reference: str) -> Signup:
     if previous == "confirmed":
         _give_seat_back(session, kind, oid)
     session.flush()
-    if kind is _CLASS:
-        promote(session, class_id=oid)
-    else:
-        promote(session, evaluation_id=oid)
+    _promote(session, kind, oid)
     session.commit()
     log.info("sign-up %s cancelled and erased", row.id)
     return row
@@ -436,11 +446,14 @@ def cancel(session: Session, *, reference: str) -> Signup:
 def promote(session: Session, class_id: int | None = None, *, evaluation_id: int | None = None) -> list[int]:
     """Give the free seats of a class (or of an evaluation session) to its waitlisted sign-ups, oldest
     first; return the promoted ids (caller commits)."""
-    kind, oid = _choose(class_id, evaluation_id)
+    return _promote(session, *_choose(class_id, evaluation_id))
+
+
+def _promote(session: Session, kind: _Kind, oid: int) -> list[int]:
     promoted: list[int] = []
     if kind is _EVALUATION:
         session_row = session.get(Evaluation, oid)
-        if session_row is None or city_today(session_row.city) > evaluation_signup_deadline(session_row):
+        if session_row is None or city_today(session_row.city) > offer_deadline(session_row):
             return promoted  # the agency has drawn up its list: a place freed on the day stays free
     while True:
         nxt = session.scalar(
@@ -463,6 +476,26 @@ def promote(session: Session, class_id: int | None = None, *, evaluation_id: int
         log.info("%s %s: %d waitlisted sign-up(s) promoted", kind.key, oid, len(promoted))
         session.expire_all()
     return promoted
+
+
+def live_counts(
+    session: Session, *, evaluations: bool = False, ids: list[int] | None = None, city: str | None = None
+) -> dict[tuple[int, str], int]:
+    """Live sign-ups per (offer id, status: ``confirmed`` or ``waitlisted``): of the classes (with
+    ``evaluations``, the sessions) ``ids``, or of every class (session) of ``city``. Counts only."""
+    column = Signup.evaluation_id if evaluations else Signup.class_id
+    query = (
+        select(column, Signup.status, func.count(Signup.id))
+        .where(Signup.status != "cancelled", column.is_not(None))
+        .group_by(column, Signup.status)
+    )
+    if city is not None:
+        query = query.where(Signup.city == city)
+    if ids is None:
+        rows = list(session.execute(query))
+    else:  # at most IN_CHUNK ids per statement (SQLite's bound-value limit)
+        rows = [row for part in chunks(ids) for row in session.execute(query.where(column.in_(part)))]
+    return {(oid, str(status)): int(n) for oid, status, n in rows if oid is not None}
 
 
 def class_signups(session: Session, class_id: int | None = None, *, evaluation_id: int | None = None) -> list[Signup]:

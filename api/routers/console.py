@@ -58,7 +58,7 @@ from geo.editing import (
 from geo.errors import ImportValidationError, NotFoundError, SkillCircleError
 from geo.models import ConsoleSession, Evaluation, Resource, TrainingClass
 from geo.safe_cells import safe_row
-from geo.signups import class_signups
+from geo.signups import class_signups, live_counts, offer_ids
 
 router = APIRouter(prefix="/console", tags=["console"], include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -181,8 +181,8 @@ def _resource_page(
     evaluation_counts: dict[tuple[int, str], int] = {}
     if res is not None:
         classes, evaluations = console.resource_events(db, res)
-        counts = console.signup_counts(db, [c.id for c in classes])
-        evaluation_counts = console.signup_counts(db, [e.id for e in evaluations], evaluations=True)
+        counts = live_counts(db, ids=[c.id for c in classes])
+        evaluation_counts = live_counts(db, ids=[e.id for e in evaluations], evaluations=True)
     values = extra.pop("values", None) or (resource_record(res) if res is not None else {})
     context = ctx(
         cs,
@@ -335,9 +335,8 @@ Offer = TrainingClass | Evaluation
 def _signup_rows(db: Session, cs: ConsoleSession, c: Offer, lang: str) -> tuple[list[dict], bool]:
     """The class's (or session's) sign-ups; full numbers only for its own institution (editor), else masked."""
     reveal = cs.account.role == "institution_editor" and can_edit_resource(cs.account, c.resource)
-    found = class_signups(db, c.id) if isinstance(c, TrainingClass) else class_signups(db, evaluation_id=c.id)
     rows = []
-    for i, s in enumerate(found, start=1):
+    for i, s in enumerate(class_signups(db, **offer_ids(c)), start=1):
         number = personal.decrypt(s.mobile_enc)
         rows.append(
             {

@@ -23,14 +23,13 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import Bearer, DbSession, Runtime, require_heavy
-from api.params import CategoryParam, MinutesParam, ResolutionParam, parse_minutes_list, wgs84_point
+from api.params import CategoryParam, MinutesParam, ResolutionParam, parse_minutes_list, point_out, wgs84_point
 from api.schemas import Crs, ErrorResponse, Mode
 from api.services.coverage import checked_model
 from api.services.province import province_of, province_suggestion_answer, province_table_answer
 from api.state import get_runtime
 from geo.clock import city_today
 from geo.config import get_settings
-from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
 from geo.moderules import MODE_KEYS, check_mode
 from geo.population import surface_of
@@ -122,13 +121,6 @@ def _flags(model: CoverageModel, modes: list[str]) -> dict[str, Any]:
         "notice": notice,
         "population_surface": surface_of(model.grid),
     }
-
-
-def _point_out(lon: float, lat: float, crs: str) -> dict[str, float]:
-    if crs == "wgs84":
-        return {"lon": round(lon, 6), "lat": round(lat, 6)}
-    x, y = from_wgs84(lon, lat, crs=crs)
-    return {"lon": round(float(x), 6), "lat": round(float(y), 6)}
 
 
 def _cov_summary(cov: Coverage) -> dict[str, Any]:
@@ -237,7 +229,7 @@ def _suggestion_json(s: Suggestion, model: CoverageModel, crs: str) -> dict[str,
         "sites": [
             {
                 "rank": site.rank,
-                **_point_out(site.lon, site.lat, crs),
+                **point_out(site.lon, site.lat, crs),
                 "label": site.label,
                 "district": site.district,
                 "town": site.town,
@@ -341,7 +333,7 @@ def whatif(db: DbSession, runtime: Runtime, body: WhatIfIn, token: Bearer) -> di
     add = ([p[0] for p in pts], [p[1] for p in pts]) if pts else None
     w = what_if(model, cat, mode=body.mode, minutes=body.minutes, add=add, close=body.close)
     added = [
-        {**a, **_point_out(a["lon"], a["lat"], body.crs), "label": body.add[i].label} for i, a in enumerate(w.added)
+        {**a, **point_out(a["lon"], a["lat"], body.crs), "label": body.add[i].label} for i, a in enumerate(w.added)
     ]
     return {
         "city": runtime.city.key,

@@ -49,6 +49,7 @@ from geo.signups import (
     get_offer,
     new_submission_key,
     offer_deadline,
+    offer_ids,
     offer_of,
     sign_up,
     waitlist_position,
@@ -206,8 +207,7 @@ def _submit(request: Request, db: DbSession, c: Offer, form: _SignupForm) -> Res
             raise InvalidParameterError(msg, message_zh="表单填写异常，请手动填写后提交", code="spam_suspected")
         out = sign_up(
             db,
-            class_id=c.id if isinstance(c, TrainingClass) else None,
-            evaluation_id=None if isinstance(c, TrainingClass) else c.id,
+            **offer_ids(c),
             name=form.name,
             mobile=form.mobile,
             note=form.note,

@@ -13,24 +13,10 @@ from sqlalchemy.orm import Session
 
 from geo.audit import record
 from geo.editing import stale_resources
-from geo.models import Evaluation, Resource, ReviewItem, Signup, TrainingClass
+from geo.models import Evaluation, Resource, ReviewItem, TrainingClass
 
 #: Institutions listed per page of ``/console/institutions``.
 PAGE_SIZE = 50
-
-
-def signup_counts(db: Session, class_ids: list[int], *, evaluations: bool = False) -> dict[tuple[int, str], int]:
-    """Live sign-ups per (id, status: confirmed or waitlisted) of the classes ``class_ids`` (or, with
-    ``evaluations``, of those evaluation sessions)."""
-    if not class_ids:
-        return {}
-    column = Signup.evaluation_id if evaluations else Signup.class_id
-    rows = db.execute(
-        select(column, Signup.status, func.count(Signup.id))
-        .where(column.in_(class_ids), Signup.status != "cancelled")
-        .group_by(column, Signup.status)
-    )
-    return {(oid, st): n for oid, st, n in rows if oid is not None}
 
 
 def city_summary(db: Session, city: str) -> dict[str, int]:

@@ -22,7 +22,7 @@ from geo.clock import city_today, upcoming_class, upcoming_evaluation
 from geo.editing import ENTITY, event_record
 from geo.errors import ConflictError, InvalidParameterError, NotFoundError
 from geo.models import Evaluation, Resource, TrainingClass
-from geo.signups import promote
+from geo.signups import offer_ids, promote
 
 MODELS: dict[str, type[TrainingClass] | type[Evaluation]] = {"classes": TrainingClass, "evaluations": Evaluation}
 
@@ -204,10 +204,7 @@ def replace_event(db: Session, city: CityPack, kind: str, event_id: int, body: B
     obj = get_event(db, city, kind, event_id)
     with _audited(db, kind, "update", actor=actor, row=obj):
         _apply_event(db, city, kind, obj, body)
-    if kind == "classes":
-        promote(db, obj.id)
-    else:
-        promote(db, evaluation_id=obj.id)
+    promote(db, **offer_ids(obj))
     return obj
 
 

@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from api.params import point_out
 from api.services.coverage import coverage_model
 from api.state import get_runtime
 from geo.boundaries import districts
 from geo.categories import CATEGORY_KEYS
 from geo.config import get_settings
-from geo.coords import from_wgs84
 from geo.errors import InvalidParameterError
 from geo.models import Resource
 from geo.moderules import MODE_KEYS
@@ -222,11 +222,6 @@ def province_table_answer(
     }
 
 
-def _point(lon: float, lat: float, crs: str) -> dict[str, float]:
-    x, y = (lon, lat) if crs == "wgs84" else from_wgs84(lon, lat, crs=crs)
-    return {"lon": round(float(x), 6), "lat": round(float(y), 6)}
-
-
 def province_suggestion_answer(
     db: Session,
     pack: ProvincePack,
@@ -290,7 +285,7 @@ def province_suggestion_answer(
                 "city": s.city,
                 "city_name": names.get(s.city, s.city),
                 "city_rank": s.city_rank,
-                **_point(s.site.lon, s.site.lat, crs),
+                **point_out(s.site.lon, s.site.lat, crs),
                 "label": s.site.label,
                 "district": s.site.district,
                 "town": s.site.town,
