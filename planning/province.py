@@ -13,11 +13,12 @@ figures a planner can check one by one:
   any city's times for that mode are straight-line estimates, and ``cities`` the number of cities summed.
 
 Where the next ``k`` sites of the whole province would close the most gap (:func:`merge_suggestions`):
-coverage in one city does not depend on a site in another, so the greedy choice over the province's
-candidates is the merge of each city's own greedy sequence (each city's gains never grow, by
-submodularity): the ``k`` largest gains, every city's sites taken in its own order. The province's
-greedy answer is therefore each city's greedy answer, cut where the others' gains are larger, with the
-same 1 − 1/e guarantee; the sum of the cities' bounds bounds the province's optimum.
+each city's model holds only its own residents, so a site in one city covers nobody in another's
+model, and the greedy choice over the province's candidates is the merge of each city's own greedy
+sequence (each city's gains never grow, by submodularity): the ``k`` largest gains, every city's sites
+taken in its own order. The province's greedy answer is therefore each city's greedy answer, cut where
+the others' gains are larger, with the same 1 − 1/e guarantee; the sum of the cities' bounds bounds the
+province's optimum.
 """
 
 from __future__ import annotations
@@ -111,11 +112,10 @@ class ProvinceSite:
 
 @dataclass(frozen=True)
 class ProvinceSuggestion:
-    """The next ``k`` sites of a province (see :func:`merge_suggestions`) and the city answers they came from."""
+    """The next ``k`` sites of a province (see :func:`merge_suggestions`), with the province's totals."""
 
     k: int
     sites: list[ProvinceSite]
-    cities: dict[str, Suggestion]
     covered_before: int
     uncovered_before: int
     upper_bound: float
@@ -157,7 +157,6 @@ def merge_suggestions(suggestions: Mapping[str, Suggestion], *, k: int) -> Provi
     return ProvinceSuggestion(
         k=k,
         sites=sites,
-        cities=dict(suggestions),
         covered_before=int(sum(s.before.total["covered"] for s in suggestions.values())),
         uncovered_before=int(sum(s.uncovered_population for s in suggestions.values())),
         upper_bound=float(sum(s.greedy.upper_bound for s in suggestions.values() if s.greedy is not None)),

@@ -152,20 +152,20 @@ def _view(params: MapParams) -> tuple[tuple[float, float], int, bool]:
 
     An ``origin`` without a ``center`` centres the map on the origin (the page then frames its reach).
     """
-    lat, lon = params.center or params.origin or params.city.center
-    mlon, mlat = from_wgs84(lon, lat, crs=params.basemap.crs)
     zoom = params.zoom if params.zoom is not None else ORIGIN_ZOOM if params.origin else params.city.zoom
     chose = params.center is None and params.zoom is None and params.origin is None
-    return (round(float(mlat), 7), round(float(mlon), 7)), zoom, chose
+    return _on_basemap(params.center or params.origin or params.city.center, params), zoom, chose
+
+
+def _on_basemap(point: tuple[float, float], params: MapParams) -> tuple[float, float]:
+    """A WGS84 (lat, lon) in the basemap's datum, to 7 decimals (as the page's script draws it)."""
+    mlon, mlat = from_wgs84(point[1], point[0], crs=params.basemap.crs)
+    return round(float(mlat), 7), round(float(mlon), 7)
 
 
 def _origin(params: MapParams) -> list[float] | None:
     """The ``origin`` in the basemap's datum, as the page's script draws it (None without one)."""
-    if params.origin is None:
-        return None
-    lat, lon = params.origin
-    mlon, mlat = from_wgs84(lon, lat, crs=params.basemap.crs)
-    return [round(float(mlat), 7), round(float(mlon), 7)]
+    return None if params.origin is None else list(_on_basemap(params.origin, params))
 
 
 def _routed_modes(city: CityPack) -> list[str]:
